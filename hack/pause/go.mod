@@ -1,0 +1,3 @@
+module graceproof.local/pause
+
+go 1.24

@@ -1,0 +1,97 @@
+"""Plain data shared by every part of graceproof: requests, timeline events, results.
+
+Times are Unix epoch seconds (float) everywhere, taken from the host clock; the
+local cluster and kind both run on the host, so pod and host clocks agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ConnectionPolicy = Literal["new", "keepalive"]
+"""`new`: a new TCP connection per request; `keepalive`: one connection per user, reused."""
+
+# Kinds of client-side failure, as the locustfile classifies them.
+ERROR_KINDS = (
+    "connection_refused",
+    "connection_reset",
+    "remote_disconnected",
+    "timeout",
+    "http_5xx",
+    "http_other",
+    "other",
+)
+
+# Kinds of timeline event; `detail` carries the rest.
+EVENT_KINDS = (
+    "pod_created",  # pod object created
+    "pod_ready",  # Ready condition became True
+    "pod_deleted",  # deletionTimestamp set (the start of termination)
+    "pod_gone",  # pod object removed from the API
+    "endpoint_not_ready",  # EndpointSlice endpoint of the pod: ready=False
+    "endpoint_removed",  # endpoint of the pod no longer in any slice
+    "endpoint_ready",  # endpoint became ready
+    "hook_start",  # preStop hook began (from the hook's own output)
+    "hook_end",  # preStop hook finished
+    "sigterm",  # the app received SIGTERM (from the app's log)
+    "app_exit",  # the app exited (from the app's log)
+    "container_terminated",  # containerStatus terminated (detail: reason, exitCode)
+    "k8s_event",  # a Kubernetes Event (detail: reason, message)
+    "disruption",  # graceproof acted (detail: action)
+)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One HTTP request made by the load generator."""
+
+    t: float  # start time
+    duration: float  # seconds
+    ok: bool
+    status: int  # HTTP status, 0 when no response arrived
+    error: str | None = None  # one of ERROR_KINDS when not ok
+    pod: str | None = None  # the pod that answered (X-Pod-Name header), when known
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RequestRecord:
+        return cls(
+            t=float(d["t"]),
+            duration=float(d["duration"]),
+            ok=bool(d["ok"]),
+            status=int(d.get("status", 0)),
+            error=d.get("error"),
+            pod=d.get("pod"),
+        )
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """Something that happened to a pod, an endpoint or the app, at time t."""
+
+    t: float
+    kind: str  # one of EVENT_KINDS
+    pod: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "kind": self.kind, "pod": self.pod, "detail": dict(self.detail)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TimelineEvent:
+        return cls(t=float(d["t"]), kind=str(d["kind"]), pod=d.get("pod"), detail=d.get("detail") or {})
+
+
+@dataclass(frozen=True)
+class TerminationWindow:
+    """From a pod's deletion to the moment its container exited (or it vanished)."""
+
+    pod: str
+    start: float
+    end: float
+
+    def contains(self, t: float) -> bool:
+        return self.start <= t <= self.end
