@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the hack/ scripts. Sourced, never run.
 # Everything built or downloaded lives outside the work tree, keyed by versions.
 gp_cache_dir() { echo "${GRACEPROOF_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/graceproof}"; }

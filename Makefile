@@ -1,0 +1,116 @@
+# graceproof: developer entry points. `make` (or `make help`) lists them.
+# Recipes stay short; the longer logic lives in hack/.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3## interpreter that creates the venv
+VENV ?= .venv## virtualenv folder
+PROVIDER ?= auto## cluster for e2e/images: auto|kind|local (auto: kind if docker and kind work)
+K8S_VERSION ?= 1.34## Kubernetes minor for kind (1.31..1.34; the plugin pins its node image)
+CLUSTER_NAME ?= graceproof## name of the kind cluster
+REPORT_DIR ?= reports## where the e2e proofs write their reports
+ARTIFACTS_DIR ?= artifacts## logs, events and timelines kept from the runs
+PYTEST_ARGS ?=## extra pytest arguments, e.g. PYTEST_ARGS='-x -k drain'
+REQUIRE_SHELLCHECK ?= 0## 1: lint fails when shellcheck is missing instead of skipping it
+
+# The tag the manifests use; pinned with the other versions in hack/versions.env.
+ifndef WORKLOAD_IMAGE
+WORKLOAD_IMAGE := $(shell sed -n 's/^WORKLOAD_IMAGE=//p' hack/versions.env)
+endif
+# State of hack/local-cluster.sh, which honours the same variable.
+LOCAL_CLUSTER_DIR := $(or $(GRACEPROOF_LOCAL_CLUSTER_DIR),.local-cluster)
+LOCAL_KUBECONFIG ?= $(LOCAL_CLUSTER_DIR)/kubeconfig
+VENV_PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.graceproof-installed
+SHELL_SCRIPTS := $(wildcard hack/*.sh .ci/run)
+
+# How `make clean` removes graceproof-labelled namespaces from the local cluster
+# while it runs. Adjust here if the CLI spells it differently.
+CLEAN_NAMESPACES_CMD ?= $(VENV)/bin/graceproof clean --kubeconfig $(LOCAL_KUBECONFIG)
+
+# pytest options per provider; the plugin documents each --gp-* option.
+GP_COMMON_OPTS = --gp-report-dir $(REPORT_DIR) --gp-artifacts $(ARTIFACTS_DIR) --gp-image $(WORKLOAD_IMAGE)
+GP_KIND_OPTS = --gp-provider kind --gp-k8s-version $(K8S_VERSION) --gp-cluster-name $(CLUSTER_NAME) $(GP_COMMON_OPTS)
+GP_LOCAL_OPTS = --gp-provider existing --gp-kubeconfig $(LOCAL_KUBECONFIG) $(GP_COMMON_OPTS)
+
+# Run a test command, then say where the report is whether it passed or not,
+# and keep its exit status.
+define then_report
+rc=0; $(1) || rc=$$?; \
+echo "graceproof: report in $(REPORT_DIR)/ (summary: $(REPORT_DIR)/summary.md), artifacts in $(ARTIFACTS_DIR)/"; \
+exit $$rc
+endef
+
+.PHONY: help venv local-cluster local-cluster-down images images-kind images-local \
+	e2e e2e-kind e2e-local test unit lint clean
+
+help: ## list the targets and the variables they take
+	@echo "Usage: make TARGET [VARIABLE=value ...]"; echo; echo "Targets:"
+	@awk -F ':.*## ' '/^[a-z][a-z0-9_-]*:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo; echo "Variables:"
+	@awk -F ' *[?]= *|## ' '/^[A-Z0-9_]+ [?]=.*## / { d = $$2 == "" ? "" : " (default: " $$2 ")"; \
+	  printf "  %-20s %s%s\n", $$1, $$3, d }' $(MAKEFILE_LIST)
+
+venv: $(VENV_STAMP) ## create the venv (VENV) and install graceproof with its dev tools
+
+# Reinstalled only when pyproject.toml changes; an existing venv is kept.
+$(VENV_STAMP): pyproject.toml
+	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install -e '.[dev]'
+	touch $@
+
+local-cluster: ## bring up the local single-node cluster (hack/local-cluster.sh up)
+	hack/local-cluster.sh up
+
+local-cluster-down: ## stop the local cluster
+	hack/local-cluster.sh down
+
+images: ## build the workload image for the chosen PROVIDER
+	@provider=$$(hack/provider.sh '$(PROVIDER)') && $(MAKE) images-$$provider
+
+images-kind:
+	docker build -t $(WORKLOAD_IMAGE) workloads/
+
+images-local:
+	hack/images.sh
+
+e2e: ## run the zero-downtime proofs on kind or the local cluster (see PROVIDER)
+	@provider=$$(hack/provider.sh '$(PROVIDER)') && $(MAKE) e2e-$$provider
+
+e2e-kind: venv images-kind
+	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_KIND_OPTS) $(PYTEST_ARGS))
+
+e2e-local: venv local-cluster
+	archive=$$(hack/images.sh); \
+	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
+
+test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster
+	archive=$$(hack/images.sh); \
+	$(call then_report,$(VENV_PY) -m pytest tests/cluster tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
+
+unit: venv ## unit tests only (no cluster, no network)
+	$(VENV_PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+lint: venv ## ruff, mypy, actionlint and the shell scripts (bash -n, shellcheck)
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
+	$(VENV)/bin/mypy
+	hack/actionlint.sh
+	for f in $(SHELL_SCRIPTS); do bash -n "$$f"; done
+	@if command -v shellcheck >/dev/null; then \
+	  echo "shellcheck $(SHELL_SCRIPTS)"; shellcheck -x -P SCRIPTDIR $(SHELL_SCRIPTS); \
+	elif [ "$(REQUIRE_SHELLCHECK)" = 1 ]; then \
+	  echo "lint: shellcheck is missing (apt-get install -y shellcheck)" >&2; exit 1; \
+	else echo "lint: shellcheck not found, skipped (apt-get install -y shellcheck)"; fi
+
+clean: ## delete what graceproof made: kind cluster, test namespaces, local cluster, reports
+	@if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx '$(CLUSTER_NAME)'; then \
+	  echo "kind delete cluster --name $(CLUSTER_NAME)"; kind delete cluster --name '$(CLUSTER_NAME)'; fi
+	@if hack/local-cluster.sh status >/dev/null 2>&1; then \
+	  echo "$(CLEAN_NAMESPACES_CMD)"; \
+	  $(CLEAN_NAMESPACES_CMD) || echo "clean: removing graceproof namespaces failed (see CLEAN_NAMESPACES_CMD)" >&2; fi
+	@if [ -d '$(LOCAL_CLUSTER_DIR)' ]; then echo "hack/local-cluster.sh down"; hack/local-cluster.sh down; fi
+	rm -rf -- '$(REPORT_DIR)' '$(ARTIFACTS_DIR)' '$(VENV_STAMP)'
