@@ -382,7 +382,7 @@ flush_chains() {
       "$ipt" -t "$table" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j (KUBE|CNI)-' \
         | sed 's/^-A/-D/' | while read -r rule; do
           eval "\"\$ipt\" -t \"\$table\" $rule" 2>/dev/null || true
-        done
+        done || true # grep finds nothing once they are gone
       for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N (KUBE|CNI)-/{print $2}'); do
         "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
       done
