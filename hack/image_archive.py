@@ -79,7 +79,8 @@ def build(args: argparse.Namespace) -> None:
             "architecture": "amd64",
             "os": "linux",
             "config": {
-                "Env": args.env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                "Env": args.env
+                or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                 **({"Cmd": json.loads(args.cmd)} if args.cmd else {}),
                 **({"Entrypoint": json.loads(args.entrypoint)} if args.entrypoint else {}),
                 **({"WorkingDir": args.workdir} if args.workdir else {}),
@@ -94,7 +95,10 @@ def build(args: argparse.Namespace) -> None:
         with tarfile.open(partial, "w") as tar:
             for p, name in zip(layers, names, strict=True):
                 tar.add(p, arcname=name)
-            for name, data in ((config_name, config_bytes), ("manifest.json", json.dumps(manifest).encode())):
+            for name, data in (
+                (config_name, config_bytes),
+                ("manifest.json", json.dumps(manifest).encode()),
+            ):
                 ti = tarfile.TarInfo(name)
                 ti.size = len(data)
                 tar.addfile(ti, io.BytesIO(data))
@@ -102,7 +106,9 @@ def build(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--tag", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--layer-tar", action="append", default=[])

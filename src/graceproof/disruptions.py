@@ -67,7 +67,9 @@ def _wait_serving(
     last: list[str] = []
 
     def probe() -> list[Any] | None:
-        pods = [p for p in serving_pods(kube, namespace, selector) if p.metadata.name not in exclude]
+        pods = [
+            p for p in serving_pods(kube, namespace, selector) if p.metadata.name not in exclude
+        ]
         last[:] = [p.metadata.name for p in pods]
         return pods if len(pods) >= want else None
 
@@ -119,9 +121,7 @@ def rollout_restart(
     stamp = datetime.now(UTC).isoformat()
     body = {
         "spec": {
-            "template": {
-                "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}
-            }
+            "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}
         }
     }
     rec.act("restart", restarted_at=stamp)

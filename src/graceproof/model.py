@@ -82,7 +82,9 @@ class TimelineEvent:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TimelineEvent:
-        return cls(t=float(d["t"]), kind=str(d["kind"]), pod=d.get("pod"), detail=d.get("detail") or {})
+        return cls(
+            t=float(d["t"]), kind=str(d["kind"]), pod=d.get("pod"), detail=d.get("detail") or {}
+        )
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,6 @@ class TimelineRecorder:
         self._endpoints: dict[str, dict[str, Any]] = {}
         self._seen_events: set[tuple[str, int]] = set()
         self.errors: list[str] = []  # watch failures, reported with the result
-        self._synced = threading.Event()
 
     # public ------------------------------------------------------------------------
     def add(self, kind: str, pod: str | None = None, t: float | None = None, **detail: Any) -> None:
@@ -102,7 +101,9 @@ class TimelineRecorder:
         if self.service:
             sources.append(self._watch_slices)
         for fn in sources:
-            t = threading.Thread(target=self._guard(fn), name=f"timeline-{fn.__name__}", daemon=True)
+            t = threading.Thread(
+                target=self._guard(fn), name=f"timeline-{fn.__name__}", daemon=True
+            )
             t.start()
             self._threads.append(t)
         return self
@@ -110,8 +111,10 @@ class TimelineRecorder:
     def stop(self) -> None:
         self._stop.set()
         for resp in list(self._log_streams):
+            # shutdown() ends a read blocked in another thread; close() would wait
+            # for that thread's lock and hang.
             with contextlib.suppress(Exception):
-                resp.close()
+                resp.shutdown()
         for t in self._threads:
             t.join(timeout=_WATCH_SECONDS + 3)
 
@@ -136,9 +139,9 @@ class TimelineRecorder:
         """Watch events until stop(), resuming from the last resourceVersion."""
         rv: str | None = None
         while not self._stop.is_set():
-            w = watch.Watch()
+            w = watch.Watch()  # type: ignore[no-untyped-call]
             try:
-                for item in w.stream(
+                for item in w.stream(  # type: ignore[no-untyped-call]
                     list_fn,
                     self.namespace,
                     timeout_seconds=_WATCH_SECONDS,
@@ -150,7 +153,7 @@ class TimelineRecorder:
                     rv = obj.metadata.resource_version or rv
                     yield item
                     if self._stop.is_set():
-                        w.stop()
+                        w.stop()  # type: ignore[no-untyped-call]
                         break
             except ApiException as exc:
                 if exc.status == 410:  # too old: list again
@@ -163,7 +166,9 @@ class TimelineRecorder:
             pod = item["object"]
             name = pod.metadata.name
             now = time.time()
-            st = self._pods.setdefault(name, {"ready": False, "deleted": False, "terminated": set()})
+            st = self._pods.setdefault(
+                name, {"ready": False, "deleted": False, "terminated": set()}
+            )
             if item["type"] == "DELETED":
                 self.add("pod_gone", name, now)
                 continue

@@ -1,0 +1,208 @@
+"""Which requests fell into the termination of a pod, and how many of them failed.
+
+The termination window of a pod is where the race between endpoint removal and
+process shutdown can hurt a client:
+
+  start: the pod's `pod_deleted` event (deletionTimestamp set; endpoint removal and
+         the preStop hook / SIGTERM begin together from here);
+  end:   the first sign, after the deletion, that the pod's process is gone:
+         `app_exit` (the app's own log), `container_terminated` or `pod_gone`;
+         plus `tail_s` (default 3 s). The tail is there because the typical
+         negative-control failure happens *after* the process exited: kube-proxy
+         still routes new connections to the dead pod for ~1-3 s, and those are
+         refused. Without the tail those errors would fall outside every window.
+
+A pod that was deleted but has no end event in the timeline keeps its window open
+until `until` (the end of the load), or its last event.
+
+A request is inside a window when its span [t, t + duration] overlaps it, so a
+request cut mid-flight by the exit counts even though it started earlier.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
+
+END_KINDS = ("app_exit", "container_terminated", "pod_gone")
+DEFAULT_TAIL_S = 3.0
+# Quarter seconds: fine enough that failures line up with the deletion markers.
+DEFAULT_BIN_S = 0.25
+
+
+def termination_windows(
+    events: Iterable[TimelineEvent],
+    *,
+    tail_s: float = DEFAULT_TAIL_S,
+    until: float | None = None,
+) -> list[TerminationWindow]:
+    """One window per deleted pod, from its deletion to its process exit plus tail_s."""
+    ordered = sorted(events, key=lambda e: e.t)
+    deleted: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    last_seen: dict[str, float] = {}
+    for event in ordered:
+        if event.pod is None:
+            continue
+        last_seen[event.pod] = event.t
+        if event.kind == "pod_deleted" and event.pod not in deleted:
+            deleted[event.pod] = event.t
+        elif (
+            event.kind in END_KINDS
+            and event.pod in deleted
+            and event.pod not in ended
+            and event.t >= deleted[event.pod]
+        ):
+            ended[event.pod] = event.t
+    windows = []
+    for pod, start in deleted.items():
+        if pod in ended:
+            end = ended[pod] + tail_s
+        else:
+            end = max(start, until if until is not None else last_seen[pod])
+        windows.append(TerminationWindow(pod=pod, start=start, end=end))
+    return sorted(windows, key=lambda w: (w.start, w.pod))
+
+
+def in_any_window(record: RequestRecord, windows: Sequence[TerminationWindow]) -> bool:
+    end = record.t + max(record.duration, 0.0)
+    return any(record.t <= w.end and end >= w.start for w in windows)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Request counts of one scenario, overall and inside termination windows."""
+
+    total: int
+    failed: int
+    in_windows: int
+    failed_in_windows: int
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    error_kinds_in_windows: dict[str, int] = field(default_factory=dict)
+    pods: dict[str, int] = field(default_factory=dict)  # answers per pod (X-Pod-Name)
+
+    @property
+    def ok(self) -> int:
+        return self.total - self.failed
+
+    @property
+    def failed_outside_windows(self) -> int:
+        return self.failed - self.failed_in_windows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "failed": self.failed,
+            "in_windows": self.in_windows,
+            "failed_in_windows": self.failed_in_windows,
+            "error_kinds": dict(self.error_kinds),
+            "error_kinds_in_windows": dict(self.error_kinds_in_windows),
+            "pods": dict(self.pods),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Counts:
+        return cls(
+            total=int(d["total"]),
+            failed=int(d["failed"]),
+            in_windows=int(d["in_windows"]),
+            failed_in_windows=int(d["failed_in_windows"]),
+            error_kinds={str(k): int(v) for k, v in (d.get("error_kinds") or {}).items()},
+            error_kinds_in_windows={
+                str(k): int(v) for k, v in (d.get("error_kinds_in_windows") or {}).items()
+            },
+            pods={str(k): int(v) for k, v in (d.get("pods") or {}).items()},
+        )
+
+
+def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWindow]) -> Counts:
+    total = failed = in_windows = failed_in_windows = 0
+    kinds: Counter[str] = Counter()
+    kinds_in: Counter[str] = Counter()
+    pods: Counter[str] = Counter()
+    for record in records:
+        total += 1
+        inside = in_any_window(record, windows)
+        in_windows += inside
+        if record.pod:
+            pods[record.pod] += 1
+        if not record.ok:
+            kind = record.error or "other"
+            failed += 1
+            kinds[kind] += 1
+            if inside:
+                failed_in_windows += 1
+                kinds_in[kind] += 1
+    return Counts(
+        total=total,
+        failed=failed,
+        in_windows=in_windows,
+        failed_in_windows=failed_in_windows,
+        error_kinds=dict(kinds.most_common()),
+        error_kinds_in_windows=dict(kinds_in.most_common()),
+        pods=dict(sorted(pods.items())),
+    )
+
+
+@dataclass(frozen=True)
+class Series:
+    """Requests per time bin, by completion time (t + duration), from t0 on."""
+
+    t0: float
+    bin_s: float
+    ok: list[int]
+    failed: list[int]
+
+    def times(self) -> list[float]:
+        """The start of each bin, in seconds since t0."""
+        return [i * self.bin_s for i in range(len(self.ok))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t0": self.t0,
+            "bin_s": self.bin_s,
+            "ok": list(self.ok),
+            "failed": list(self.failed),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Series:
+        return cls(
+            t0=float(d["t0"]),
+            bin_s=float(d["bin_s"]),
+            ok=[int(x) for x in d["ok"]],
+            failed=[int(x) for x in d["failed"]],
+        )
+
+
+def per_second(
+    records: Sequence[RequestRecord], *, t0: float | None = None, bin_s: float = 1.0
+) -> Series:
+    """Ok and failed requests per bin, for the picture (divide by bin_s for a rate).
+
+    Binned by completion time: that is when a client sees the failure, which lines
+    up with the SIGTERM and exit markers of the timeline.
+    """
+    if bin_s <= 0:
+        raise ValueError(f"bin_s must be > 0, not {bin_s}")
+    if not records:
+        return Series(t0=t0 or 0.0, bin_s=bin_s, ok=[], failed=[])
+    start = min(r.t for r in records) if t0 is None else t0
+    last = max(r.t + r.duration for r in records)
+    bins = max(1, math.floor((last - start) / bin_s) + 1)
+    ok = [0] * bins
+    failed = [0] * bins
+    for r in records:
+        i = math.floor((r.t + r.duration - start) / bin_s)
+        if not 0 <= i < bins:
+            continue  # before t0
+        if r.ok:
+            ok[i] += 1
+        else:
+            failed[i] += 1
+    return Series(t0=start, bin_s=bin_s, ok=ok, failed=failed)

@@ -1,0 +1,96 @@
+"""The `graceproof` command: compare runs, rebuild reports, regenerate manifests.
+
+Exit codes: 0 fine, 1 a regression (compare) or stale manifests (manifests --check),
+2 a usage error (bad arguments, missing or unreadable result files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from graceproof import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from graceproof.report.compare import compare
+    from graceproof.result import load_results
+
+    runs = []
+    for label, path in (("baseline", args.baseline), ("change", args.change)):
+        results = load_results(path)
+        if not results:
+            raise FileNotFoundError(f"no graceproof result JSON in the {label} {path}")
+        runs.append(results)
+    comparison = compare(runs[0], runs[1])
+    print(comparison.describe(), file=sys.stdout if comparison.ok else sys.stderr)
+    return EXIT_OK if comparison.ok else EXIT_FAILED
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from graceproof.report import build_report
+
+    report = build_report(args.results, args.out)
+    print(report.summary)
+    for path in report.pictures.values():
+        print(path)
+    return EXIT_OK
+
+
+def _cmd_manifests(args: argparse.Namespace) -> int:
+    from graceproof import workloads
+
+    argv = ["--check"] if args.check else []
+    if args.out is not None:
+        argv += ["--out", str(args.out)]
+    return workloads.main(argv)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="graceproof",
+        description="Prove that pods terminate without dropping requests: reports and checks.",
+    )
+    p.add_argument("--version", action="version", version=f"graceproof {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser(
+        "compare",
+        help="fail (exit 1) when a scenario clean in the baseline has failures in the change",
+    )
+    c.add_argument("baseline", type=Path, help="result JSON file or directory of results")
+    c.add_argument("change", type=Path, help="result JSON file or directory of results")
+    c.set_defaults(func=_cmd_compare)
+
+    r = sub.add_parser("report", help="(re)build summary.md and pictures from result JSON files")
+    r.add_argument("results", type=Path, help="directory of result JSON files (or one file)")
+    r.add_argument("--out", type=Path, default=None, help="output directory (default: results)")
+    r.set_defaults(func=_cmd_report)
+
+    m = sub.add_parser("manifests", help="regenerate the example manifests of the workload")
+    m.add_argument("--out", type=Path, default=None, help="default: workloads/manifests")
+    m.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
+    m.set_defaults(func=_cmd_manifests)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from graceproof.result import ResultSchemaError
+
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (FileNotFoundError, ResultSchemaError, ValueError) as exc:
+        print(f"graceproof {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

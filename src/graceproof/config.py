@@ -1,0 +1,285 @@
+"""graceproof's options: CLI option, then GRACEPROOF_* environment variable, then default.
+
+`build_options` is pure (values in, `Options` or `OptionError` out) so every rule is
+unit-testable; the pytest plugin feeds it the parsed CLI values and `os.environ`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from graceproof.errors import OptionError
+
+__all__ = [
+    "DEFAULT_IMAGE",
+    "KIND_NODE_IMAGES",
+    "KIND_RELEASE",
+    "OPTION_SPECS",
+    "OptionError",
+    "OptionSpec",
+    "Options",
+    "build_options",
+    "find_repo_file",
+    "parse_bool",
+    "read_env_file",
+]
+
+ProviderName = Literal["kind", "existing"]
+PROVIDERS: tuple[ProviderName, ...] = ("kind", "existing")
+
+# kind node images are built for one kind release and pinned by digest (kind's
+# release notes: "You must use the @sha256 digest"). These are the images published
+# with kind v0.30.0, copied from its release notes.
+KIND_RELEASE = "v0.30.0"
+KIND_NODE_IMAGES: dict[str, str] = {
+    "1.34": "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a",  # noqa: E501
+    "1.33": "kindest/node:v1.33.4@sha256:25a6018e48dfcaee478f4a59af81157a437f15e6e140bf103f85a2e7cd0cbbf2",  # noqa: E501
+    "1.32": "kindest/node:v1.32.8@sha256:abd489f042d2b644e2d033f5c2d900bc707798d075e8186cb65e3f1367a9d5a1",  # noqa: E501
+    "1.31": "kindest/node:v1.31.12@sha256:0f5cc49c5e73c0c2bb6e2df56e7df189240d83cf94edfa30946482eb08ec57d2",  # noqa: E501
+}
+DEFAULT_K8S_VERSION = "1.34"
+DEFAULT_CLUSTER_NAME = "graceproof"
+DEFAULT_IMAGE = "graceproof/workload:0.1.0"
+VERSIONS_ENV = "hack/versions.env"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# The run id goes into namespace names (63 characters at most) and label values.
+_RUN_ID_MAX = 16
+_TRUE = frozenset({"1", "true", "yes"})
+_FALSE = frozenset({"0", "false", "no"})
+# The package's own source checkout (src/graceproof/config.py -> repo root), used to
+# find hack/versions.env and kind-config.yaml when pytest runs from elsewhere.
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: its pytest dest, CLI flag, environment variable and help."""
+
+    dest: str
+    flag: str
+    env: str
+    help: str
+    is_bool: bool = False
+    metavar: str | None = None
+
+
+OPTION_SPECS: tuple[OptionSpec, ...] = (
+    OptionSpec("gp_provider", "--gp-provider", "GRACEPROOF_PROVIDER",
+               "cluster provider: kind (create or reuse a kind cluster) or existing "
+               "(a cluster given by --gp-kubeconfig). Default: kind.", metavar="{kind,existing}"),
+    OptionSpec("gp_kubeconfig", "--gp-kubeconfig", "GRACEPROOF_KUBECONFIG",
+               "kubeconfig of the cluster to use; required with --gp-provider existing. "
+               "graceproof copies it and never changes it.", metavar="PATH"),
+    OptionSpec("gp_cluster_name", "--gp-cluster-name", "GRACEPROOF_CLUSTER_NAME",
+               f"kind cluster name (a DNS-1123 label). Default: {DEFAULT_CLUSTER_NAME}.",
+               metavar="NAME"),
+    OptionSpec("gp_k8s_version", "--gp-k8s-version", "GRACEPROOF_K8S_VERSION",
+               f"Kubernetes minor version of the kind cluster, one of "
+               f"{', '.join(KIND_NODE_IMAGES)} (kind {KIND_RELEASE} images). "
+               f"Default: {DEFAULT_K8S_VERSION}.", metavar="MINOR"),
+    OptionSpec("gp_keep_cluster", "--gp-keep-cluster", "GRACEPROOF_KEEP_CLUSTER",
+               "keep the kind cluster after the session (kind only).", is_bool=True),
+    OptionSpec("gp_keep_failed", "--gp-keep-failed", "GRACEPROOF_KEEP_FAILED",
+               "keep the namespaces of failed tests for inspection.", is_bool=True),
+    OptionSpec("gp_artifacts", "--gp-artifacts", "GRACEPROOF_ARTIFACTS",
+               "directory for diagnostics of failed tests. Default: artifacts.", metavar="DIR"),
+    OptionSpec("gp_report_dir", "--gp-report-dir", "GRACEPROOF_REPORT_DIR",
+               "directory for proof reports. Default: reports.", metavar="DIR"),
+    OptionSpec("gp_image", "--gp-image", "GRACEPROOF_IMAGE",
+               "workload image reference. Default: WORKLOAD_IMAGE of hack/versions.env, "
+               f"else {DEFAULT_IMAGE}.", metavar="IMAGE"),
+    OptionSpec("gp_image_archive", "--gp-image-archive", "GRACEPROOF_IMAGE_ARCHIVE",
+               "an image tar (docker save) to import into the local cluster.", metavar="TAR"),
+    OptionSpec("gp_run_id", "--gp-run-id", "GRACEPROOF_RUN_ID",
+               "id labelling everything this session creates. Default: random.", metavar="ID"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated graceproof settings of one pytest session."""
+
+    provider: ProviderName
+    kubeconfig: Path | None
+    cluster_name: str
+    k8s_version: str
+    keep_cluster: bool
+    keep_failed: bool
+    artifacts: Path
+    report_dir: Path
+    image: str
+    image_archive: Path | None
+    run_id: str
+
+    @property
+    def node_image(self) -> str:
+        """The pinned kind node image of `k8s_version`."""
+        return KIND_NODE_IMAGES[self.k8s_version]
+
+
+def parse_bool(value: str, *, name: str) -> bool:
+    """Parse 1/0/true/false/yes/no (any case); anything else is an `OptionError`."""
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise OptionError(f"{name}={value!r} is not a boolean; use 1/0, true/false or yes/no")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a shell-sourced file; comments and blank lines ignored."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def find_repo_file(relative: str, root: Path | None) -> Path | None:
+    """`relative` under pytest's rootdir, else under graceproof's source checkout."""
+    for base in (root, _SOURCE_ROOT):
+        if base is not None and (base / relative).is_file():
+            return base / relative
+    return None
+
+
+def default_image(root: Path | None) -> str:
+    path = find_repo_file(VERSIONS_ENV, root)
+    if path is not None:
+        image = read_env_file(path).get("WORKLOAD_IMAGE")
+        if image:
+            return image
+    return DEFAULT_IMAGE
+
+
+def normalize_k8s_version(value: str) -> str:
+    """'1.34', 'v1.34' or the exact pinned '1.34.0' -> '1.34'; else `OptionError`."""
+    v = value.strip().removeprefix("v")
+    minor = ".".join(v.split(".")[:2])
+    if minor in KIND_NODE_IMAGES and (v == minor or f"v{v}@" in KIND_NODE_IMAGES[minor]):
+        return minor
+    known = ", ".join(KIND_NODE_IMAGES)
+    raise OptionError(
+        f"--gp-k8s-version {value!r} is not supported: kind {KIND_RELEASE} node images exist "
+        f"for {known}"
+    )
+
+
+def _has_pinned_tag(image: str) -> bool:
+    if "@" in image:
+        return True
+    last = image.rsplit("/", 1)[-1]  # a registry host may carry a :port
+    return ":" in last and not last.endswith(":latest")
+
+
+def build_options(
+    cli: Mapping[str, object | None],
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    root: Path | None = None,
+) -> Options:
+    """Resolve every option (CLI > env > default) and check the combination.
+
+    `cli` maps `OptionSpec.dest` to the parsed value (None when not given); relative
+    paths are taken relative to `cwd`; `root` is where hack/versions.env is looked up.
+    """
+    raw: dict[str, str | bool | None] = {}
+    for spec in OPTION_SPECS:
+        value = cli.get(spec.dest)
+        if value is not None:
+            raw[spec.dest] = value if isinstance(value, bool) else str(value)
+        elif env.get(spec.env, "").strip() != "":
+            value_text = env[spec.env].strip()
+            raw[spec.dest] = parse_bool(value_text, name=spec.env) if spec.is_bool else value_text
+        else:
+            raw[spec.dest] = None
+
+    def given(dest: str) -> str | None:
+        value = raw[dest]
+        return None if value is None else str(value)
+
+    def given_path(dest: str) -> Path | None:
+        value = given(dest)
+        return None if value is None else (cwd / Path(value).expanduser()).resolve()
+
+    provider = (given("gp_provider") or "kind").lower()
+    if provider not in PROVIDERS:
+        raise OptionError(f"--gp-provider {provider!r} is unknown; choose kind or existing")
+
+    kubeconfig = given_path("gp_kubeconfig")
+    k8s_version = given("gp_k8s_version")
+    keep_cluster = raw["gp_keep_cluster"] is True
+    if provider == "existing":
+        if kubeconfig is None:
+            raise OptionError(
+                "--gp-provider existing needs --gp-kubeconfig (or GRACEPROOF_KUBECONFIG): "
+                "the kubeconfig of the cluster to test against"
+            )
+        if not kubeconfig.is_file():
+            raise OptionError(f"--gp-kubeconfig {kubeconfig} does not exist or is not a file")
+        if k8s_version is not None:
+            raise OptionError(
+                "--gp-k8s-version applies to kind only: with --gp-provider existing the "
+                "cluster's version is whatever it runs"
+            )
+        if keep_cluster:
+            raise OptionError(
+                "--gp-keep-cluster applies to kind only: with --gp-provider existing "
+                "graceproof creates and deletes no cluster"
+            )
+    elif kubeconfig is not None:
+        raise OptionError(
+            "--gp-kubeconfig cannot be used with --gp-provider kind: graceproof writes the kind "
+            "cluster's kubeconfig to a private file itself. Use --gp-provider existing to test "
+            "a cluster you already have."
+        )
+
+    cluster_name = given("gp_cluster_name") or DEFAULT_CLUSTER_NAME
+    if len(cluster_name) > 63 or not _DNS_LABEL.match(cluster_name):
+        raise OptionError(
+            f"--gp-cluster-name {cluster_name!r} is not a DNS-1123 label (lowercase letters, "
+            "digits and '-', starting and ending with a letter or digit, at most 63 characters)"
+        )
+
+    run_id = given("gp_run_id") or secrets.token_hex(3)
+    if len(run_id) > _RUN_ID_MAX or not _DNS_LABEL.match(run_id):
+        raise OptionError(
+            f"--gp-run-id {run_id!r} must be a DNS-1123 label of at most {_RUN_ID_MAX} "
+            "characters (lowercase letters, digits and '-')"
+        )
+
+    image_archive = given_path("gp_image_archive")
+    if image_archive is not None and not image_archive.is_file():
+        raise OptionError(f"--gp-image-archive {image_archive} does not exist or is not a file")
+
+    image = given("gp_image") or default_image(root)
+    if any(c.isspace() for c in image) or not _has_pinned_tag(image):
+        raise OptionError(
+            f"--gp-image {image!r} needs an explicit tag or digest other than latest "
+            "(with :latest or no tag, nodes may pull or keep a different image)"
+        )
+
+    return Options(
+        provider="existing" if provider == "existing" else "kind",
+        kubeconfig=kubeconfig,
+        cluster_name=cluster_name,
+        k8s_version=normalize_k8s_version(k8s_version or DEFAULT_K8S_VERSION),
+        keep_cluster=keep_cluster,
+        keep_failed=raw["gp_keep_failed"] is True,
+        artifacts=given_path("gp_artifacts") or (cwd / "artifacts").resolve(),
+        report_dir=given_path("gp_report_dir") or (cwd / "reports").resolve(),
+        image=image,
+        image_archive=image_archive,
+        run_id=run_id,
+    )

@@ -1,0 +1,130 @@
+"""Exceptions graceproof raises; each message says what failed and what to do about it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class GraceproofError(Exception):
+    """Base class of every error graceproof raises on purpose."""
+
+
+class OptionError(GraceproofError, ValueError):
+    """A graceproof option (CLI flag or GRACEPROOF_* variable) is invalid or conflicts."""
+
+
+_INSTALL_HINTS = {
+    "kind": "install kind v0.30.0 (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
+    "docker": "install Docker (https://docs.docker.com/engine/install/) and start its daemon",
+    "ctr": "install containerd's ctr client, or set CTR=/path/to/ctr in cluster.env",
+}
+
+
+class MissingToolError(GraceproofError):
+    """A program graceproof needs is not on PATH."""
+
+    def __init__(self, tool: str, needed_for: str, hint: str | None = None) -> None:
+        self.tool = tool
+        self.hint = hint or _INSTALL_HINTS.get(tool, f"install {tool}")
+        super().__init__(
+            f"{tool!r} was not found on PATH; it is needed {needed_for}. To fix: {self.hint}."
+        )
+
+
+class CommandFailedError(GraceproofError):
+    """An external command (kind, ctr) exited with an error."""
+
+    def __init__(self, argv: Sequence[str], returncode: int | None, output: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        status = "timed out" if returncode is None else f"exited with status {returncode}"
+        super().__init__(f"command {' '.join(self.argv)} {status}:\n{output.strip()}")
+
+
+class BadKubeconfigError(GraceproofError):
+    """The kubeconfig file is missing, unreadable, malformed or rejected."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"kubeconfig {path} cannot be used: {reason}")
+
+
+class ClusterUnreachableError(GraceproofError):
+    """The API server named in a kubeconfig did not answer."""
+
+    def __init__(self, kubeconfig: Path, server: str, cause: BaseException | str) -> None:
+        self.kubeconfig = kubeconfig
+        self.server = server
+        self.cause = cause
+        super().__init__(
+            f"the Kubernetes API server {server} (from kubeconfig {kubeconfig}) is not reachable: "
+            f"{_short(cause)}. Is the cluster running? Check with "
+            f"`kubectl --kubeconfig {kubeconfig} version`."
+        )
+
+
+class ManifestRejectedError(GraceproofError):
+    """An object could not be created; `message` is the rejecter's own text.
+
+    `status` is the HTTP status of the API server's answer, or 0 when the kubernetes
+    client refused the manifest before sending it (it validates bodies itself).
+    """
+
+    def __init__(self, kind: str, name: str, status: int, message: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.status = status
+        self.message = message
+        by = (
+            f"the API server rejected (HTTP {status})"
+            if status
+            else "the kubernetes client refused"
+        )
+        super().__init__(f"{by} {kind} {name!r}: {message}")
+
+
+class ExecError(GraceproofError):
+    """A command run in a container with exec failed."""
+
+    def __init__(self, pod: str, container: str, command: Sequence[str], detail: str) -> None:
+        self.pod = pod
+        self.container = container
+        self.command = list(command)
+        super().__init__(f"exec {self.command} in {pod}/{container} failed: {detail}")
+
+
+class ImageNotAvailableError(GraceproofError):
+    """The workload image is not in the cluster's image store and cannot be pulled."""
+
+
+class WaitTimeout(GraceproofError):
+    """A bounded wait ran out of time; carries what was last seen."""
+
+    def __init__(
+        self,
+        what: str,
+        timeout: float,
+        last_state: str,
+        last_error: BaseException | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.what = what
+        self.timeout = timeout
+        self.last_state = last_state
+        self.last_error = last_error
+        self.hint = hint
+        lines = [f"timed out after {timeout:g}s waiting for {what}", f"last state: {last_state}"]
+        if last_error is not None:
+            lines.append(f"last transient error: {_short(last_error)}")
+        if hint:
+            lines.append(f"hint: {hint}")
+        super().__init__("\n  ".join(lines))
+
+
+def _short(cause: BaseException | str, limit: int = 500) -> str:
+    text = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,378 @@
+"""Run Locust as a subprocess against a NodePort on 127.0.0.1 and collect its records.
+
+Locust is never imported here: importing it monkey-patches gevent and urllib3 and
+breaks the kubernetes client in this process (prior-art.md, pitfall 2).
+
+    with LoadRun(30080, duration_s=30, users=10, connection="new",
+                 records_path=tmp / "records.jsonl") as load:
+        load.wait_for_records()      # the load is flowing
+        ...disrupt...
+        result = load.wait()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from graceproof.model import ConnectionPolicy, RequestRecord
+from graceproof.workloads import repo_workloads_dir
+
+LOOPBACK = "127.0.0.1"
+LOCUSTFILE_ENV = "GRACEPROOF_LOCUSTFILE"
+# Locust's startup (imports, gevent) before the first request, generously.
+STARTUP_ALLOWANCE_S = 60.0
+STDERR_TAIL_LINES = 40
+
+
+class LoadError(RuntimeError):
+    """The load generator could not run or produced nothing usable."""
+
+
+class LocustfileNotFound(LoadError):
+    """No locustfile: graceproof was installed without the repository's workloads/."""
+
+
+class LocustCrashed(LoadError):
+    """Locust failed by itself (no records, a traceback), as opposed to requests failing."""
+
+
+class LoadTimeout(LoadError):
+    """Locust did not finish within its deadline; it was killed."""
+
+
+def default_locustfile() -> Path:
+    """The locustfile: $GRACEPROOF_LOCUSTFILE, else workloads/locustfile.py of the checkout."""
+    from_env = os.environ.get(LOCUSTFILE_ENV)
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise LocustfileNotFound(f"{LOCUSTFILE_ENV}={from_env} is not a file")
+        return path
+    workloads = repo_workloads_dir()
+    if workloads is not None and (workloads / "locustfile.py").is_file():
+        return workloads / "locustfile.py"
+    raise LocustfileNotFound(
+        "workloads/locustfile.py is not next to the graceproof package (installed from a "
+        f"wheel?); pass locustfile=... or set {LOCUSTFILE_ENV} to a copy of it"
+    )
+
+
+def load_records(path: Path) -> list[RequestRecord]:
+    """Read a records file (one JSON object per line); a torn last line is skipped."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            records.append(RequestRecord.from_dict(json.loads(line)))
+        except json.JSONDecodeError:
+            continue  # only the last line can be torn, when Locust was killed mid-write
+    return records
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one Locust run did: its exit status and every request it made."""
+
+    returncode: int
+    records: list[RequestRecord]
+    connection: ConnectionPolicy
+    duration_s: float
+    users: int
+    path: str
+    timeout_s: float
+    wait_s: float
+    port: int
+    started: float
+    finished: float
+    stderr_tail: str = ""
+    records_path: str = ""
+    command: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.records)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.records if not r.ok)
+
+    def parameters(self) -> dict[str, Any]:
+        """The load parameters, as a scenario result stores them."""
+        return {
+            "users": self.users,
+            "duration_s": self.duration_s,
+            "path": self.path,
+            "timeout_s": self.timeout_s,
+            "wait_s": self.wait_s,
+            "port": self.port,
+            "returncode": self.returncode,
+        }
+
+
+class LoadRun:
+    """One Locust run as a subprocess in its own process group (a context manager).
+
+    Leaving the `with` block (normally, by an exception or Ctrl-C) kills the group,
+    so no Locust process outlives the test.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        duration_s: float,
+        users: int,
+        connection: ConnectionPolicy,
+        records_path: Path,
+        path: str = "/",
+        timeout_s: float = 2.0,
+        wait_s: float = 0.02,
+        spawn_rate: float | None = None,
+        locustfile: Path | None = None,
+        host: str = LOOPBACK,
+        python: str = sys.executable,
+    ) -> None:
+        if host != LOOPBACK:
+            raise ValueError(
+                f"load goes only to {LOOPBACK} (a NodePort mapped to loopback), not {host!r}"
+            )
+        if not 0 < port < 65536:
+            raise ValueError(f"port must be in 1..65535, not {port}")
+        if connection not in ("new", "keepalive"):
+            raise ValueError(f"connection must be 'new' or 'keepalive', not {connection!r}")
+        if duration_s < 1:
+            raise ValueError(f"duration_s must be >= 1, not {duration_s}")
+        if users < 1:
+            raise ValueError(f"users must be >= 1, not {users}")
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', not {path!r}")
+        self.port = port
+        # Locust's --run-time takes whole seconds.
+        self.duration_s = float(math.ceil(duration_s))
+        self.users = users
+        self.connection: ConnectionPolicy = connection
+        self.records_path = Path(records_path)
+        self.path = path
+        self.timeout_s = timeout_s
+        self.wait_s = wait_s
+        self.spawn_rate = spawn_rate if spawn_rate is not None else float(users)
+        self.locustfile = Path(locustfile) if locustfile is not None else default_locustfile()
+        if not self.locustfile.is_file():
+            raise LocustfileNotFound(f"locustfile {self.locustfile} does not exist")
+        self.python = python
+        # In-flight requests end within the per-request timeout; give them that and 1 s.
+        self.stop_timeout_s = math.ceil(timeout_s) + 1
+        self.stdout_path = self.records_path.with_name(self.records_path.name + ".stdout.txt")
+        self.stderr_path = self.records_path.with_name(self.records_path.name + ".stderr.txt")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started = 0.0
+        self._result: LoadResult | None = None
+
+    @property
+    def host_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "locust",
+            "-f",
+            str(self.locustfile),
+            "--headless",
+            "--users",
+            str(self.users),
+            "--spawn-rate",
+            str(self.spawn_rate),
+            "--run-time",
+            f"{int(self.duration_s)}s",
+            "--stop-timeout",
+            str(self.stop_timeout_s),
+            "--host",
+            self.host_url,
+            "--only-summary",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "GRACEPROOF_CONNECTION": self.connection,
+                "GRACEPROOF_TIMEOUT": str(self.timeout_s),
+                "GRACEPROOF_WAIT": str(self.wait_s),
+                "GRACEPROOF_PATH": self.path,
+                "GRACEPROOF_RECORDS": str(self.records_path),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> LoadRun:
+        if self._proc is not None:
+            raise LoadError("this LoadRun was already started; create a new one")
+        self.records_path.parent.mkdir(parents=True, exist_ok=True)
+        # The records of this run only: the locustfile appends.
+        self.records_path.write_text("", encoding="utf-8")
+        self._started = time.time()
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self._proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=self.environment(),
+                start_new_session=True,  # own process group: killed as a whole
+            )
+        return self
+
+    def _require_proc(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            raise LoadError("the load was not started; call start() or use `with LoadRun(...)`")
+        return self._proc
+
+    def wait_for_records(self, count: int = 1, timeout_s: float = STARTUP_ALLOWANCE_S) -> int:
+        """Block until at least `count` requests were recorded: the load is flowing.
+
+        Raises LocustCrashed when Locust exits first, LoadTimeout after timeout_s.
+        """
+        proc = self._require_proc()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            seen = _count_lines(self.records_path)
+            if seen >= count:
+                return seen
+            if proc.poll() is not None:
+                raise LocustCrashed(
+                    f"Locust exited with {proc.returncode} after {seen} request(s), before "
+                    f"{count} were recorded; stderr:\n{_tail(self.stderr_path)}"
+                )
+            if time.monotonic() >= deadline:
+                raise LoadTimeout(
+                    f"only {seen} of {count} request(s) recorded after {timeout_s:.0f} s "
+                    f"(is something listening on {self.host_url}?); stderr:\n"
+                    f"{_tail(self.stderr_path)}"
+                )
+            time.sleep(0.1)
+
+    def wait(self, timeout_s: float | None = None, *, check: bool = True) -> LoadResult:
+        """Wait for Locust to finish (it stops itself after duration_s) and collect.
+
+        Locust exits 1 when any request failed: that is data, not a harness failure.
+        With check=True, raise LocustCrashed when Locust itself failed.
+        """
+        if self._result is not None:
+            return self._result
+        proc = self._require_proc()
+        if timeout_s is None:
+            timeout_s = self.duration_s + self.stop_timeout_s + STARTUP_ALLOWANCE_S
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise LoadTimeout(
+                f"Locust did not finish within {timeout_s:.0f} s (run time {self.duration_s:.0f}"
+                f" s) and was killed; stderr:\n{_tail(self.stderr_path)}"
+            ) from None
+        result = LoadResult(
+            returncode=returncode,
+            records=load_records(self.records_path),
+            connection=self.connection,
+            duration_s=self.duration_s,
+            users=self.users,
+            path=self.path,
+            timeout_s=self.timeout_s,
+            wait_s=self.wait_s,
+            port=self.port,
+            started=self._started,
+            finished=time.time(),
+            stderr_tail=_tail(self.stderr_path),
+            records_path=str(self.records_path),
+            command=self.command(),
+        )
+        self._result = result
+        if check:
+            problem = crash_reason(result)
+            if problem:
+                raise LocustCrashed(f"{problem}; stderr:\n{result.stderr_tail}")
+        return result
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Terminate the process group (SIGTERM, then SIGKILL after grace_s)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=wait_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> LoadRun:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.wait()
+
+
+def crash_reason(result: LoadResult) -> str | None:
+    """Why a Locust run counts as a harness failure, or None when it ran.
+
+    0: all requests succeeded; 1: some failed (data). Anything else, or no request
+    recorded at all, means Locust itself did not work.
+    """
+    if result.returncode not in (0, 1):
+        return f"Locust exited with {result.returncode} (not 0 or 1: it failed by itself)"
+    if not result.records:
+        crashed = "Traceback" in result.stderr_tail
+        what = "Locust raised an exception" if crashed else "Locust ran"
+        return f"{what} and recorded no request (exit code {result.returncode})"
+    return None

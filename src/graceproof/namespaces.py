@@ -1,0 +1,163 @@
+"""One labelled namespace per test, and the sweeps that remove leftovers.
+
+Every namespace graceproof creates carries `app.kubernetes.io/managed-by=graceproof`
+and the session's `graceproof.dev/run-id`, so a later sweep finds exactly what a run
+made, even after a crash or Ctrl-C. Namespaces kept for a failed test get
+`graceproof.dev/kept=true` and survive the run's own sweep (not `make clean`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from kubernetes.client.exceptions import ApiException
+
+from graceproof.kube import Kube
+from graceproof.waiting import REQUEST_TIMEOUT, default_service_account, wait_for
+
+__all__ = [
+    "KEPT_LABEL",
+    "MANAGED_BY_LABEL",
+    "MANAGED_BY_VALUE",
+    "RUN_ID_LABEL",
+    "delete_all_graceproof_namespaces",
+    "delete_run_namespaces",
+    "namespace_name",
+    "test_namespace",
+]
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "graceproof"
+RUN_ID_LABEL = "graceproof.dev/run-id"
+KEPT_LABEL = "graceproof.dev/kept"
+_MAX_NAME = 63  # a namespace name is a DNS-1123 label
+_RAND_LEN = 5
+_DELETE_TIMEOUT = 120.0  # namespace deletion waits for every pod's grace period
+
+
+def namespace_name(run_id: str, test_name: str, rand: str | None = None) -> str:
+    """`gp-<run_id>-<slug of test_name>-<rand>`, a valid DNS-1123 label."""
+    rand = rand or secrets.token_hex(3)[:_RAND_LEN]
+    room = _MAX_NAME - len(f"gp-{run_id}--{rand}")
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[: max(room, 0)].strip("-")
+    return "-".join(part for part in ("gp", run_id, slug, rand) if part)
+
+
+def _labels(run_id: str) -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_ID_LABEL: run_id}
+
+
+@contextmanager
+def test_namespace(
+    kube: Kube,
+    run_id: str,
+    test_name: str,
+    keep_on_failure: Callable[[], bool],
+    *,
+    delete_timeout: float = _DELETE_TIMEOUT,
+) -> Iterator[str]:
+    """Create a labelled namespace for one test, yield its name, then delete it and
+    wait until it is gone, unless `keep_on_failure()` says to keep it."""
+    name = namespace_name(run_id, test_name)
+    kube.core.create_namespace(
+        {"metadata": {"name": name, "labels": _labels(run_id)}}, _request_timeout=REQUEST_TIMEOUT
+    )
+    keep = False
+    try:
+        # Pods cannot be created before the namespace's default ServiceAccount exists.
+        default_service_account(kube.core, name).wait(timeout=30)
+        yield name
+        keep = keep_on_failure()
+    except BaseException:
+        keep = keep_on_failure()
+        raise
+    finally:
+        if keep:
+            _mark_kept(kube, name)
+        else:
+            delete_namespaces(kube, [name], timeout=delete_timeout)
+
+
+def _mark_kept(kube: Kube, name: str) -> None:
+    kube.core.patch_namespace(
+        name, {"metadata": {"labels": {KEPT_LABEL: "true"}}}, _request_timeout=REQUEST_TIMEOUT
+    )
+    log.warning(
+        "kept namespace %s of a failed test; delete it with: kubectl --kubeconfig %s "
+        "delete namespace %s",
+        name,
+        kube.kubeconfig,
+        name,
+    )
+
+
+def delete_namespaces(kube: Kube, names: list[str], *, timeout: float = _DELETE_TIMEOUT) -> None:
+    """Delete `names` and wait (bounded) until none of them exists any more."""
+    for name in names:
+        try:
+            kube.core.delete_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    if not names:
+        return
+    remaining: list[str] = list(names)
+
+    def all_gone() -> bool | None:
+        remaining[:] = [n for n in remaining if _exists(kube, n)]
+        return True if not remaining else None
+
+    wait_for(
+        all_gone,
+        what=f"namespace(s) {', '.join(names)} to be deleted",
+        timeout=timeout,
+        interval=1.0,
+        describe=lambda: f"still present: {', '.join(remaining)}",
+        hint="pods with long grace periods or a stuck finalizer delay namespace deletion",
+    )
+
+
+def _exists(kube: Kube, name: str) -> bool:
+    try:
+        kube.core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def _list(kube: Kube, selector: str) -> list[str]:
+    items = kube.core.list_namespace(
+        label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+    ).items
+    return [str(ns.metadata.name) for ns in items]
+
+
+def delete_run_namespaces(
+    kube: Kube, run_id: str, *, timeout: float = _DELETE_TIMEOUT
+) -> list[str]:
+    """Delete every namespace of run `run_id` except those kept for a failed test.
+    Returns the names deleted."""
+    names = _list(
+        kube, f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{RUN_ID_LABEL}={run_id},!{KEPT_LABEL}"
+    )
+    delete_namespaces(kube, names, timeout=timeout)
+    return names
+
+
+def delete_all_graceproof_namespaces(kube: Kube, *, timeout: float = _DELETE_TIMEOUT) -> list[str]:
+    """Delete every namespace graceproof ever created in this cluster, kept ones too."""
+    names = _list(kube, f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+    delete_namespaces(kube, names, timeout=timeout)
+    return names
+
+
+# Not a test, despite its name: keep pytest from collecting it where it is imported.
+test_namespace.__test__ = False  # type: ignore[attr-defined]

@@ -1,0 +1,136 @@
+"""A cluster that already exists, given by a kubeconfig: nothing is created or deleted.
+
+graceproof works on a private copy of the kubeconfig (mode 0600), so the user's file
+is never written (the kubernetes client may persist refreshed credentials).
+Images can be loaded only where graceproof knows how: next to a kubeconfig written
+by hack/local-cluster.sh lies a `cluster.env` naming the node's containerd socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from graceproof.config import read_env_file
+from graceproof.errors import BadKubeconfigError, ImageNotAvailableError, MissingToolError
+from graceproof.providers.base import ClusterProvider, Runner, Which, run_command, write_private
+
+__all__ = ["ExistingProvider", "containerd_ref"]
+
+log = logging.getLogger(__name__)
+
+CLUSTER_ENV = "cluster.env"
+IMPORT_TIMEOUT = 300.0
+QUERY_TIMEOUT = 60.0
+# kubeconfig fields holding file paths, which are relative to the kubeconfig's directory.
+_PATH_FIELDS = {
+    "clusters": ("certificate-authority",),
+    "users": ("client-certificate", "client-key", "tokenFile"),
+}
+
+
+def containerd_ref(image: str) -> str:
+    """The name containerd stores `image` under: docker.io/[library/] added as docker does."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return image  # already names a registry
+    return f"docker.io/{image}" if sep else f"docker.io/library/{image}"
+
+
+def _absolute_paths(doc: Any, base: Path) -> Any:
+    """The kubeconfig with relative certificate/key paths made absolute against `base`,
+    so the copy in another directory still finds them."""
+    if not isinstance(doc, dict):
+        return doc
+    for section, fields in _PATH_FIELDS.items():
+        for entry in doc.get(section) or []:
+            inner = (
+                entry.get("cluster" if section == "clusters" else "user")
+                if isinstance(entry, dict)
+                else None
+            )
+            if not isinstance(inner, dict):
+                continue
+            for field in fields:
+                value = inner.get(field)
+                if isinstance(value, str) and value and not os.path.isabs(value):
+                    inner[field] = str((base / value).resolve())
+    return doc
+
+
+class ExistingProvider(ClusterProvider):
+    """The cluster of `source_kubeconfig`, used as it is."""
+
+    kind = "existing"
+
+    def __init__(
+        self,
+        *,
+        source_kubeconfig: Path,
+        state_dir: Path,
+        runner: Runner = run_command,
+        which: Which = shutil.which,
+    ) -> None:
+        self.source_kubeconfig = source_kubeconfig
+        self.name = source_kubeconfig.stem
+        self._kubeconfig = state_dir / "existing.kubeconfig"
+        self._runner = runner
+        self._which = which
+        self.cluster_env: dict[str, str] = {}
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self._kubeconfig
+
+    def start(self) -> None:
+        src = self.source_kubeconfig
+        try:
+            text = src.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadKubeconfigError(src, f"cannot read it ({exc.strerror or exc})") from exc
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise BadKubeconfigError(src, f"it is not valid YAML ({exc})") from exc
+        if isinstance(doc, dict):
+            self.name = str(doc.get("current-context") or self.name)
+            text = yaml.safe_dump(_absolute_paths(doc, src.resolve().parent), sort_keys=False)
+        write_private(self._kubeconfig, text)
+        env_file = src.resolve().parent / CLUSTER_ENV
+        self.cluster_env = read_env_file(env_file) if env_file.is_file() else {}
+
+    def load_image(self, image: str, archive: Path | None = None) -> None:
+        address = self.cluster_env.get("CONTAINERD_ADDRESS")
+        if not address:
+            log.info(
+                "cluster %s: graceproof cannot load images into it; %s must already be "
+                "pullable by its nodes",
+                self.name,
+                image,
+            )
+            return
+        ctr = self.cluster_env.get("CTR", "ctr")
+        if self._which(ctr) is None:
+            raise MissingToolError(ctr, f"to load {image} into containerd at {address}")
+        images = [ctr, "--address", address, "-n", "k8s.io", "images"]
+        if archive is not None:
+            self._runner([*images, "import", str(archive)], IMPORT_TIMEOUT)
+        ref = containerd_ref(image)
+        listed = self._runner([*images, "ls", "-q", f"name=={ref}"], QUERY_TIMEOUT).split()
+        if ref not in listed:
+            source = (
+                f"after importing {archive}" if archive else "and no --gp-image-archive was given"
+            )
+            raise ImageNotAvailableError(
+                f"image {ref} is not in the cluster's containerd ({address}) {source}. "
+                "Build and import it (hack/ scripts), or pass --gp-image-archive with a "
+                "`docker save` tar."
+            )
+
+    def stop(self) -> None:
+        self._kubeconfig.unlink(missing_ok=True)

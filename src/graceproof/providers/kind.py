@@ -1,0 +1,240 @@
+"""A kind cluster: created (or reused) for the session, deleted at its end unless kept.
+
+Built on pytest-kubernetes' `KindManagerBase`, with the parts that do not hold up
+replaced (each override says why). All commands go through an injected `runner`, so
+the command lines are unit-tested without running anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytest_kubernetes.providers.kind import KindManagerBase
+
+from graceproof.errors import ClusterUnreachableError
+from graceproof.kube import Kube
+from graceproof.providers.base import (
+    ClusterProvider,
+    Runner,
+    Which,
+    require_tools,
+    run_command,
+    write_private,
+)
+from graceproof.waiting import DEFAULT_TRANSIENT, default_service_account, wait_for
+
+__all__ = ["KindProvider", "wait_until_ready"]
+
+log = logging.getLogger(__name__)
+
+CREATE_TIMEOUT = 360.0  # kind's own --wait is 120 s; pulling a node image takes longer
+COMMAND_TIMEOUT = 300.0  # loading an image, deleting a cluster
+QUERY_TIMEOUT = 60.0  # kind get ...
+READY_TIMEOUT = 120.0
+_TOOLS_NEEDED_FOR = "to run a kind cluster (--gp-provider kind)"
+
+ReadyCheck = Callable[[Path, float], None]
+"""Waits until the cluster of a kubeconfig is usable, or raises."""
+
+
+def wait_until_ready(kubeconfig: Path, timeout: float) -> None:
+    """Wait until the API server answers and the default ServiceAccount exists."""
+    deadline = time.monotonic() + timeout
+    kube = wait_for(
+        lambda: Kube.from_kubeconfig(kubeconfig),
+        what=f"the API server of {kubeconfig}",
+        timeout=timeout,
+        interval=1.0,
+        transient=(*DEFAULT_TRANSIENT, ClusterUnreachableError),
+    )
+    with kube:
+        default_service_account(kube.core).wait(max(deadline - time.monotonic(), 1.0))
+
+
+class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untyped
+    """pytest-kubernetes' kind manager with its broken parts replaced."""
+
+    def __init__(
+        self,
+        *,
+        cluster_name: str,
+        kubeconfig: Path,
+        config_file: Path | None,
+        node_image: str,
+        runner: Runner,
+        which: Which,
+        ready_check: ReadyCheck,
+    ) -> None:
+        # Set before the base __init__, which calls _set_cluster_name/_ensure_executable.
+        self._runner = runner
+        self._which = which
+        self._ready_check = ready_check
+        self._node_image = node_image
+        super().__init__(cluster_name=cluster_name, provider_config=None, kubeconfig=kubeconfig)
+        # Set after: the base would read the config to take the cluster name from it.
+        self._cluster_options.provider_config = config_file
+        self._created = False
+
+    def _set_cluster_name(self, cluster_name: str, provider_config: object) -> str:
+        # Base: prefixes "pytest-" to the name and prefers a `name:` from the kind
+        # config; the cluster must have exactly the name the user gave.
+        self._cluster_options.cluster_name = cluster_name
+        return cluster_name
+
+    def _ensure_executable(self) -> None:
+        # Base: resolves which() into Path("None") and says only "Executable not found";
+        # and kind also needs a running docker.
+        require_tools(["docker", "kind"], _TOOLS_NEEDED_FOR, self._which)
+
+    def _exec(
+        self,
+        arguments: list[str],
+        additional_env: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        # Base: joins the arguments into a shell=True string (any space or quote in a
+        # path breaks it) and passes env=os.environ.update(...), which is None and
+        # changes our own environment. Here: an argument list, environment untouched.
+        return self._runner(["kind", *arguments], timeout or COMMAND_TIMEOUT)
+
+    def _on_create(self, cluster_options: Any, **kwargs: Any) -> None:
+        # Base: drops --name and --image whenever --config is given.
+        args = ["create", "cluster", "--name", self.cluster_name]
+        if cluster_options.provider_config is not None:
+            args += ["--config", str(cluster_options.provider_config)]
+        args += [
+            "--image",
+            self._node_image,
+            "--kubeconfig",
+            str(cluster_options.kubeconfig_path),
+            "--wait",
+            "120s",
+        ]
+        self._exec(args, timeout=CREATE_TIMEOUT)
+
+    def _on_delete(self) -> None:
+        # Base: no --kubeconfig, so kind would edit the user's ~/.kube/config.
+        self._exec(
+            ["delete", "cluster", "--name", self.cluster_name, "--kubeconfig", str(self.kubeconfig)]
+        )
+
+    def ready(self, timeout: int = 20) -> bool:
+        # Base: shells out to kubectl with a quoted --raw='/readyz?verbose' and sleeps
+        # in a loop; here the API client with one bounded wait (raises with the state).
+        self._ready_check(self.kubeconfig, float(timeout))
+        return True
+
+    def create(
+        self, cluster_options: Any = None, timeout: int = int(READY_TIMEOUT), **kwargs: Any
+    ) -> None:
+        # Base: creates a world-readable temp kubeconfig and decides "exists" by probing
+        # it; here reuse is decided by `kind get clusters`, and a reused cluster's
+        # kubeconfig is written from `kind get kubeconfig` to our private file.
+        clusters = self._exec(["get", "clusters"], timeout=QUERY_TIMEOUT).split()
+        if self.cluster_name in clusters:
+            log.info("reusing the existing kind cluster %s", self.cluster_name)
+            config = self._exec(
+                ["get", "kubeconfig", "--name", self.cluster_name], timeout=QUERY_TIMEOUT
+            )
+            write_private(self.kubeconfig, config)
+            self._created = False
+        else:
+            self.kubeconfig.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._created = True  # set before: a half-created cluster is deleted too
+            self._on_create(self._cluster_options)
+            if self.kubeconfig.exists():  # kind writes it 0600 already; make sure
+                self.kubeconfig.chmod(0o600)
+        self.ready(timeout)
+
+    def delete(self) -> None:
+        # Base: also sleeps 1 s; the cluster is gone when kind returns.
+        if self._created:
+            self._on_delete()
+            self._created = False
+
+
+class KindProvider(ClusterProvider):
+    """A kind cluster named `name`, from the pinned `node_image`."""
+
+    kind = "kind"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        node_image: str,
+        config_file: Path | None,
+        state_dir: Path,
+        keep: bool = False,
+        runner: Runner = run_command,
+        which: Which = shutil.which,
+        ready_check: ReadyCheck = wait_until_ready,
+    ) -> None:
+        self.name = name
+        self.node_image = node_image
+        self.config_file = config_file
+        self.keep = keep
+        self._kubeconfig = state_dir / f"kind-{name}.kubeconfig"
+        self._runner = runner
+        self._which = which
+        self._ready_check = ready_check
+        self._manager: _KindManager | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self._kubeconfig
+
+    @property
+    def created(self) -> bool:
+        """Whether this provider created the cluster (and so may delete it)."""
+        return self._manager is not None and bool(self._manager._created)
+
+    @property
+    def deletes_cluster(self) -> bool:
+        return self.created and not self.keep
+
+    def start(self) -> None:
+        if self.config_file is None:
+            log.warning(
+                "no kind-config.yaml found: the kind cluster gets no NodePort mappings to "
+                "127.0.0.1, so load from the host cannot reach it"
+            )
+        self._manager = _KindManager(
+            cluster_name=self.name,
+            kubeconfig=self._kubeconfig,
+            config_file=self.config_file,
+            node_image=self.node_image,
+            runner=self._runner,
+            which=self._which,
+            ready_check=self._ready_check,
+        )
+        self._manager.create()
+
+    def load_image(self, image: str, archive: Path | None = None) -> None:
+        if self._manager is None:
+            raise RuntimeError("KindProvider.load_image() called before start()")
+        if archive is not None:
+            # An archive sidesteps `docker save` of multi-arch images, which kind can fail to load.
+            self._manager._exec(["load", "image-archive", str(archive), "--name", self.name])
+        else:
+            self._manager.load_image(image)  # kind load docker-image IMAGE --name NAME
+
+    def stop(self) -> None:
+        manager, self._manager = self._manager, None
+        try:
+            if manager is not None and manager._created:
+                if self.keep:
+                    log.warning(
+                        "kept kind cluster %s; delete it with: kind delete cluster --name %s",
+                        self.name,
+                        self.name,
+                    )
+                else:
+                    manager.delete()
+        finally:
+            self._kubeconfig.unlink(missing_ok=True)

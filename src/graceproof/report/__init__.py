@@ -1,0 +1,77 @@
+"""Readable proofs: a PNG per scenario, a Markdown summary per run, JUnit properties.
+
+report = build_report(Path("reports/run-1"))   # from the result JSON files there
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from graceproof.report.markdown import pair_p_value, render_markdown, write_summary
+from graceproof.result import ScenarioResult, load_results
+
+__all__ = [
+    "Report",
+    "build_report",
+    "junit_properties",
+    "pair_p_value",
+    "render_markdown",
+    "write_report",
+    "write_summary",
+]
+
+
+def junit_properties(result: ScenarioResult) -> list[tuple[str, str]]:
+    """Key figures of a scenario, for pytest's record_property (JUnit XML)."""
+    c = result.counts
+    props = [
+        ("graceproof.scenario", result.scenario_id),
+        ("graceproof.variant", result.variant),
+        ("graceproof.disruption", result.disruption.kind),
+        ("graceproof.connection", result.connection),
+        ("graceproof.cluster", f"{result.cluster.provider}/{result.cluster.name}"),
+        ("graceproof.kubernetes_version", result.cluster.kubernetes_version),
+        ("graceproof.requests", str(c.total)),
+        ("graceproof.failed", str(c.failed)),
+        ("graceproof.in_windows", str(c.in_windows)),
+        ("graceproof.failed_in_windows", str(c.failed_in_windows)),
+        ("graceproof.error_kinds", ",".join(f"{k}={v}" for k, v in c.error_kinds.items())),
+        ("graceproof.expected", result.verdict.expected),
+        ("graceproof.passed", str(result.verdict.passed).lower()),
+        ("graceproof.verdict", result.verdict.message),
+    ]
+    if "overall" in result.stats:
+        bound = result.stats["overall"]
+        props += [
+            ("graceproof.error_rate_bound", bound.describe()),
+            ("graceproof.error_rate_upper", f"{bound.hi:.6g}"),
+        ]
+    return props
+
+
+@dataclass(frozen=True)
+class Report:
+    summary: Path
+    pictures: dict[str, Path]
+
+
+def write_report(results: Sequence[ScenarioResult], out_dir: Path) -> Report:
+    """Draw every scenario's picture into out_dir and write out_dir/summary.md."""
+    # Imported here: matplotlib is slow to import and only needed for pictures.
+    from graceproof.report.picture import render_picture
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pictures = {r.scenario_id: render_picture(r, out_dir / f"{r.file_stem}.png") for r in results}
+    summary = write_summary(results, out_dir, pictures={sid: p.name for sid, p in pictures.items()})
+    return Report(summary=summary, pictures=pictures)
+
+
+def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
+    """(Re)build the pictures and summary from the result JSON files in results_dir."""
+    results = load_results(results_dir)
+    if not results:
+        raise FileNotFoundError(f"no graceproof result JSON files in {results_dir}")
+    target = out_dir or (results_dir if results_dir.is_dir() else results_dir.parent)
+    return write_report(results, target)

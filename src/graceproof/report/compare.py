@@ -1,0 +1,103 @@
+"""Regression check between two runs: a scenario that was clean must stay clean.
+
+A regression is a scenario (matched by scenario id) with zero failed requests in
+the baseline and at least one in the change. Scenarios that already failed in the
+baseline, or that exist in only one run, are listed as notes but do not fail.
+Negative controls (verdict expected "errors") are meant to fail: they never count
+as regressions; a note says when one stops failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from graceproof.result import ScenarioResult
+
+
+@dataclass(frozen=True)
+class Regression:
+    scenario_id: str
+    baseline_total: int
+    failed: int
+    total: int
+    error_kinds: dict[str, int]
+
+    def describe(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in self.error_kinds.items()) or "no kinds"
+        return (
+            f"{self.scenario_id}: 0 of {self.baseline_total} requests failed in the baseline, "
+            f"{self.failed} of {self.total} in the change ({kinds})"
+        )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    regressions: list[Regression] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    compared: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.regressions
+
+    def describe(self) -> str:
+        lines = []
+        if self.regressions:
+            lines.append(f"{len(self.regressions)} regression(s) in {self.compared} scenario(s):")
+            lines += [f"  - {r.describe()}" for r in self.regressions]
+        else:
+            lines.append(f"no regression in {self.compared} compared scenario(s)")
+        if self.notes:
+            lines.append("notes:")
+            lines += [f"  - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _by_id(results: Sequence[ScenarioResult], which: str) -> dict[str, ScenarioResult]:
+    by_id: dict[str, ScenarioResult] = {}
+    for r in results:
+        if r.scenario_id in by_id:
+            raise ValueError(f"scenario {r.scenario_id!r} appears twice in the {which}")
+        by_id[r.scenario_id] = r
+    return by_id
+
+
+def compare(baseline: Sequence[ScenarioResult], change: Sequence[ScenarioResult]) -> Comparison:
+    base = _by_id(baseline, "baseline")
+    new = _by_id(change, "change")
+    regressions = []
+    notes = []
+    compared = 0
+    for scenario_id, before in sorted(base.items()):
+        after = new.get(scenario_id)
+        if after is None:
+            notes.append(f"{scenario_id}: in the baseline only (not run in the change)")
+            continue
+        compared += 1
+        if after.verdict.expected == "errors":
+            if before.counts.failed > 0 and after.counts.failed == 0:
+                notes.append(f"{scenario_id}: negative control no longer fails")
+            continue
+        if before.counts.failed == 0 and after.counts.failed > 0:
+            regressions.append(
+                Regression(
+                    scenario_id=scenario_id,
+                    baseline_total=before.counts.total,
+                    failed=after.counts.failed,
+                    total=after.counts.total,
+                    error_kinds=dict(after.counts.error_kinds),
+                )
+            )
+        elif before.counts.failed > 0 and after.counts.failed == 0:
+            notes.append(f"{scenario_id}: improved, {before.counts.failed} failed before, none now")
+        elif before.counts.failed > 0:
+            notes.append(
+                f"{scenario_id}: failed in both ({before.counts.failed} -> "
+                f"{after.counts.failed}); not a regression"
+            )
+    notes += [
+        f"{scenario_id}: new in the change (no baseline)"
+        for scenario_id in sorted(set(new) - set(base))
+    ]
+    return Comparison(regressions=regressions, notes=notes, compared=compared)

@@ -1,0 +1,135 @@
+"""A Markdown summary of a run: one table row per scenario, plus the verdict messages.
+
+Also appended to $GITHUB_STEP_SUMMARY when that is set, so a CI job page shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from graceproof.result import ScenarioResult
+from graceproof.stats import fisher_exact_one_sided
+
+NO_HOOK = "no-hook"
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+SUMMARY_NAME = "summary.md"
+
+
+def pair_p_value(no_hook: ScenarioResult, hook: ScenarioResult) -> float:
+    """One-sided Fisher p that the hook variant fails less often than no-hook.
+
+    Uses the overall counts (failed of all requests): paired scenarios run the same
+    load for the same time through the same disruption, so their totals compare like
+    with like. In-window totals would not: a hook lengthens the window and so dilutes
+    its rate.
+    """
+    return fisher_exact_one_sided(
+        no_hook.counts.failed, no_hook.counts.total, hook.counts.failed, hook.counts.total
+    )
+
+
+def find_pairs(results: Sequence[ScenarioResult]) -> dict[str, ScenarioResult]:
+    """For each hook scenario id, the no-hook scenario run under the same conditions
+    (same disruption kind, connection policy and cluster)."""
+    controls = {
+        (r.disruption.kind, r.connection, r.cluster.name): r
+        for r in results
+        if r.variant == NO_HOOK
+    }
+    pairs = {}
+    for r in results:
+        if r.variant == NO_HOOK:
+            continue
+        control = controls.get((r.disruption.kind, r.connection, r.cluster.name))
+        if control is not None:
+            pairs[r.scenario_id] = control
+    return pairs
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def render_markdown(
+    results: Sequence[ScenarioResult],
+    *,
+    pictures: Mapping[str, str] | None = None,
+    title: str = "graceproof results",
+) -> str:
+    """The summary as Markdown; `pictures` maps scenario id -> link to its PNG."""
+    pictures = dict(pictures or {})
+    pairs = find_pairs(results)
+    passed = sum(r.verdict.passed for r in results)
+    lines = [
+        f"## {title}",
+        "",
+        f"{passed} of {len(results)} scenarios passed.",
+        "",
+        "| scenario | variant | disruption | connection | requests | failed | in windows "
+        "| failed in windows | error rate (95%) | p vs no-hook | verdict | picture |",
+        "|---|---|---|---|---:|---:|---:|---:|---|---:|---|---|",
+    ]
+    for r in results:
+        c = r.counts
+        control = pairs.get(r.scenario_id)
+        p = _p(pair_p_value(control, r)) if control is not None else ""
+        verdict = "pass" if r.verdict.passed else "**FAIL**"
+        verdict += f" (expected {r.verdict.expected})"
+        link = pictures.get(r.scenario_id) or r.artifacts.get("picture", "")
+        picture = f"[png]({link})" if link else ""
+        row = [
+            r.scenario_id,
+            r.variant,
+            r.disruption.kind,
+            r.connection,
+            c.total,
+            c.failed,
+            c.in_windows,
+            c.failed_in_windows,
+            r.stats["overall"].describe() if "overall" in r.stats else "",
+            p,
+            verdict,
+            picture,
+        ]
+        lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
+    lines += ["", "<details><summary>Verdicts</summary>", ""]
+    for r in results:
+        cluster = (
+            f"{r.cluster.provider} {r.cluster.name}, Kubernetes {r.cluster.kubernetes_version}"
+        )
+        lines.append(f"- **{r.scenario_id}** ({cluster}): {r.verdict.message}")
+    lines += [
+        "",
+        "</details>",
+        "",
+        "Error rate: rule of three (< 3/n) when no request failed, else the exact "
+        "Clopper-Pearson interval. p: one-sided Fisher exact test that the hook variant "
+        "fails less often than no-hook under the same disruption and connection policy.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_summary(
+    results: Sequence[ScenarioResult],
+    out_dir: Path,
+    *,
+    pictures: Mapping[str, str] | None = None,
+    title: str = "graceproof results",
+) -> Path:
+    """Write out_dir/summary.md, and append it to $GITHUB_STEP_SUMMARY when set."""
+    text = render_markdown(results, pictures=pictures, title=title)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / SUMMARY_NAME
+    path.write_text(text, encoding="utf-8")
+    step_summary = os.environ.get(STEP_SUMMARY_ENV)
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+    return path

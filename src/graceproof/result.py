@@ -1,0 +1,326 @@
+"""The result of one scenario, as JSON that reports and regression checks read back.
+
+Schema "graceproof.result/v1", documented in docs/result-schema.md. Build a result
+from a run with `ScenarioResult.build(...)`, save it with `write_json(dir)`, read it
+with `load_json(path)` or `load_results(dir_or_file)`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+
+from graceproof.analysis import (
+    DEFAULT_BIN_S,
+    Counts,
+    Series,
+    per_second,
+    summarize,
+    termination_windows,
+)
+from graceproof.model import ConnectionPolicy, RequestRecord, TerminationWindow, TimelineEvent
+from graceproof.stats import DEFAULT_CONF, RateBound, error_rate_bound
+
+SCHEMA = "graceproof.result/v1"
+SCHEMA_PREFIX = "graceproof.result/"
+Expected = Literal["errors", "no-errors"]
+EXPECTATIONS: tuple[Expected, ...] = get_args(Expected)
+
+
+class ResultSchemaError(ValueError):
+    """A file is not a graceproof result of a schema this version can read."""
+
+
+@dataclass(frozen=True)
+class Disruption:
+    """What graceproof did to the workload, and when."""
+
+    kind: str  # e.g. delete-pod, rollout-restart, scale-down, drain-node
+    started: float
+    finished: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "started": self.started,
+            "finished": self.finished,
+            "detail": dict(self.detail),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Disruption:
+        finished = d.get("finished")
+        return cls(
+            kind=str(d["kind"]),
+            started=float(d["started"]),
+            finished=None if finished is None else float(finished),
+            detail=dict(d.get("detail") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    provider: str  # kind, local, external
+    name: str
+    kubernetes_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "name": self.name,
+            "kubernetes_version": self.kubernetes_version,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ClusterInfo:
+        return cls(
+            provider=str(d["provider"]),
+            name=str(d["name"]),
+            kubernetes_version=str(d["kubernetes_version"]),
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    expected: Expected
+    passed: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expected": self.expected, "passed": self.passed, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        expected = str(d["expected"])
+        if expected not in EXPECTATIONS:
+            raise ResultSchemaError(f"verdict.expected must be one of {EXPECTATIONS}")
+        return cls(expected=expected, passed=bool(d["passed"]), message=str(d["message"]))
+
+
+def judge(expected: Expected, counts: Counts, *, require_coverage: bool = True) -> Verdict:
+    """Pass or fail a scenario.
+
+    no-errors: no request failed at all, and (with require_coverage) some requests
+      fell inside a termination window: a clean run that never overlapped a
+      termination proves nothing.
+    errors (the negative control): some request failed inside a termination window;
+      if none did, this cluster cannot tell a hook from no hook (prior-art pitfall 4).
+    """
+    kinds = ", ".join(f"{k} {v}" for k, v in counts.error_kinds.items())
+    if expected == "no-errors":
+        if counts.failed:
+            return Verdict(
+                expected,
+                False,
+                f"{counts.failed} of {counts.total} requests failed "
+                f"({counts.failed_in_windows} inside termination windows; {kinds})",
+            )
+        if require_coverage and counts.in_windows == 0:
+            return Verdict(
+                expected,
+                False,
+                f"no failures, but none of the {counts.total} requests fell inside a "
+                "termination window: the load did not cover the disruption",
+            )
+        return Verdict(
+            expected,
+            True,
+            f"0 of {counts.total} requests failed ({counts.in_windows} inside termination windows)",
+        )
+    if expected == "errors":
+        if counts.failed_in_windows:
+            return Verdict(
+                expected,
+                True,
+                f"negative control reproduced: {counts.failed_in_windows} of "
+                f"{counts.in_windows} requests inside termination windows failed ({kinds})",
+            )
+        return Verdict(
+            expected,
+            False,
+            f"negative control did not fail: 0 of {counts.in_windows} requests inside "
+            "termination windows failed, so this setup cannot show what a hook changes",
+        )
+    raise ValueError(f"expected must be one of {EXPECTATIONS}, not {expected!r}")
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "scenario"
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """One scenario: a workload variant under load while a disruption terminates pods."""
+
+    scenario_id: str
+    variant: str
+    connection: ConnectionPolicy
+    disruption: Disruption
+    cluster: ClusterInfo
+    load: dict[str, Any]  # users, duration_s, path, timeout_s, wait_s, port, returncode
+    counts: Counts
+    stats: dict[str, RateBound]  # "overall" and "in_windows"
+    windows: list[TerminationWindow]
+    timeline: list[TimelineEvent]
+    series: Series
+    verdict: Verdict
+    started: float
+    finished: float
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> path relative to the JSON
+    schema: str = SCHEMA
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        scenario_id: str,
+        variant: str,
+        connection: ConnectionPolicy,
+        disruption: Disruption,
+        cluster: ClusterInfo,
+        load: Mapping[str, Any],
+        records: Sequence[RequestRecord],
+        timeline: Sequence[TimelineEvent],
+        expected: Expected,
+        started: float,
+        finished: float,
+        conf: float = DEFAULT_CONF,
+        require_coverage: bool = True,
+        artifacts: Mapping[str, str] | None = None,
+    ) -> ScenarioResult:
+        """Analyse a run: termination windows, counts, bounds, series and verdict."""
+        events = sorted(timeline, key=lambda e: e.t)
+        last = max((r.t + r.duration for r in records), default=finished)
+        windows = termination_windows(events, until=max(last, finished))
+        counts = summarize(records, windows)
+        t0 = min((r.t for r in records), default=started)
+        return cls(
+            scenario_id=scenario_id,
+            variant=variant,
+            connection=connection,
+            disruption=disruption,
+            cluster=cluster,
+            load=dict(load),
+            counts=counts,
+            stats={
+                "overall": error_rate_bound(counts.failed, counts.total, conf),
+                "in_windows": error_rate_bound(counts.failed_in_windows, counts.in_windows, conf),
+            },
+            windows=windows,
+            timeline=events,
+            series=per_second(records, t0=t0, bin_s=DEFAULT_BIN_S),
+            verdict=judge(expected, counts, require_coverage=require_coverage),
+            started=started,
+            finished=finished,
+            artifacts=dict(artifacts or {}),
+        )
+
+    @property
+    def file_stem(self) -> str:
+        return _safe_name(self.scenario_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "scenario_id": self.scenario_id,
+            "variant": self.variant,
+            "connection": self.connection,
+            "disruption": self.disruption.to_dict(),
+            "cluster": self.cluster.to_dict(),
+            "load": dict(self.load),
+            "counts": self.counts.to_dict(),
+            "stats": {name: bound.to_dict() for name, bound in self.stats.items()},
+            "windows": [{"pod": w.pod, "start": w.start, "end": w.end} for w in self.windows],
+            "timeline": [e.to_dict() for e in self.timeline],
+            "series": self.series.to_dict(),
+            "verdict": self.verdict.to_dict(),
+            "started": self.started,
+            "finished": self.finished,
+            "artifacts": dict(self.artifacts),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScenarioResult:
+        schema = d.get("schema")
+        if schema != SCHEMA:
+            raise ResultSchemaError(f"schema is {schema!r}; this graceproof reads {SCHEMA!r}")
+        try:
+            connection = str(d["connection"])
+            if connection not in ("new", "keepalive"):
+                raise ResultSchemaError(f"connection must be new or keepalive, not {connection!r}")
+            return cls(
+                scenario_id=str(d["scenario_id"]),
+                variant=str(d["variant"]),
+                connection=cast(ConnectionPolicy, connection),
+                disruption=Disruption.from_dict(d["disruption"]),
+                cluster=ClusterInfo.from_dict(d["cluster"]),
+                load=dict(d["load"]),
+                counts=Counts.from_dict(d["counts"]),
+                stats={str(k): RateBound.from_dict(v) for k, v in d["stats"].items()},
+                windows=[
+                    TerminationWindow(
+                        pod=str(w["pod"]), start=float(w["start"]), end=float(w["end"])
+                    )
+                    for w in d["windows"]
+                ],
+                timeline=[TimelineEvent.from_dict(e) for e in d["timeline"]],
+                series=Series.from_dict(d["series"]),
+                verdict=Verdict.from_dict(d["verdict"]),
+                started=float(d["started"]),
+                finished=float(d["finished"]),
+                artifacts={str(k): str(v) for k, v in (d.get("artifacts") or {}).items()},
+            )
+        except ResultSchemaError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultSchemaError(f"malformed {SCHEMA} result: {exc!r}") from exc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def write_json(self, directory: Path) -> Path:
+        """Write <scenario_id>.json into directory (created if needed); return its path."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.file_stem}.json"
+        path.write_text(self.to_json(), encoding="utf-8")
+        return path
+
+
+def load_json(path: Path) -> ScenarioResult:
+    """Read one result file; ResultSchemaError when it is not a v1 result."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ResultSchemaError(f"{path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResultSchemaError(f"{path} holds a JSON {type(data).__name__}, not an object")
+    try:
+        return ScenarioResult.from_dict(data)
+    except ResultSchemaError as exc:
+        raise ResultSchemaError(f"{path}: {exc}") from exc
+
+
+def load_results(path: Path) -> list[ScenarioResult]:
+    """Results from one file, or from every result JSON in a directory (not recursive).
+
+    In a directory, JSON files without a graceproof.result schema (Locust stats,
+    other tools) are skipped; a graceproof result of an unknown version is an error.
+    """
+    if path.is_file():
+        return [load_json(path)]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is neither a result file nor a directory")
+    results = []
+    for candidate in sorted(path.glob("*.json")):
+        try:
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(data, dict) and str(data.get("schema", "")).startswith(SCHEMA_PREFIX):
+            results.append(load_json(candidate))
+    return results

@@ -1,0 +1,91 @@
+"""Ctrl-C in the middle of a test leaves no namespace of that run behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from graceproof.kube import Kube
+from graceproof.namespaces import RUN_ID_LABEL, delete_run_namespaces
+from graceproof.waiting import wait_for
+
+pytestmark = pytest.mark.cluster
+
+BLOCKING_TEST = """
+import time
+from pathlib import Path
+
+
+def test_blocks(namespace):
+    Path("namespace.txt").write_text(namespace)
+    time.sleep(600)
+"""
+
+
+def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
+    pytester: pytest.Pytester, inner_cluster_args: list[str], kube: Kube, fresh_run_id: str
+) -> None:
+    test_file = pytester.makepyfile(test_blocks=BLOCKING_TEST)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRACEPROOF_")}
+    argv = [sys.executable, "-m", "pytest", "-p", "no:locust", "-p", "no:cacheprovider"]
+    argv += [*inner_cluster_args, str(test_file)]
+    out = pytester.path / "inner.log"
+    with out.open("wb") as log:
+        proc = subprocess.Popen(
+            argv, cwd=pytester.path, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    marker = pytester.path / "namespace.txt"
+    try:
+
+        def namespace_exists() -> str | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"inner pytest ended early:\n{out.read_text()}")
+            if not marker.exists():
+                return None
+            name = marker.read_text()
+            try:
+                kube.core.read_namespace(name)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            return name
+
+        name = wait_for(namespace_exists, what="the inner test's namespace", timeout=120)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=180)
+        log_text = out.read_text()
+        assert code == pytest.ExitCode.INTERRUPTED, log_text
+        assert "KeyboardInterrupt" in log_text
+        left = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={fresh_run_id}").items
+        assert [ns.metadata.name for ns in left] == [], f"{name} was left behind"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        delete_run_namespaces(kube, fresh_run_id)
+
+
+def test_private_kubeconfig_is_removed_after_the_session(
+    pytester: pytest.Pytester, run_inner: object, inner_cluster_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import stat
+
+        def test_private(cluster):
+            mode = stat.S_IMODE(cluster.kubeconfig.stat().st_mode)
+            assert mode == 0o600
+            assert ".private" in str(cluster.kubeconfig)
+        """
+    )
+    result = run_inner(*inner_cluster_args)  # type: ignore[operator]
+    result.assert_outcomes(passed=1)
+    leftovers = [p for p in Path(pytester.path / "artifacts").rglob("*kubeconfig*")]
+    assert leftovers == []

@@ -1,0 +1,286 @@
+"""The sample workload app, run as a real process on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SERVER = Path(__file__).resolve().parents[2] / "workloads" / "app" / "server.py"
+
+
+class AppProcess:
+    """The app as a subprocess; its JSON log lines are collected as they come."""
+
+    def __init__(self, **env: str) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        full_env = {"PORT": "0", "BIND_ADDRESS": "127.0.0.1", "POD_NAME": "web-0", **env}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SERVER)], stdout=subprocess.PIPE, env=full_env
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        self.start = self.wait_event("start")
+        self.port = int(self.start["port"])
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self._queue.put(json.loads(raw))
+
+    def wait_event(self, event: str, timeout: float = 10.0) -> dict[str, Any]:
+        for line in self.lines:
+            if line["event"] == event:
+                return line
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            self.lines.append(line)
+            if line["event"] == event:
+                return line
+        raise AssertionError(f"no {event!r} log line within {timeout} s; saw {self.lines}")
+
+    def connection(self, timeout: float = 5.0) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def get(self, path: str) -> tuple[int, dict[str, str], str]:
+        conn = self.connection()
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), r.read().decode()
+        finally:
+            conn.close()
+
+    def terminate_and_wait(self, timeout: float = 10.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def start_app() -> Iterator[Any]:
+    apps: list[AppProcess] = []
+
+    def start(**env: str) -> AppProcess:
+        app = AppProcess(**env)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.stop()
+
+
+def in_background(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except Exception as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_root_answers_ok_with_the_pod_name(start_app: Any) -> None:
+    app = start_app(POD_NAME="web-7")
+    status, headers, body = app.get("/")
+    assert (status, body) == (200, "ok web-7\n")
+    assert headers["X-Pod-Name"] == "web-7"
+
+
+def test_every_response_carries_the_pod_name_even_errors(start_app: Any) -> None:
+    app = start_app()
+    for path, expected in (("/healthz", 200), ("/nope", 404), ("/slow?seconds=x", 400)):
+        status, headers, _ = app.get(path)
+        assert status == expected, path
+        assert headers["X-Pod-Name"] == "web-0", path
+
+
+def test_slow_answers_after_the_requested_seconds(start_app: Any) -> None:
+    app = start_app()
+    began = time.monotonic()
+    status, _, body = app.get("/slow?seconds=0.3")
+    assert status == 200
+    assert time.monotonic() - began >= 0.3
+    assert "slept 0.3" in body
+
+
+def test_prestop_logs_hook_start_and_end_around_its_sleep(start_app: Any) -> None:
+    app = start_app()
+    status, _, _ = app.get("/prestop?sleep=0.2")
+    assert status == 200
+    start, end = app.wait_event("hook_start"), app.wait_event("hook_end")
+    assert start["hook"] == end["hook"] == "http"
+    assert start["pod"] == "web-0"
+    assert end["t"] - start["t"] >= 0.2
+
+
+def test_log_lines_are_json_with_event_time_and_pod(start_app: Any) -> None:
+    before = time.time()
+    app = start_app(SHUTDOWN_MODE="drain")
+    app.get("/prestop?sleep=0")
+    app.wait_event("hook_end")
+    assert app.terminate_and_wait() == 0
+    app.wait_event("exit")
+    assert [line["event"] for line in app.lines] == [
+        "start",
+        "hook_start",
+        "hook_end",
+        "sigterm",
+        "exit",
+    ]
+    for line in app.lines:
+        assert line["pod"] == "web-0"
+        assert before <= line["t"] <= time.time()
+    assert app.start["mode"] == "drain"
+
+
+def test_immediate_mode_cuts_an_in_flight_request_and_exits(start_app: Any) -> None:
+    app = start_app(SHUTDOWN_MODE="immediate")
+    thread, out = in_background(lambda: app.get("/slow?seconds=5"))
+    app.wait_event("slow_start")
+    began = time.monotonic()
+    code = app.terminate_and_wait()
+    thread.join(timeout=5)
+    assert code == 143  # like a process killed by SIGTERM
+    assert time.monotonic() - began < 2, "immediate mode must not wait for the request"
+    assert isinstance(out.get("error"), http.client.RemoteDisconnected | ConnectionResetError)
+    assert app.wait_event("sigterm")["mode"] == "immediate"
+    assert app.wait_event("exit")["code"] == 143
+
+
+def test_drain_mode_finishes_an_in_flight_request_then_exits(start_app: Any) -> None:
+    app = start_app(SHUTDOWN_MODE="drain")
+    thread, out = in_background(lambda: app.get("/slow?seconds=1"))
+    app.wait_event("slow_start")
+    code = app.terminate_and_wait()
+    thread.join(timeout=5)
+    assert code == 0
+    status, headers, _ = out["value"]
+    assert status == 200
+    assert headers["Connection"] == "close"  # the keep-alive client must go elsewhere
+    exit_line = app.wait_event("exit")
+    assert exit_line["reason"] == "drained"
+    # The exit waited for the 1 s request to finish.
+    assert exit_line["t"] >= app.wait_event("slow_start")["t"] + 1.0
+
+
+def test_drain_mode_refuses_new_connections(start_app: Any) -> None:
+    app = start_app(SHUTDOWN_MODE="drain")
+    thread, _ = in_background(lambda: app.get("/slow?seconds=3"))
+    app.wait_event("slow_start")
+    app.proc.send_signal(signal.SIGTERM)
+    app.wait_event("sigterm")
+    deadline = time.monotonic() + 3
+    refused = False
+    while time.monotonic() < deadline and not refused:
+        try:
+            socket.create_connection(("127.0.0.1", app.port), timeout=1).close()
+            time.sleep(0.05)  # the listener closes within the server's poll interval
+        except ConnectionRefusedError:
+            refused = True
+    assert refused
+    assert app.proc.poll() is None, "still draining the in-flight request"
+    thread.join(timeout=5)
+
+
+def test_drain_mode_closes_idle_keepalive_connections(start_app: Any) -> None:
+    app = start_app(SHUTDOWN_MODE="drain", DRAIN_TIMEOUT="5")
+    idle = app.connection()
+    idle.request("GET", "/")
+    assert idle.getresponse().read() == b"ok web-0\n"
+    assert idle.sock is not None
+    sock = idle.sock
+    assert app.terminate_and_wait() == 0
+    sock.settimeout(2)
+    assert sock.recv(1) == b""  # closed by the server, cleanly
+    assert app.wait_event("exit")["connections_at_sigterm"] == 1
+    idle.close()
+
+
+def load_server_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("graceproof_app_server", SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_healthz_turns_503_once_draining() -> None:
+    server_module = load_server_module()
+    app = server_module.App({"PORT": "0", "BIND_ADDRESS": "127.0.0.1", "POD_NAME": "p"})
+    server = server_module.Server(app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+
+        def healthz() -> tuple[int, str | None]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            r.read()
+            conn.close()
+            return r.status, r.getheader("Connection")
+
+        assert healthz() == (200, None)
+        app.begin_drain()
+        assert healthz() == (503, "close")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_registry_records_register_and_deregister_events(start_app: Any) -> None:
+    registry = start_app(APP_ROLE="registry", POD_NAME="registry-0")
+    before = time.time()
+    assert registry.get("/register?pod=web-1")[0] == 200
+    assert registry.get("/deregister?pod=web-1")[0] == 200
+    assert registry.get("/register")[0] == 400
+    status, headers, body = registry.get("/events")
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/json")
+    events = json.loads(body)
+    assert [(e["action"], e["pod"]) for e in events] == [
+        ("register", "web-1"),
+        ("deregister", "web-1"),
+    ]
+    assert before <= events[0]["t"] <= events[1]["t"] <= time.time()
+
+
+def test_app_registers_at_start_and_deregisters_in_its_prestop_hook(start_app: Any) -> None:
+    registry = start_app(APP_ROLE="registry", POD_NAME="registry-0")
+    app = start_app(REGISTRY_URL=f"http://127.0.0.1:{registry.port}", POD_NAME="web-3")
+    registry.wait_event("register")
+    app.get("/prestop?sleep=0")
+    app.wait_event("hook_end")
+    events = json.loads(registry.get("/events")[2])
+    assert [(e["action"], e["pod"]) for e in events] == [
+        ("register", "web-3"),
+        ("deregister", "web-3"),
+    ]
+    assert events[1]["t"] <= app.wait_event("hook_end")["t"]

@@ -1,0 +1,187 @@
+"""LoadRun: Locust as a subprocess, bounded, cleaned up, and its failures told apart."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import graceproof.load as load_module
+from graceproof.load import (
+    LoadRun,
+    LocustCrashed,
+    LocustfileNotFound,
+    crash_reason,
+    default_locustfile,
+    load_records,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = ROOT / "workloads" / "app" / "server.py"
+
+
+@pytest.fixture
+def app_port() -> Iterator[int]:
+    """The sample app served from this process on a free loopback port."""
+    spec = importlib.util.spec_from_file_location("graceproof_app_server_load", SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    server = module.Server(module.App({"PORT": "0", "BIND_ADDRESS": "127.0.0.1", "POD_NAME": "p"}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_short_run_records_its_requests_and_parameters(app_port: int, tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    with LoadRun(
+        app_port, duration_s=2, users=2, connection="keepalive", records_path=records
+    ) as run:
+        assert run.wait_for_records(5, timeout_s=30) >= 5
+        result = run.wait()
+    assert result.returncode == 0
+    assert result.total > 10
+    assert result.failed == 0
+    assert {r.pod for r in result.records} == {"p"}
+    assert result.connection == "keepalive"
+    assert result.parameters()["users"] == 2
+    assert result.parameters()["port"] == app_port
+    assert result.started < min(r.t for r in result.records) < result.finished
+    assert result.command[result.command.index("--host") + 1] == f"http://127.0.0.1:{app_port}"
+
+
+def test_failed_requests_are_data_not_a_harness_failure(tmp_path: Path) -> None:
+    run = LoadRun(
+        free_port(), duration_s=1, users=1, connection="new", records_path=tmp_path / "r.jsonl"
+    )
+    with run:
+        result = run.wait()  # does not raise although every request failed
+    assert result.returncode == 1
+    assert result.total > 0
+    assert result.failed == result.total
+    assert {r.error for r in result.records} == {"connection_refused"}
+    assert crash_reason(result) is None
+
+
+def test_a_crashing_locustfile_raises_locust_crashed_with_its_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "broken_locustfile.py"
+    broken.write_text("raise RuntimeError('boom in the locustfile')\n")
+    run = LoadRun(
+        free_port(),
+        duration_s=1,
+        users=1,
+        connection="new",
+        records_path=tmp_path / "r.jsonl",
+        locustfile=broken,
+    )
+    with run, pytest.raises(LocustCrashed, match="boom in the locustfile"):
+        run.wait()
+
+
+def test_leaving_the_block_early_kills_the_whole_process_group(
+    app_port: int, tmp_path: Path
+) -> None:
+    run = LoadRun(
+        app_port, duration_s=120, users=1, connection="new", records_path=tmp_path / "r.jsonl"
+    )
+    with pytest.raises(KeyboardInterrupt), run:
+        run.wait_for_records(1, timeout_s=30)
+        pgid = run._require_proc().pid
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C
+    assert not run.running
+    assert not group_alive(pgid)
+
+
+def test_wait_for_records_reports_an_early_exit(tmp_path: Path) -> None:
+    broken = tmp_path / "broken_locustfile.py"
+    broken.write_text("import sys\nsys.exit(3)\n")
+    run = LoadRun(
+        free_port(),
+        duration_s=1,
+        users=1,
+        connection="new",
+        records_path=tmp_path / "r.jsonl",
+        locustfile=broken,
+    )
+    with run, pytest.raises(LocustCrashed, match="exited with 3"):
+        run.wait_for_records(1, timeout_s=30)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"host": "10.0.0.1"}, "only to 127.0.0.1"),
+        ({"connection": "pooled"}, "connection must be"),
+        ({"duration_s": 0.5}, "duration_s"),
+        ({"users": 0}, "users"),
+        ({"path": "healthz"}, "path must start"),
+    ],
+)
+def test_bad_arguments_are_refused_before_starting(
+    kwargs: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    args: dict[str, object] = {
+        "duration_s": 5,
+        "users": 1,
+        "connection": "new",
+        "records_path": tmp_path / "r.jsonl",
+    }
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        LoadRun(30080, **args)  # type: ignore[arg-type]
+
+
+def test_the_default_locustfile_is_the_repositorys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRACEPROOF_LOCUSTFILE", raising=False)
+    assert default_locustfile() == ROOT / "workloads" / "locustfile.py"
+
+
+def test_without_a_checkout_the_locustfile_must_be_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRACEPROOF_LOCUSTFILE", raising=False)
+    monkeypatch.setattr(load_module, "repo_workloads_dir", lambda: None)
+    with pytest.raises(LocustfileNotFound, match="pass locustfile="):
+        default_locustfile()
+    monkeypatch.setenv("GRACEPROOF_LOCUSTFILE", "/nonexistent/locustfile.py")
+    with pytest.raises(LocustfileNotFound, match="is not a file"):
+        default_locustfile()
+
+
+def test_load_records_skips_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        '{"t": 1.0, "duration": 0.01, "ok": true, "status": 200, "error": null, "pod": "a"}\n'
+        '{"t": 1.1, "duration": 0.5, "ok": false, "status": 0, "error": "timeout", "pod": null}\n'
+        '{"t": 1.2, "dura'
+    )
+    records = load_records(path)
+    assert [(r.ok, r.error) for r in records] == [(True, None), (False, "timeout")]
+
+
+def test_importing_graceproof_load_does_not_import_locust() -> None:
+    # Locust monkey-patches gevent and urllib3 on import: it must stay out of pytest.
+    check = "import sys, graceproof.load; print('locust' in sys.modules, 'gevent' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,200 @@
+"""The locustfile, run by real Locust as a subprocess against the app on 127.0.0.1.
+
+Locust is never imported here (it monkey-patches gevent into the process).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from graceproof.model import ERROR_KINDS, RequestRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = ROOT / "workloads" / "locustfile.py"
+SERVER = ROOT / "workloads" / "app" / "server.py"
+
+
+@dataclass
+class RunningApp:
+    port: int
+    connections: list[int]  # one entry per accepted TCP connection
+
+
+@pytest.fixture
+def app() -> Iterator[RunningApp]:
+    """The sample app in this process (it is stdlib only), counting connections."""
+    spec = importlib.util.spec_from_file_location("graceproof_app_server_lf", SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    state = module.App({"PORT": "0", "BIND_ADDRESS": "127.0.0.1", "POD_NAME": "web-0"})
+    connections: list[int] = []
+    track = state.track
+
+    def counting_track(conn: socket.socket) -> None:
+        connections.append(1)
+        track(conn)
+
+    state.track = counting_track
+    server = module.Server(state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield RunningApp(port=server.server_address[1], connections=connections)
+    server.shutdown()
+    server.server_close()
+
+
+def run_locust(
+    host: str, records: Path, *, seconds: int = 3, users: int = 2, **env: str
+) -> subprocess.CompletedProcess[str]:
+    # Only what the test sets: GRACEPROOF_* of the caller's shell must not leak in.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GRACEPROOF_")}
+    full_env = {**base, "GRACEPROOF_RECORDS": str(records), **env}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            host,
+            "--json",  # Locust's own stats on stdout, to compare with the records
+        ],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def read_records(path: Path) -> list[RequestRecord]:
+    lines = path.read_text().splitlines()
+    for line in lines:
+        assert set(json.loads(line)) == {"t", "duration", "ok", "status", "error", "pod"}
+    return [RequestRecord.from_dict(json.loads(line)) for line in lines]
+
+
+def locust_totals(stdout: str) -> tuple[int, int]:
+    stats = json.loads(stdout)
+    return sum(s["num_requests"] for s in stats), sum(s["num_failures"] for s in stats)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_new_connection_policy_records_every_request_on_its_own_connection(
+    app: RunningApp, tmp_path: Path
+) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(f"http://127.0.0.1:{app.port}", records_path, GRACEPROOF_CONNECTION="new")
+    assert run.returncode == 0, run.stderr
+    records = read_records(records_path)
+    assert len(records) > 20
+    assert all(r.ok and r.status == 200 and r.pod == "web-0" and r.error is None for r in records)
+    assert all(0 < r.duration < 2 for r in records)
+    # A request cut by Locust's stop at -t leaves no record: at most one per user.
+    assert len(records) <= len(app.connections) <= len(records) + 2
+    assert locust_totals(run.stdout) == (len(records), 0)  # Locust's stats agree
+
+
+def test_keepalive_policy_reuses_one_connection_per_user(app: RunningApp, tmp_path: Path) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}", records_path, GRACEPROOF_CONNECTION="keepalive"
+    )
+    assert run.returncode == 0, run.stderr
+    records = read_records(records_path)
+    assert len(records) > 20
+    assert all(r.ok for r in records)
+    assert len(app.connections) == 2  # two users, each kept its connection
+
+
+def test_http_errors_are_classified_and_fail_in_locust_too(app: RunningApp, tmp_path: Path) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}",
+        records_path,
+        seconds=2,
+        users=1,
+        GRACEPROOF_PATH="/status?code=503",
+    )
+    assert run.returncode == 1  # Locust exits 1 when requests failed
+    records = read_records(records_path)
+    assert records
+    assert {(r.ok, r.status, r.error, r.pod) for r in records} == {
+        (False, 503, "http_5xx", "web-0")
+    }
+    assert locust_totals(run.stdout) == (len(records), len(records))
+
+
+def test_timeouts_are_classified_as_timeout(app: RunningApp, tmp_path: Path) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}",
+        records_path,
+        seconds=2,
+        users=1,
+        GRACEPROOF_PATH="/slow?seconds=3",
+        GRACEPROOF_TIMEOUT="0.4",
+    )
+    assert run.returncode == 1, run.stderr
+    records = read_records(records_path)
+    assert records
+    assert {(r.ok, r.status, r.error) for r in records} == {(False, 0, "timeout")}
+    assert all(r.duration >= 0.4 for r in records)
+
+
+def test_refused_connections_are_classified_as_connection_refused(tmp_path: Path) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(f"http://127.0.0.1:{free_port()}", records_path, seconds=2, users=1)
+    assert run.returncode == 1, run.stderr
+    records = read_records(records_path)
+    assert records
+    assert {r.error for r in records} == {"connection_refused"}
+    assert {r.error for r in records} <= set(ERROR_KINDS)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://192.0.2.1:30080",
+        "https://127.0.0.1:30080",
+        "http://localhost:30080",
+        "http://127.0.0.1",
+    ],
+)
+def test_a_host_other_than_loopback_ip_and_port_is_refused(host: str, tmp_path: Path) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(host, records_path, seconds=2, users=1)
+    assert run.returncode == 2
+    assert "graceproof: refusing --host" in run.stderr
+    assert "127.0.0.1:<port>" in run.stderr
+    assert not records_path.exists()  # not a single request was sent
+
+
+def test_an_unknown_connection_policy_is_refused(tmp_path: Path) -> None:
+    run = run_locust("http://127.0.0.1:30080", tmp_path / "r.jsonl", GRACEPROOF_CONNECTION="pooled")
+    assert run.returncode == 2
+    assert "GRACEPROOF_CONNECTION" in run.stderr

@@ -1,0 +1,191 @@
+"""Locust load for graceproof: GET <path> on http://127.0.0.1:<port>, one JSON line per request.
+
+Self-contained on purpose (it runs inside Locust's gevent-patched process, which
+must not import graceproof); graceproof.load starts it as a subprocess.
+
+It uses http.client rather than HttpUser so the connection policy is explicit:
+  GRACEPROOF_CONNECTION  new (default): a new TCP connection per request, `Connection: close`
+                         keepalive: one connection per user, reused; re-opened after an
+                         error, after `Connection: close`, or when the server closed it
+                         while idle (checked before reuse, as urllib3 and Go clients do)
+  GRACEPROOF_TIMEOUT     per socket operation (connect, each read), seconds (default 2)
+  GRACEPROOF_WAIT        pause between requests of one user, seconds (default 0.02)
+  GRACEPROOF_PATH        request path (default /)
+  GRACEPROOF_RECORDS     file that receives one JSON line per request with the fields of
+                         graceproof.model.RequestRecord: t, duration, ok, status, error, pod
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import select
+import sys
+import time
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from locust import User, constant, events, task
+
+CONNECTION = os.environ.get("GRACEPROOF_CONNECTION", "new")
+TIMEOUT = float(os.environ.get("GRACEPROOF_TIMEOUT", "2"))
+WAIT = float(os.environ.get("GRACEPROOF_WAIT", "0.02"))
+PATH = os.environ.get("GRACEPROOF_PATH", "/")
+RECORDS = os.environ.get("GRACEPROOF_RECORDS", "")
+LOOPBACK = "127.0.0.1"
+
+
+class HostRefused(ValueError):
+    """The target is not http://127.0.0.1:<port>."""
+
+
+def loopback_port(host: str | None) -> int:
+    """The port of http://127.0.0.1:<port>; anything else is refused.
+
+    Load must only ever reach the loopback address (NodePorts mapped to 127.0.0.1).
+    """
+    hint = "graceproof sends load only to http://127.0.0.1:<port> (a NodePort mapped to loopback)"
+    if not host:
+        raise HostRefused(f"no --host given; {hint}")
+    parts = urlsplit(host)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise HostRefused(f"bad port in --host {host!r}; {hint}") from exc
+    if parts.scheme != "http" or parts.hostname != LOOPBACK or port is None:
+        raise HostRefused(f"refusing --host {host!r}; {hint}")
+    if parts.path not in ("", "/") or parts.query or parts.username:
+        raise HostRefused(f"--host {host!r} must have no path, query or user; {hint}")
+    return port
+
+
+def classify(exc: BaseException | None, status: int) -> str | None:
+    """The error kind of a request (graceproof.model.ERROR_KINDS), None when it succeeded."""
+    if exc is None:
+        if status >= 500:
+            return "http_5xx"
+        if status >= 400:
+            return "http_other"
+        return None
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    # RemoteDisconnected is a ConnectionResetError: test it first.
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "remote_disconnected"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "connection_reset"
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError since 3.10
+        return "timeout"
+    return "other"
+
+
+_records_file: IO[str] | None = None
+
+
+def write_record(record: dict[str, Any]) -> None:
+    global _records_file
+    if not RECORDS:
+        return
+    if _records_file is None:
+        # Line-buffered append: each record reaches the file as one write.
+        _records_file = open(RECORDS, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    _records_file.write(json.dumps(record) + "\n")
+
+
+def _refuse_foreign_hosts(environment: Any, **_kwargs: Any) -> None:
+    # Runs before any user starts: a refused host means no request is ever sent.
+    if CONNECTION not in ("new", "keepalive"):
+        sys.stderr.write(
+            f"graceproof: GRACEPROOF_CONNECTION must be 'new' or 'keepalive', not {CONNECTION!r}\n"
+        )
+        sys.exit(2)
+    try:
+        loopback_port(environment.host)
+    except HostRefused as exc:
+        sys.stderr.write(f"graceproof: {exc}\n")
+        sys.exit(2)
+
+
+def _close_records(**_kwargs: Any) -> None:
+    if _records_file is not None:
+        _records_file.close()
+
+
+events.init.add_listener(_refuse_foreign_hosts)
+events.quitting.add_listener(_close_records)
+
+
+class GraceproofUser(User):
+    wait_time = constant(WAIT)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.port = loopback_port(self.host or environment.host)
+        self.conn: http.client.HTTPConnection | None = None
+
+    def on_stop(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if CONNECTION == "keepalive" and self.conn is not None and self.conn.sock is not None:
+            # An idle socket that is readable was closed by the server (or sent junk):
+            # reconnect instead of failing the next request on it.
+            readable, _, _ = select.select([self.conn.sock], [], [], 0)
+            if readable:
+                self._drop()
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=TIMEOUT)
+        return self.conn
+
+    @task
+    def get(self) -> None:
+        conn = self._connection()
+        headers = {"Connection": "close"} if CONNECTION == "new" else {}
+        t = time.time()
+        start = time.perf_counter()
+        status = 0
+        pod: str | None = None
+        length = 0
+        exc: Exception | None = None
+        try:
+            conn.request("GET", PATH, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+            status = response.status
+            pod = response.getheader("X-Pod-Name")
+            length = len(body)
+        except Exception as e:  # every failure is data: classify and record it
+            exc = e
+        duration = time.perf_counter() - start
+        if exc is not None or CONNECTION == "new":
+            # After an error the connection state is unknown: start afresh.
+            self._drop()
+        error = classify(exc, status)
+        write_record(
+            {
+                "t": t,
+                "duration": duration,
+                "ok": error is None,
+                "status": status,
+                "error": error,
+                "pod": pod,
+            }
+        )
+        failure: Exception | None = exc
+        if failure is None and error is not None:
+            failure = Exception(f"HTTP {status}")
+        self.environment.events.request.fire(
+            request_type="GET",
+            name=PATH,
+            response_time=duration * 1000.0,
+            response_length=length,
+            exception=failure,
+            context={"pod": pod, "error": error},
+            response=None,
+        )
