@@ -11,6 +11,13 @@ It uses http.client rather than HttpUser so the connection policy is explicit:
   GRACEPROOF_TIMEOUT     per socket operation (connect, each read), seconds (default 2)
   GRACEPROOF_WAIT        pause between requests of one user, seconds (default 0.02)
   GRACEPROOF_PATH        request path (default /)
+  GRACEPROOF_SOURCE_PORTS  FIRST-LAST (default 10000-32767): each new connection binds the
+                         next free source port of this range, cycling; `kernel` lets the
+                         kernel choose. Why: on the loopback NodePort path (DNAT + SNAT
+                         on one host), kernel-chosen ephemeral ports gave about 1 refused
+                         connection in 10^4 with no pod terminating at all (measured
+                         on the local cluster: 1-4 per 15,000; 0 in 3 x 15,000 with
+                         bound ports), which would blur a zero-error proof.
   GRACEPROOF_RECORDS     file that receives one JSON line per request with the fields of
                          graceproof.model.RequestRecord: t, duration, ok, status, error, pod
 """
@@ -18,9 +25,11 @@ It uses http.client rather than HttpUser so the connection policy is explicit:
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import select
+import socket
 import sys
 import time
 from typing import IO, Any
@@ -33,7 +42,58 @@ TIMEOUT = float(os.environ.get("GRACEPROOF_TIMEOUT", "2"))
 WAIT = float(os.environ.get("GRACEPROOF_WAIT", "0.02"))
 PATH = os.environ.get("GRACEPROOF_PATH", "/")
 RECORDS = os.environ.get("GRACEPROOF_RECORDS", "")
+SOURCE_PORTS = os.environ.get("GRACEPROOF_SOURCE_PORTS", "10000-32767")
 LOOPBACK = "127.0.0.1"
+
+
+def source_ports(spec: str) -> itertools.cycle[int] | None:
+    """The cycle of source ports for `spec` (FIRST-LAST), or None for `kernel`."""
+    if spec == "kernel":
+        return None
+    first, _, last = spec.partition("-")
+    lo, hi = int(first), int(last)
+    if not 1024 <= lo <= hi <= 65535:
+        raise ValueError(f"GRACEPROOF_SOURCE_PORTS must be FIRST-LAST within 1024-65535: {spec!r}")
+    return itertools.cycle(range(lo, hi + 1))
+
+
+_PORTS = source_ports(SOURCE_PORTS)
+_PORT_COUNT = (
+    0
+    if _PORTS is None
+    else int(SOURCE_PORTS.partition("-")[2]) - int(SOURCE_PORTS.partition("-")[0]) + 1
+)
+
+
+class BoundConnection(http.client.HTTPConnection):
+    """An HTTPConnection whose socket binds the next free port of GRACEPROOF_SOURCE_PORTS.
+
+    A port that is taken is skipped: binding is not part of the request, so it never
+    counts as a failed request.
+    """
+
+    def connect(self) -> None:
+        if _PORTS is None:
+            super().connect()
+            return
+        for _ in range(_PORT_COUNT):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind((LOOPBACK, next(_PORTS)))
+            except OSError:
+                sock.close()
+                continue
+            break
+        else:
+            raise OSError(f"no free source port in {SOURCE_PORTS}")
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect((self.host, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
 
 
 class HostRefused(ValueError):
@@ -122,7 +182,7 @@ class GraceproofUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.port = loopback_port(self.host or environment.host)
-        self.conn: http.client.HTTPConnection | None = None
+        self.conn: BoundConnection | None = None
 
     def on_stop(self) -> None:
         self._drop()
@@ -132,7 +192,7 @@ class GraceproofUser(User):
             self.conn.close()
             self.conn = None
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> BoundConnection:
         if CONNECTION == "keepalive" and self.conn is not None and self.conn.sock is not None:
             # An idle socket that is readable was closed by the server (or sent junk):
             # reconnect instead of failing the next request on it.
@@ -140,7 +200,7 @@ class GraceproofUser(User):
             if readable:
                 self._drop()
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=TIMEOUT)
+            self.conn = BoundConnection(LOOPBACK, self.port, timeout=TIMEOUT)
         return self.conn
 
     @task

@@ -32,6 +32,10 @@ LOCUSTFILE_ENV = "GRACEPROOF_LOCUSTFILE"
 # Locust's startup (imports, gevent) before the first request, generously.
 STARTUP_ALLOWANCE_S = 60.0
 STDERR_TAIL_LINES = 40
+# Source ports the locustfile binds for each new connection (see its docstring for
+# why the kernel's own choice is not used on the loopback NodePort path); "kernel"
+# turns it off.
+DEFAULT_SOURCE_PORTS = "10000-32767"
 
 
 class LoadError(RuntimeError):
@@ -116,6 +120,7 @@ class LoadResult:
     stderr_tail: str = ""
     records_path: str = ""
     command: list[str] = field(default_factory=list)
+    source_ports: str = DEFAULT_SOURCE_PORTS
 
     @property
     def total(self) -> int:
@@ -134,6 +139,7 @@ class LoadResult:
             "timeout_s": self.timeout_s,
             "wait_s": self.wait_s,
             "port": self.port,
+            "source_ports": self.source_ports,
             "returncode": self.returncode,
         }
 
@@ -160,6 +166,7 @@ class LoadRun:
         locustfile: Path | None = None,
         host: str = LOOPBACK,
         python: str = sys.executable,
+        source_ports: str = DEFAULT_SOURCE_PORTS,
     ) -> None:
         if host != LOOPBACK:
             raise ValueError(
@@ -189,6 +196,7 @@ class LoadRun:
         if not self.locustfile.is_file():
             raise LocustfileNotFound(f"locustfile {self.locustfile} does not exist")
         self.python = python
+        self.source_ports = source_ports
         # In-flight requests end within the per-request timeout; give them that and 1 s.
         self.stop_timeout_s = math.ceil(timeout_s) + 1
         self.stdout_path = self.records_path.with_name(self.records_path.name + ".stdout.txt")
@@ -231,6 +239,7 @@ class LoadRun:
                 "GRACEPROOF_WAIT": str(self.wait_s),
                 "GRACEPROOF_PATH": self.path,
                 "GRACEPROOF_RECORDS": str(self.records_path),
+                "GRACEPROOF_SOURCE_PORTS": self.source_ports,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -321,6 +330,7 @@ class LoadRun:
             stderr_tail=_tail(self.stderr_path),
             records_path=str(self.records_path),
             command=self.command(),
+            source_ports=self.source_ports,
         )
         self._result = result
         if check:
