@@ -28,6 +28,7 @@ import http.client
 import itertools
 import json
 import os
+import random
 import select
 import socket
 import sys
@@ -54,7 +55,10 @@ def source_ports(spec: str) -> itertools.cycle[int] | None:
     lo, hi = int(first), int(last)
     if not 1024 <= lo <= hi <= 65535:
         raise ValueError(f"GRACEPROOF_SOURCE_PORTS must be FIRST-LAST within 1024-65535: {spec!r}")
-    return itertools.cycle(range(lo, hi + 1))
+    # A random start: back-to-back runs do not reuse the same ports first (their
+    # conntrack entries linger for two minutes).
+    start = random.randrange(lo, hi + 1)
+    return itertools.cycle([*range(start, hi + 1), *range(lo, start)])
 
 
 _PORTS = source_ports(SOURCE_PORTS)

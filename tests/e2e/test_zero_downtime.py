@@ -1,0 +1,51 @@
+"""The zero-downtime proof: the same workload with and without a preStop hook, under
+load, while its pods are terminated; the no-hook variant must show errors (the
+negative control), every hook variant none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from graceproof.result import ScenarioResult
+from graceproof.scenario import Scenario
+
+Prove = Callable[[Scenario], ScenarioResult]
+
+pytestmark = pytest.mark.e2e
+
+
+def _check(result: ScenarioResult) -> None:
+    c = result.counts
+    assert c.total > 0, "no request was made"
+    assert c.in_windows > 0, "no request fell inside a termination window"
+    assert result.verdict.passed, result.verdict.message
+
+
+@pytest.mark.parametrize(
+    "variant, disruption, node_port",
+    [
+        ("no-hook", "delete-one-by-one", 30082),
+        ("prestop-exec", "delete-one-by-one", 30083),
+        ("prestop-http", "delete-one-by-one", 30084),
+        ("prestop-sleep", "delete-one-by-one", 30085),
+        ("no-hook", "rollout-restart", 30086),
+        ("prestop-sleep", "rollout-restart", 30087),
+        ("no-hook", "scale-down", 30088),
+        ("prestop-exec", "scale-down", 30089),
+    ],
+)
+def test_variant_under_disruption(
+    prove: Prove, variant: str, disruption: str, node_port: int
+) -> None:
+    result = prove(
+        Scenario(variant=variant, disruption=disruption, node_port=node_port)  # type: ignore[arg-type]
+    )
+    _check(result)
+    if variant == "no-hook":
+        assert result.counts.failed_in_windows > 0
+    else:
+        assert result.counts.failed == 0
+        # The bound that zero errors in n requests allows (rule of three).
+        assert result.stats["overall"].hi <= 3.0 / result.counts.total + 1e-12
