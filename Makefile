@@ -87,9 +87,10 @@ e2e-local: venv local-cluster
 	archive=$$(hack/images.sh); \
 	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 
-test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster
+test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster, then down/up
 	archive=$$(hack/images.sh); \
 	$(call then_report,$(VENV_PY) -m pytest tests/cluster tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
+	GRACEPROOF_LIFECYCLE=1 $(VENV_PY) -m pytest tests/lifecycle -s $(PYTEST_ARGS)
 
 unit: venv ## unit tests only (no cluster, no network)
 	$(VENV_PY) -m pytest tests/unit -q $(PYTEST_ARGS)

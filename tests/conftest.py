@@ -149,6 +149,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for part, marker in _CLUSTER_DIRS.items():
             if part in item.path.parts:
                 item.add_marker(getattr(pytest.mark, marker))
+    if os.environ.get("GRACEPROOF_LIFECYCLE") != "1":
+        # It stops and restarts the shared local cluster: only when asked (make test).
+        lifecycle = [i for i in items if "lifecycle" in i.path.parts]
+        if lifecycle:
+            config.hook.pytest_deselected(items=lifecycle)
+            items[:] = [i for i in items if i not in lifecycle]
     chosen = config.getoption("gp_provider", None) or os.environ.get("GRACEPROOF_PROVIDER")
     if chosen:
         return

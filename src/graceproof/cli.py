@@ -1,4 +1,4 @@
-"""The `graceproof` command: compare runs, rebuild reports, regenerate manifests.
+"""The `graceproof` command: compare runs, rebuild reports, regenerate manifests, clean.
 
 Exit codes: 0 fine, 1 a regression (compare) or stale manifests (manifests --check),
 2 a usage error (bad arguments, missing or unreadable result files).
@@ -52,6 +52,24 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
     return workloads.main(argv)
 
 
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from graceproof.errors import GraceproofError
+    from graceproof.kube import Kube
+    from graceproof.namespaces import delete_all_graceproof_namespaces
+
+    try:
+        with Kube.from_kubeconfig(args.kubeconfig) as kube:
+            names = delete_all_graceproof_namespaces(kube)
+    except GraceproofError as exc:
+        print(f"graceproof clean: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"graceproof clean: removed {len(names)} namespace(s) labelled "
+        f"app.kubernetes.io/managed-by=graceproof{': ' + ', '.join(names) if names else ''}"
+    )
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="graceproof",
@@ -77,6 +95,11 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=None, help="default: workloads/manifests")
     m.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
     m.set_defaults(func=_cmd_manifests)
+    k = sub.add_parser(
+        "clean", help="delete every namespace graceproof created (label managed-by=graceproof)"
+    )
+    k.add_argument("--kubeconfig", type=Path, required=True, help="the cluster's kubeconfig")
+    k.set_defaults(func=_cmd_clean)
     return p
 
 

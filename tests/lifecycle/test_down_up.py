@@ -1,0 +1,59 @@
+"""`down` then `up` of the local cluster of hack/ works, and `down` leaves nothing.
+
+Run last and on its own (`make test` does so with GRACEPROOF_LIFECYCLE=1): it stops
+the cluster the other tests use, then brings it back.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "hack" / "local-cluster.sh"
+STATE = Path(os.environ.get("GRACEPROOF_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+
+# Deselected (tests/conftest.py) unless GRACEPROOF_LIFECYCLE=1.
+pytestmark = pytest.mark.lifecycle
+
+
+def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _leftovers() -> list[str]:
+    found = []
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    found += [m for m in mounts if f" {STATE}/" in m]
+    for name in ("etcd", "kube-apiserver", "kubelet", "kube-proxy", "containerd"):
+        pid_file = STATE / "pids" / f"{name}.pid"
+        if pid_file.exists():
+            found.append(f"pid file {pid_file}")
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    found += [line for line in rules.splitlines() if "KUBE-" in line or "CNI-" in line]
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [n for n in netns.splitlines() if n.startswith("cni-")]
+    return found
+
+
+def test_down_leaves_nothing_and_up_works_again() -> None:
+    t0 = time.monotonic()
+    down = _run("down")
+    down_s = time.monotonic() - t0
+    assert down.returncode == 0, down.stderr
+    assert _leftovers() == []
+
+    t0 = time.monotonic()
+    up = _run("up")
+    up_s = time.monotonic() - t0
+    assert up.returncode == 0, up.stderr[-3000:]
+    status = _run("status")
+    assert status.returncode == 0, status.stdout
+    assert "Ready" in status.stdout
+    print(f"local cluster: down {down_s:.1f}s, up (warm) {up_s:.1f}s")
