@@ -362,6 +362,7 @@ kill_cgroup_tree() {
   local root=$1 d
   for ctl in /sys/fs/cgroup/*/; do
     [[ -d $ctl$root ]] || continue
+    # shellcheck disable=SC2038 # cgroup.procs holds pids, one a line; file names are fixed
     find "$ctl$root" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
   done
   sleep 0.2

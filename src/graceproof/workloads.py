@@ -22,7 +22,7 @@ import yaml
 
 Variant = Literal["no-hook", "prestop-exec", "prestop-http", "prestop-sleep"]
 VARIANTS: tuple[Variant, ...] = get_args(Variant)
-ShutdownMode = Literal["immediate", "drain"]
+ShutdownMode = Literal["immediate", "drain", "ignore"]
 SHUTDOWN_MODES: tuple[ShutdownMode, ...] = get_args(ShutdownMode)
 
 APP_PORT = 8080

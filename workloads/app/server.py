@@ -11,7 +11,9 @@ Environment:
   SHUTDOWN_MODE   immediate: on SIGTERM log and exit at once, cutting in-flight and
                   keep-alive connections (the negative control);
                   drain: on SIGTERM stop accepting, /healthz answers 503, finish in-flight
-                  requests (bounded by DRAIN_TIMEOUT), close keep-alive connections, exit
+                  requests (bounded by DRAIN_TIMEOUT), close keep-alive connections, exit;
+                  ignore: on SIGTERM log it and keep serving, with a heartbeat line every
+                  0.1 s, so the last heartbeat tells when SIGKILL came
   DRAIN_TIMEOUT   seconds the drain may take (default 20)
   APP_ROLE        app (default) or registry (a service registry for deregistration proofs)
   REGISTRY_URL    optional, role app: register at start, deregister in the /prestop hook
@@ -62,14 +64,19 @@ def log(event: str, pod: str, **fields: Any) -> None:
         data = data[written:]
 
 
+HEARTBEAT_S = 0.1  # SHUTDOWN_MODE=ignore: a log line this often after SIGTERM
+
+
 class App:
     """Configuration and the shared shutdown state of the server."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.pod = env.get("POD_NAME") or socket.gethostname()
         self.mode = env.get("SHUTDOWN_MODE", "immediate")
-        if self.mode not in ("immediate", "drain"):
-            raise SystemExit(f"SHUTDOWN_MODE must be 'immediate' or 'drain', not {self.mode!r}")
+        if self.mode not in ("immediate", "drain", "ignore"):
+            raise SystemExit(
+                f"SHUTDOWN_MODE must be 'immediate', 'drain' or 'ignore', not {self.mode!r}"
+            )
         self.role = env.get("APP_ROLE", "app")
         if self.role not in ("app", "registry"):
             raise SystemExit(f"APP_ROLE must be 'app' or 'registry', not {self.role!r}")
@@ -289,6 +296,14 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, "not found\n")
 
 
+def heartbeat(app: App) -> None:
+    n = 0
+    while True:
+        n += 1
+        log("heartbeat", app.pod, n=n)
+        time.sleep(HEARTBEAT_S)
+
+
 def drain_and_exit(app: App, server: Server) -> None:
     """Runs in its own thread: stop accepting, let connections finish, exit."""
     # Draining first: /healthz answers 503 and every response says Connection: close,
@@ -317,6 +332,11 @@ def main() -> None:
             return  # a second signal changes nothing; the drain is bounded already
         app.sigterm_seen = True
         log("sigterm", app.pod, mode=app.mode, signal=signal.Signals(signum).name)
+        if app.mode == "ignore":
+            # Keep serving and say so every 0.1 s: the last heartbeat before the
+            # container died tells when SIGKILL came (a process cannot log its own kill).
+            threading.Thread(target=heartbeat, args=(app,), daemon=True).start()
+            return
         if app.mode == "immediate":
             log("exit", app.pod, mode="immediate", code=IMMEDIATE_EXIT_CODE)
             # os._exit skips cleanup on purpose: every open connection is cut.
