@@ -44,7 +44,7 @@ echo "graceproof: report in $(REPORT_DIR)/ (summary: $(REPORT_DIR)/summary.md), 
 exit $$rc
 endef
 
-.PHONY: help venv local-cluster local-cluster-down images images-kind images-local \
+.PHONY: help venv local-cluster local-cluster-down images images-kind images-local bench \
 	e2e e2e-kind e2e-local test unit lint clean
 
 help: ## list the targets and the variables they take
@@ -115,3 +115,8 @@ clean: ## delete what graceproof made: kind cluster, test namespaces, local clus
 	  $(CLEAN_NAMESPACES_CMD) || echo "clean: removing graceproof namespaces failed (see CLEAN_NAMESPACES_CMD)" >&2; fi
 	@if [ -d '$(LOCAL_CLUSTER_DIR)' ]; then echo "hack/local-cluster.sh down"; hack/local-cluster.sh down; fi
 	rm -rf -- '$(REPORT_DIR)' '$(ARTIFACTS_DIR)' '$(VENV_STAMP)'
+
+bench: venv local-cluster ## benchmarks on the local cluster: verdict tally (K pairs) and termination order (N runs)
+	hack/images.sh >/dev/null
+	$(VENV_PY) benchmarks/verdicts.py -k $(or $(K),5) --kubeconfig $(LOCAL_KUBECONFIG)
+	$(VENV_PY) benchmarks/termination_order.py -n $(or $(N),5) --kubeconfig $(LOCAL_KUBECONFIG)
