@@ -49,7 +49,7 @@ class TerminationTrace:
         return found[-1] if found else None
 
     def since_deletion(self, kind: str) -> float | None:
-        e = self.first(kind, after=self.deleted_at - 0.5)
+        e = self.first(kind, after=self.deleted_at)
         return None if e is None else e.t - self.deleted_at
 
     def k8s_events(self, reason: str) -> list[TimelineEvent]:
@@ -73,11 +73,13 @@ def observe_termination(
     ready_timeout: float = 120,
     gone_timeout: float = 120,
     during: Callable[[TerminationTrace], None] | None = None,
+    running_for: float = 0.0,
 ) -> TerminationTrace:
     """Create the pod (and a Service selecting it, for endpoint events), wait until it
     is Ready, delete it with its own grace period, and record until it is gone.
 
     `during` runs right after the delete call, while the pod terminates (e.g. an exec).
+    `running_for` lets the pod serve that long after Ready before it is deleted.
     """
     name = str(pod_manifest["metadata"]["name"])
     docs = [pod_manifest] if service is None else [pod_manifest, service]
@@ -87,6 +89,7 @@ def observe_termination(
         pod_ready(kube.core, namespace, name).wait(timeout=ready_timeout)
         if svc_name is not None:
             _wait_endpoint_ready(rec, name)
+        time.sleep(running_for)  # part of the experiment: how long the pod has run
         deleted_at = time.time()
         rec.add("disruption", name, deleted_at, action="delete")
         kube.core.delete_namespaced_pod(name, namespace)
