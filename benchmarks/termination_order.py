@@ -12,7 +12,7 @@ from __future__ import annotations
 from common import namespace, parser, spread
 from graceproof.kube import Kube
 from graceproof.termination import ORDER, observe_termination
-from graceproof.workloads import NAME_LABEL, render_pod
+from graceproof.workloads import render_pod, render_service
 
 
 def main() -> None:
@@ -34,12 +34,7 @@ def main() -> None:
     with namespace(kube, "order") as ns:
         for i in range(args.n):
             name = f"order-{i}"
-            svc = {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": name},
-                "spec": {"selector": {NAME_LABEL: name}, "ports": [{"port": 8080}]},
-            }
+            svc = render_service(name)
             pod = render_pod("prestop-exec", name=name, image=args.image, sleep_seconds=args.sleep)
             # Deleted 5 s after Ready: a pod deleted right after it became Ready waits
             # ~1.7 s longer before the kubelet starts killing (measured, README).

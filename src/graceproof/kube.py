@@ -217,16 +217,21 @@ class Kube:
         self.close()
 
 
-def _new_api_client(path: Path) -> Any:
-    """An ApiClient for `path`, or BadKubeconfigError saying what is wrong with the file."""
+def read_kubeconfig(path: Path) -> tuple[str, Any]:
+    """The text of a kubeconfig and its parsed YAML, or BadKubeconfigError saying why not."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadKubeconfigError(path, f"cannot read it ({exc.strerror or exc})") from exc
     try:
-        doc = yaml.safe_load(text)
+        return text, yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise BadKubeconfigError(path, f"it is not valid YAML ({exc})") from exc
+
+
+def _new_api_client(path: Path) -> Any:
+    """An ApiClient for `path`, or BadKubeconfigError saying what is wrong with the file."""
+    _, doc = read_kubeconfig(path)
     if not isinstance(doc, dict) or not doc.get("clusters") or not doc.get("contexts"):
         raise BadKubeconfigError(path, "it has no clusters or contexts")
     try:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from graceproof.disruptions import (
 from graceproof.kube import Kube
 from graceproof.load import LoadRun
 from graceproof.model import ConnectionPolicy
+from graceproof.probe import answers
 from graceproof.result import ClusterInfo, Disruption, Expected, ScenarioResult
 from graceproof.timeline import TimelineRecorder
 from graceproof.waiting import deployment_available, wait_for
@@ -80,14 +79,6 @@ class Scenario:
         return self.warmup_s + self.replicas * per_pod + termination + self.settle_s + 30
 
 
-def _answers(port: int) -> bool | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-            return True if resp.status == 200 else None
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
-
-
 def deploy(kube: Kube, namespace: str, sc: Scenario, image: str, timeout: float = 180) -> None:
     kube.apply(
         render(
@@ -106,7 +97,7 @@ def deploy(kube: Kube, namespace: str, sc: Scenario, image: str, timeout: float 
     deployment_available(kube.apps, namespace, sc.name).wait(timeout=timeout)
     # Ready pods are not yet a served NodePort: kube-proxy syncs a moment later.
     wait_for(
-        lambda: _answers(sc.node_port),
+        lambda: answers(sc.node_port),
         what=f"NodePort {sc.node_port} on 127.0.0.1 to answer",
         timeout=60,
         interval=0.25,

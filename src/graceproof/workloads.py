@@ -294,6 +294,20 @@ def render_pod(
     }
 
 
+def render_service(name: str) -> dict[str, Any]:
+    """A ClusterIP Service selecting the pod(s) named `name`: gives a single pod an
+    EndpointSlice, so its endpoint conditions can be watched."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {NAME_LABEL: name},
+            "ports": [{"port": APP_PORT, "targetPort": APP_PORT}],
+        },
+    }
+
+
 def render_registry(
     *,
     name: str,

@@ -8,12 +8,11 @@ the pod in Terminating, is visible through exec, while its endpoint is not ready
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from graceproof.kube import Kube
+from graceproof.probe import get
 from graceproof.waiting import deployment_available, pod_gone, wait_for
 from graceproof.workloads import STOP_LOG_MESSAGE, STOP_LOG_PATH, render
 
@@ -21,11 +20,8 @@ pytestmark = pytest.mark.cluster
 
 
 def _http_ok(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-            return resp.headers.get("X-Pod-Name") if resp.status == 200 else None
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
+    answer = get(port)
+    return answer.pod if answer.status == 200 else None
 
 
 def test_deployment_of_three_becomes_available_and_answers_on_node_port(

@@ -9,37 +9,27 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 
+from graceproof import probe
 from graceproof.errors import ExecError, ManifestRejectedError
 from graceproof.kube import Kube
 from graceproof.model import TimelineEvent
 from graceproof.termination import TerminationTrace, observe_termination
 from graceproof.waiting import deployment_available, wait_for
 from graceproof.workloads import (
-    NAME_LABEL,
     STOP_LOG_MESSAGE,
     STOP_LOG_PATH,
     WorkloadSpecError,
     render,
     render_pod,
     render_registry,
+    render_service,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-def _service(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"selector": {NAME_LABEL: name}, "ports": [{"port": 8080, "targetPort": 8080}]},
-    }
 
 
 def _app(pod: dict[str, Any]) -> dict[str, Any]:
@@ -48,13 +38,8 @@ def _app(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def _get(port: int, path: str, timeout: float = 10) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-        return 0, type(exc).__name__
+    answer = probe.get(port, path, timeout=timeout)
+    return answer.status, answer.body
 
 
 def _record(sink: list[TimelineEvent], trace: TerminationTrace) -> None:
@@ -84,7 +69,7 @@ def test_prestop_exec_order_stop_log_and_terminating_time(
         kube,
         namespace,
         render_pod("prestop-exec", name="order", image=workload_image, sleep_seconds=sleep_s),
-        service=_service("order"),
+        service=render_service("order"),
         during=during,
         running_for=3,  # deleted right after Ready, the kubelet starts ~1.7 s later
     )
@@ -295,7 +280,7 @@ def test_prestop_deregisters_from_registry_before_sigterm(
         registry_url=f"http://{ip}:8080",
     )
 
-    trace = observe_termination(kube, namespace, pod, service=_service("member"))
+    trace = observe_termination(kube, namespace, pod, service=render_service("member"))
     _record(timeline_sink, trace)
     events = json.loads(_get(30082, "/events")[1])
     actions = [(e["action"], e["t"]) for e in events if e["pod"] == "member"]

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from graceproof.config import read_env_file
-from graceproof.errors import BadKubeconfigError, ImageNotAvailableError, MissingToolError
+from graceproof.errors import ImageNotAvailableError, MissingToolError
+from graceproof.kube import read_kubeconfig
 from graceproof.providers.base import ClusterProvider, Runner, Which, run_command, write_private
 
 __all__ = ["ExistingProvider", "containerd_ref"]
@@ -89,14 +90,7 @@ class ExistingProvider(ClusterProvider):
 
     def start(self) -> None:
         src = self.source_kubeconfig
-        try:
-            text = src.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise BadKubeconfigError(src, f"cannot read it ({exc.strerror or exc})") from exc
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise BadKubeconfigError(src, f"it is not valid YAML ({exc})") from exc
+        text, doc = read_kubeconfig(src)
         if isinstance(doc, dict):
             self.name = str(doc.get("current-context") or self.name)
             text = yaml.safe_dump(_absolute_paths(doc, src.resolve().parent), sort_keys=False)
