@@ -14,7 +14,11 @@ CLUSTER_NAME ?= graceproof## name of the kind cluster
 REPORT_DIR ?= reports## where the e2e proofs write their reports
 ARTIFACTS_DIR ?= artifacts## logs, events and timelines kept from the runs
 PYTEST_ARGS ?=## extra pytest arguments, e.g. PYTEST_ARGS='-x -k drain'
-REQUIRE_SHELLCHECK ?= 0## 1: lint fails when shellcheck is missing instead of skipping it
+# In CI (CI set, and not to false or 0) a missing shellcheck is never skipped.
+ifneq ($(filter-out false 0,$(CI)),)
+REQUIRE_SHELLCHECK ?= 1
+endif
+REQUIRE_SHELLCHECK ?= 0## 1 (the default when CI is set): lint installs a missing shellcheck as root, else fails
 
 # The tag the manifests use; pinned with the other versions in hack/versions.env.
 ifndef WORKLOAD_IMAGE
@@ -101,11 +105,14 @@ lint: venv ## ruff, mypy, actionlint and the shell scripts (bash -n, shellcheck)
 	$(VENV)/bin/mypy
 	hack/actionlint.sh
 	for f in $(SHELL_SCRIPTS); do bash -n "$$f"; done
+	@if ! command -v shellcheck >/dev/null && [ "$(REQUIRE_SHELLCHECK)" = 1 ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "hack/local-cluster.sh deps (shellcheck is missing)"; \
+	  hack/local-cluster.sh deps || echo "lint: hack/local-cluster.sh deps failed" >&2; fi
 	@if command -v shellcheck >/dev/null; then \
 	  echo "shellcheck $(SHELL_SCRIPTS)"; shellcheck -x -P SCRIPTDIR $(SHELL_SCRIPTS); \
 	elif [ "$(REQUIRE_SHELLCHECK)" = 1 ]; then \
-	  echo "lint: shellcheck is missing (apt-get install -y shellcheck)" >&2; exit 1; \
-	else echo "lint: shellcheck not found, skipped (apt-get install -y shellcheck)"; fi
+	  echo "lint: shellcheck is missing and REQUIRE_SHELLCHECK=1: install it (as root: hack/local-cluster.sh deps, or apt-get install -y shellcheck)" >&2; exit 1; \
+	else echo "lint: shellcheck not found, skipped (hack/local-cluster.sh deps, or apt-get install -y shellcheck)"; fi
 
 clean: ## delete what graceproof made: kind cluster, test namespaces, local cluster, reports
 	@if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx '$(CLUSTER_NAME)'; then \

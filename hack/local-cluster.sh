@@ -40,7 +40,8 @@ up_timeout=${GRACEPROOF_UP_TIMEOUT:-180}
 deps() {
   local missing=()
   for pair in containerd:containerd runc:runc ctr:containerd iptables:iptables conntrack:conntrack \
-    openssl:openssl debootstrap:debootstrap nsenter:util-linux ip:iproute2 curl:curl; do
+    openssl:openssl debootstrap:debootstrap nsenter:util-linux ip:iproute2 curl:curl \
+    shellcheck:shellcheck; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)

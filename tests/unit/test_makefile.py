@@ -33,6 +33,7 @@ _LEAKY_ENV = {
     "REQUIRE_SHELLCHECK",
     "CLEAN_NAMESPACES_CMD",
     "LOCAL_KUBECONFIG",
+    "CI",
     "MAKEFLAGS",
     "MFLAGS",
     "MAKELEVEL",
@@ -44,12 +45,12 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV}
 
 
-def _make(*args: str) -> subprocess.CompletedProcess[str]:
+def _make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     assert MAKE is not None
     return subprocess.run(
         [MAKE, "--no-print-directory", *args],
         cwd=REPO,
-        env=_clean_env(),
+        env={**_clean_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -57,8 +58,8 @@ def _make(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _dry_run(*args: str) -> str:
-    proc = _make("-n", *args)
+def _dry_run(*args: str, env: dict[str, str] | None = None) -> str:
+    proc = _make("-n", *args, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -191,6 +192,29 @@ def test_lint_runs_ruff_mypy_actionlint_and_the_shell_checks() -> None:
         assert command in out
     assert 'bash -n "$f"' in out
     assert "shellcheck" in out
+
+
+# The lint recipe tests the variable as `[ "$(REQUIRE_SHELLCHECK)" = 1 ]`.
+def _requires_shellcheck(out: str) -> bool:
+    assert '[ "0" = 1 ]' in out or '[ "1" = 1 ]' in out, out
+    return '[ "1" = 1 ]' in out
+
+
+def test_lint_may_skip_a_missing_shellcheck_outside_ci() -> None:
+    assert not _requires_shellcheck(_dry_run("lint"))
+    assert not _requires_shellcheck(_dry_run("lint", env={"CI": "false"}))
+
+
+def test_lint_requires_shellcheck_in_ci_and_installs_it_with_deps() -> None:
+    out = _dry_run("lint", env={"CI": "true"})
+    assert _requires_shellcheck(out)
+    assert "hack/local-cluster.sh deps" in out
+    assert "shellcheck is missing and REQUIRE_SHELLCHECK=1" in out
+
+
+def test_require_shellcheck_given_explicitly_wins_over_ci() -> None:
+    assert not _requires_shellcheck(_dry_run("lint", "REQUIRE_SHELLCHECK=0", env={"CI": "true"}))
+    assert _requires_shellcheck(_dry_run("lint", "REQUIRE_SHELLCHECK=1"))
 
 
 def test_clean_removes_only_what_graceproof_made() -> None:
