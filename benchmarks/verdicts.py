@@ -15,6 +15,7 @@ from common import namespace, parser, spread
 from graceproof.kube import Kube
 from graceproof.result import ClusterInfo
 from graceproof.scenario import Scenario, run_scenario
+from graceproof.workloads import SampleApp
 
 
 def main() -> None:
@@ -35,7 +36,11 @@ def main() -> None:
                 res = run_scenario(
                     kube,
                     ns,
-                    Scenario(variant=variant, node_port=30088 if variant == "no-hook" else 30089),  # type: ignore[arg-type]
+                    Scenario(
+                        SampleApp.variant(
+                            variant, node_port=30088 if variant == "no-hook" else 30089
+                        )
+                    ),
                     image=args.image,
                     cluster=cluster,
                     out_dir=Path(args.out) / f"{i}",

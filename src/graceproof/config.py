@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from graceproof.errors import OptionError
+from graceproof.paths import SOURCE_ROOT
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -28,9 +28,6 @@ __all__ = [
     "parse_bool",
     "read_env_file",
 ]
-
-ProviderName = Literal["kind", "existing"]
-PROVIDERS: tuple[ProviderName, ...] = ("kind", "existing")
 
 # kind node images are built for one kind release and pinned by digest (kind's
 # release notes: "You must use the @sha256 digest"). These are the images published
@@ -52,9 +49,9 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _RUN_ID_MAX = 16
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
-# The package's own source checkout (src/graceproof/config.py -> repo root), used to
-# find hack/versions.env and kind-config.yaml when pytest runs from elsewhere.
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+# The package's own source checkout, used to find hack/versions.env and
+# kind-config.yaml when pytest runs from elsewhere.
+_SOURCE_ROOT = SOURCE_ROOT
 
 
 @dataclass(frozen=True)
@@ -103,12 +100,13 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
 
 @dataclass(frozen=True)
 class Options:
-    """Validated graceproof settings of one pytest session."""
+    """Validated graceproof settings of one pytest session. Provider-specific fields
+    are checked (and completed) by the provider's own `check_options`."""
 
-    provider: ProviderName
+    provider: str  # a name of graceproof.providers.PROVIDERS
     kubeconfig: Path | None
     cluster_name: str
-    k8s_version: str
+    k8s_version: str | None
     keep_cluster: bool
     keep_failed: bool
     artifacts: Path
@@ -120,7 +118,7 @@ class Options:
     @property
     def node_image(self) -> str:
         """The pinned kind node image of `k8s_version`."""
-        return KIND_NODE_IMAGES[self.k8s_version]
+        return KIND_NODE_IMAGES[self.k8s_version or DEFAULT_K8S_VERSION]
 
 
 def parse_bool(value: str, *, name: str) -> bool:
@@ -182,6 +180,37 @@ def _has_pinned_tag(image: str) -> bool:
     return ":" in last and not last.endswith(":latest")
 
 
+def _resolve(cli: Mapping[str, object | None], env: Mapping[str, str]) -> dict[str, str | bool]:
+    """Each given option's value, CLI first, then the environment; absent ones left out."""
+    raw: dict[str, str | bool] = {}
+    for spec in OPTION_SPECS:
+        value = cli.get(spec.dest)
+        if value is not None:
+            raw[spec.dest] = value if isinstance(value, bool) else str(value)
+        elif env.get(spec.env, "").strip() != "":
+            value_text = env[spec.env].strip()
+            raw[spec.dest] = parse_bool(value_text, name=spec.env) if spec.is_bool else value_text
+    return raw
+
+
+def _check_name(flag: str, value: str, max_len: int, what: str) -> str:
+    if len(value) > max_len or not _DNS_LABEL.match(value):
+        raise OptionError(
+            f"{flag} {value!r} {what} (lowercase letters, digits and '-', starting and ending "
+            f"with a letter or digit, at most {max_len} characters)"
+        )
+    return value
+
+
+def _check_image(image: str) -> str:
+    if any(c.isspace() for c in image) or not _has_pinned_tag(image):
+        raise OptionError(
+            f"--gp-image {image!r} needs an explicit tag or digest other than latest "
+            "(with :latest or no tag, nodes may pull or keep a different image)"
+        )
+    return image
+
+
 def build_options(
     cli: Mapping[str, object | None],
     env: Mapping[str, str],
@@ -193,93 +222,47 @@ def build_options(
 
     `cli` maps `OptionSpec.dest` to the parsed value (None when not given); relative
     paths are taken relative to `cwd`; `root` is where hack/versions.env is looked up.
+    The chosen provider checks its own options (graceproof.providers).
     """
-    raw: dict[str, str | bool | None] = {}
-    for spec in OPTION_SPECS:
-        value = cli.get(spec.dest)
-        if value is not None:
-            raw[spec.dest] = value if isinstance(value, bool) else str(value)
-        elif env.get(spec.env, "").strip() != "":
-            value_text = env[spec.env].strip()
-            raw[spec.dest] = parse_bool(value_text, name=spec.env) if spec.is_bool else value_text
-        else:
-            raw[spec.dest] = None
+    # Imported here: the providers import this module (find_repo_file, Options).
+    from graceproof.providers import provider_class
 
-    def given(dest: str) -> str | None:
-        value = raw[dest]
-        return None if value is None else str(value)
+    raw = _resolve(cli, env)
 
     def given_path(dest: str) -> Path | None:
-        value = given(dest)
-        return None if value is None else (cwd / Path(value).expanduser()).resolve()
+        value = raw.get(dest)
+        return None if value is None else (cwd / Path(str(value)).expanduser()).resolve()
 
-    provider = (given("gp_provider") or "kind").lower()
-    if provider not in PROVIDERS:
-        raise OptionError(f"--gp-provider {provider!r} is unknown; choose kind or existing")
-
-    kubeconfig = given_path("gp_kubeconfig")
-    k8s_version = given("gp_k8s_version")
-    keep_cluster = raw["gp_keep_cluster"] is True
-    if provider == "existing":
-        if kubeconfig is None:
-            raise OptionError(
-                "--gp-provider existing needs --gp-kubeconfig (or GRACEPROOF_KUBECONFIG): "
-                "the kubeconfig of the cluster to test against"
-            )
-        if not kubeconfig.is_file():
-            raise OptionError(f"--gp-kubeconfig {kubeconfig} does not exist or is not a file")
-        if k8s_version is not None:
-            raise OptionError(
-                "--gp-k8s-version applies to kind only: with --gp-provider existing the "
-                "cluster's version is whatever it runs"
-            )
-        if keep_cluster:
-            raise OptionError(
-                "--gp-keep-cluster applies to kind only: with --gp-provider existing "
-                "graceproof creates and deletes no cluster"
-            )
-    elif kubeconfig is not None:
-        raise OptionError(
-            "--gp-kubeconfig cannot be used with --gp-provider kind: graceproof writes the kind "
-            "cluster's kubeconfig to a private file itself. Use --gp-provider existing to test "
-            "a cluster you already have."
-        )
-
-    cluster_name = given("gp_cluster_name") or DEFAULT_CLUSTER_NAME
-    if len(cluster_name) > 63 or not _DNS_LABEL.match(cluster_name):
-        raise OptionError(
-            f"--gp-cluster-name {cluster_name!r} is not a DNS-1123 label (lowercase letters, "
-            "digits and '-', starting and ending with a letter or digit, at most 63 characters)"
-        )
-
-    run_id = given("gp_run_id") or secrets.token_hex(3)
-    if len(run_id) > _RUN_ID_MAX or not _DNS_LABEL.match(run_id):
-        raise OptionError(
-            f"--gp-run-id {run_id!r} must be a DNS-1123 label of at most {_RUN_ID_MAX} "
-            "characters (lowercase letters, digits and '-')"
-        )
-
+    provider = str(raw.get("gp_provider") or "kind").lower()
     image_archive = given_path("gp_image_archive")
     if image_archive is not None and not image_archive.is_file():
         raise OptionError(f"--gp-image-archive {image_archive} does not exist or is not a file")
-
-    image = given("gp_image") or default_image(root)
-    if any(c.isspace() for c in image) or not _has_pinned_tag(image):
-        raise OptionError(
-            f"--gp-image {image!r} needs an explicit tag or digest other than latest "
-            "(with :latest or no tag, nodes may pull or keep a different image)"
-        )
-
-    return Options(
-        provider="existing" if provider == "existing" else "kind",
-        kubeconfig=kubeconfig,
-        cluster_name=cluster_name,
-        k8s_version=normalize_k8s_version(k8s_version or DEFAULT_K8S_VERSION),
-        keep_cluster=keep_cluster,
-        keep_failed=raw["gp_keep_failed"] is True,
+    options = Options(
+        provider=provider,
+        kubeconfig=given_path("gp_kubeconfig"),
+        cluster_name=_check_name(
+            "--gp-cluster-name",
+            str(raw.get("gp_cluster_name") or DEFAULT_CLUSTER_NAME),
+            63,
+            "is not a DNS-1123 label",
+        ),
+        k8s_version=None if raw.get("gp_k8s_version") is None else str(raw["gp_k8s_version"]),
+        keep_cluster=raw.get("gp_keep_cluster") is True,
+        keep_failed=raw.get("gp_keep_failed") is True,
         artifacts=given_path("gp_artifacts") or (cwd / "artifacts").resolve(),
         report_dir=given_path("gp_report_dir") or (cwd / "reports").resolve(),
-        image=image,
+        image=_check_image(str(raw.get("gp_image") or default_image(root))),
         image_archive=image_archive,
-        run_id=run_id,
+        run_id=_check_name(
+            "--gp-run-id",
+            str(raw.get("gp_run_id") or secrets.token_hex(3)),
+            _RUN_ID_MAX,
+            "must be a DNS-1123 label",
+        ),
     )
+    return provider_class(provider).check_options(options)
+
+
+def with_k8s_version(options: Options, version: str | None) -> Options:
+    """`options` with the kind minor normalized (default when None)."""
+    return replace(options, k8s_version=normalize_k8s_version(version or DEFAULT_K8S_VERSION))

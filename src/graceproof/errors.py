@@ -100,6 +100,30 @@ class ImageNotAvailableError(GraceproofError):
     """The workload image is not in the cluster's image store and cannot be pulled."""
 
 
+class WorkloadSpecError(GraceproofError, ValueError):
+    """A workload, hook or disruption parameter is out of range."""
+
+
+class LoadError(GraceproofError, RuntimeError):
+    """The load generator could not run or produced nothing usable."""
+
+
+class ResultSchemaError(GraceproofError, ValueError):
+    """A file is not a graceproof result of a schema this version can read."""
+
+
+class TimelineError(GraceproofError, RuntimeError):
+    """A watch of the timeline died during a run: the run's verdict would rest on gaps."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        super().__init__(
+            "the timeline lost a watch, so termination windows may be incomplete: "
+            + "; ".join(self.errors)
+            + ". Check the API server's health and rerun."
+        )
+
+
 class WaitTimeout(GraceproofError):
     """A bounded wait ran out of time; carries what was last seen."""
 

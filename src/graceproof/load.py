@@ -1,9 +1,9 @@
 """Run Locust as a subprocess against a NodePort on 127.0.0.1 and collect its records.
 
 Locust is never imported here: importing it monkey-patches gevent and urllib3 and
-breaks the kubernetes client in this process (prior-art.md, pitfall 2).
+breaks the kubernetes client in this process (threads, watches, ssl recursion).
 
-    with LoadRun(30080, duration_s=30, users=10, connection="new",
+    with LoadRun(30080, LoadSettings(users=10, connection="new"), duration_s=30,
                  records_path=tmp / "records.jsonl") as load:
         load.wait_for_records()      # the load is flowing
         ...disrupt...
@@ -19,13 +19,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from graceproof.model import ConnectionPolicy, RequestRecord
-from graceproof.workloads import repo_workloads_dir
+from graceproof.errors import LoadError
+from graceproof.model import CONNECTION_POLICIES, ConnectionPolicy, RequestRecord
+from graceproof.paths import repo_workloads_dir
 
 LOOPBACK = "127.0.0.1"
 LOCUSTFILE_ENV = "GRACEPROOF_LOCUSTFILE"
@@ -38,10 +39,6 @@ STDERR_TAIL_LINES = 40
 DEFAULT_SOURCE_PORTS = "10000-32767"
 
 
-class LoadError(RuntimeError):
-    """The load generator could not run or produced nothing usable."""
-
-
 class LocustfileNotFound(LoadError):
     """No locustfile: graceproof was installed without the repository's workloads/."""
 
@@ -52,6 +49,39 @@ class LocustCrashed(LoadError):
 
 class LoadTimeout(LoadError):
     """Locust did not finish within its deadline; it was killed."""
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How the load behaves, written once: a scenario holds one, LoadRun runs it and the
+    result records it."""
+
+    users: int = 10
+    connection: ConnectionPolicy = "new"
+    timeout_s: float = 2.0  # per request
+    wait_s: float = 0.01  # pause of each user between requests
+    path: str = "/"
+    source_ports: str = DEFAULT_SOURCE_PORTS
+
+    def __post_init__(self) -> None:
+        if self.connection not in CONNECTION_POLICIES:
+            raise ValueError(
+                f"connection must be one of {CONNECTION_POLICIES}, not {self.connection!r}"
+            )
+        if self.users < 1:
+            raise ValueError(f"users must be >= 1, not {self.users}")
+        if not self.path.startswith("/"):
+            raise ValueError(f"path must start with '/', not {self.path!r}")
+
+    def environment(self) -> dict[str, str]:
+        """The locustfile's settings, as the environment variables it reads."""
+        return {
+            "GRACEPROOF_CONNECTION": self.connection,
+            "GRACEPROOF_TIMEOUT": str(self.timeout_s),
+            "GRACEPROOF_WAIT": str(self.wait_s),
+            "GRACEPROOF_PATH": self.path,
+            "GRACEPROOF_SOURCE_PORTS": self.source_ports,
+        }
 
 
 def default_locustfile() -> Path:
@@ -108,19 +138,18 @@ class LoadResult:
 
     returncode: int
     records: list[RequestRecord]
-    connection: ConnectionPolicy
+    settings: LoadSettings
     duration_s: float
-    users: int
-    path: str
-    timeout_s: float
-    wait_s: float
     port: int
     started: float
     finished: float
     stderr_tail: str = ""
     records_path: str = ""
     command: list[str] = field(default_factory=list)
-    source_ports: str = DEFAULT_SOURCE_PORTS
+
+    @property
+    def connection(self) -> ConnectionPolicy:
+        return self.settings.connection
 
     @property
     def total(self) -> int:
@@ -132,14 +161,12 @@ class LoadResult:
 
     def parameters(self) -> dict[str, Any]:
         """The load parameters, as a scenario result stores them."""
+        settings = asdict(self.settings)
+        del settings["connection"]  # a field of the result itself
         return {
-            "users": self.users,
+            **settings,
             "duration_s": self.duration_s,
-            "path": self.path,
-            "timeout_s": self.timeout_s,
-            "wait_s": self.wait_s,
             "port": self.port,
-            "source_ports": self.source_ports,
             "returncode": self.returncode,
         }
 
@@ -154,19 +181,13 @@ class LoadRun:
     def __init__(
         self,
         port: int,
+        settings: LoadSettings,
         *,
         duration_s: float,
-        users: int,
-        connection: ConnectionPolicy,
         records_path: Path,
-        path: str = "/",
-        timeout_s: float = 2.0,
-        wait_s: float = 0.02,
-        spawn_rate: float | None = None,
         locustfile: Path | None = None,
         host: str = LOOPBACK,
         python: str = sys.executable,
-        source_ports: str = DEFAULT_SOURCE_PORTS,
     ) -> None:
         if host != LOOPBACK:
             raise ValueError(
@@ -174,31 +195,19 @@ class LoadRun:
             )
         if not 0 < port < 65536:
             raise ValueError(f"port must be in 1..65535, not {port}")
-        if connection not in ("new", "keepalive"):
-            raise ValueError(f"connection must be 'new' or 'keepalive', not {connection!r}")
         if duration_s < 1:
             raise ValueError(f"duration_s must be >= 1, not {duration_s}")
-        if users < 1:
-            raise ValueError(f"users must be >= 1, not {users}")
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', not {path!r}")
         self.port = port
+        self.settings = settings
         # Locust's --run-time takes whole seconds.
         self.duration_s = float(math.ceil(duration_s))
-        self.users = users
-        self.connection: ConnectionPolicy = connection
         self.records_path = Path(records_path)
-        self.path = path
-        self.timeout_s = timeout_s
-        self.wait_s = wait_s
-        self.spawn_rate = spawn_rate if spawn_rate is not None else float(users)
         self.locustfile = Path(locustfile) if locustfile is not None else default_locustfile()
         if not self.locustfile.is_file():
             raise LocustfileNotFound(f"locustfile {self.locustfile} does not exist")
         self.python = python
-        self.source_ports = source_ports
         # In-flight requests end within the per-request timeout; give them that and 1 s.
-        self.stop_timeout_s = math.ceil(timeout_s) + 1
+        self.stop_timeout_s = math.ceil(settings.timeout_s) + 1
         self.stdout_path = self.records_path.with_name(self.records_path.name + ".stdout.txt")
         self.stderr_path = self.records_path.with_name(self.records_path.name + ".stderr.txt")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -210,6 +219,7 @@ class LoadRun:
         return f"http://{LOOPBACK}:{self.port}"
 
     def command(self) -> list[str]:
+        users = str(self.settings.users)
         return [
             self.python,
             "-m",
@@ -218,9 +228,9 @@ class LoadRun:
             str(self.locustfile),
             "--headless",
             "--users",
-            str(self.users),
+            users,
             "--spawn-rate",
-            str(self.spawn_rate),
+            users,  # all users at once: the load is steady before the warm-up ends
             "--run-time",
             f"{int(self.duration_s)}s",
             "--stop-timeout",
@@ -232,17 +242,8 @@ class LoadRun:
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(
-            {
-                "GRACEPROOF_CONNECTION": self.connection,
-                "GRACEPROOF_TIMEOUT": str(self.timeout_s),
-                "GRACEPROOF_WAIT": str(self.wait_s),
-                "GRACEPROOF_PATH": self.path,
-                "GRACEPROOF_RECORDS": str(self.records_path),
-                "GRACEPROOF_SOURCE_PORTS": self.source_ports,
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env.update(self.settings.environment())
+        env.update({"GRACEPROOF_RECORDS": str(self.records_path), "PYTHONUNBUFFERED": "1"})
         return env
 
     @property
@@ -318,19 +319,14 @@ class LoadRun:
         result = LoadResult(
             returncode=returncode,
             records=load_records(self.records_path),
-            connection=self.connection,
+            settings=self.settings,
             duration_s=self.duration_s,
-            users=self.users,
-            path=self.path,
-            timeout_s=self.timeout_s,
-            wait_s=self.wait_s,
             port=self.port,
             started=self._started,
             finished=time.time(),
             stderr_tail=_tail(self.stderr_path),
             records_path=str(self.records_path),
             command=self.command(),
-            source_ports=self.source_ports,
         )
         self._result = result
         if check:

@@ -7,10 +7,15 @@ local cluster and kind both run on the host, so pod and host clocks agree.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 ConnectionPolicy = Literal["new", "keepalive"]
 """`new`: a new TCP connection per request; `keepalive`: one connection per user, reused."""
+CONNECTION_POLICIES: tuple[ConnectionPolicy, ...] = get_args(ConnectionPolicy)
+
+Expected = Literal["errors", "no-errors"]
+"""What a proof must show: `errors` for a negative control, `no-errors` otherwise."""
+EXPECTATIONS: tuple[Expected, ...] = get_args(Expected)
 
 # Kinds of client-side failure, as the locustfile classifies them.
 ERROR_KINDS = (
@@ -94,6 +99,3 @@ class TerminationWindow:
     pod: str
     start: float
     end: float
-
-    def contains(self, t: float) -> bool:
-        return self.start <= t <= self.end

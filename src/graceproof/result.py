@@ -8,11 +8,13 @@ with `load_json(path)` or `load_results(dir_or_file)`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any
 
 from graceproof.analysis import (
     DEFAULT_BIN_S,
@@ -22,27 +24,55 @@ from graceproof.analysis import (
     summarize,
     termination_windows,
 )
-from graceproof.model import ConnectionPolicy, RequestRecord, TerminationWindow, TimelineEvent
+from graceproof.errors import GraceproofError, ResultSchemaError
+from graceproof.model import (
+    CONNECTION_POLICIES,
+    EXPECTATIONS,
+    ConnectionPolicy,
+    Expected,
+    RequestRecord,
+    TerminationWindow,
+    TimelineEvent,
+)
 from graceproof.stats import DEFAULT_CONF, RateBound, error_rate_bound
 
 SCHEMA = "graceproof.result/v1"
 SCHEMA_PREFIX = "graceproof.result/"
-Expected = Literal["errors", "no-errors"]
-EXPECTATIONS: tuple[Expected, ...] = get_args(Expected)
+__all__ = [
+    "EXPECTATIONS",
+    "SCHEMA",
+    "ClusterInfo",
+    "Disruption",
+    "Expected",
+    "ResultSchemaError",
+    "ScenarioResult",
+    "Verdict",
+    "judge",
+    "load_json",
+    "load_results",
+    "reserve_name",
+]
 
 
-class ResultSchemaError(ValueError):
-    """A file is not a graceproof result of a schema this version can read."""
-
-
-@dataclass(frozen=True)
+@dataclass
 class Disruption:
-    """What graceproof did to the workload, and when."""
+    """What graceproof did to the workload, and when: the record a disruption writes
+    while it runs (`act`), and the part of the result that keeps it."""
 
-    kind: str  # e.g. delete-pod, rollout-restart, scale-down, drain-node
+    kind: str  # a disruption's kind: delete-one-by-one, rollout-restart, scale-down
     started: float
     finished: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actions(self) -> list[dict[str, Any]]:
+        """Each step taken, in order: `{"t", "action", ...}` (detail["actions"])."""
+        actions: list[dict[str, Any]] = self.detail.setdefault("actions", [])
+        return actions
+
+    def act(self, action: str, **detail: Any) -> None:
+        """Record that graceproof did `action` now (e.g. delete, pod=NAME)."""
+        self.actions.append({"t": time.time(), "action": action, **detail})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,7 +95,7 @@ class Disruption:
 
 @dataclass(frozen=True)
 class ClusterInfo:
-    provider: str  # kind, local, external
+    provider: str  # the provider's name: kind, existing
     name: str
     kubernetes_version: str
 
@@ -172,6 +202,11 @@ class ScenarioResult:
     started: float
     finished: float
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> path relative to the JSON
+    # The file stem of this result in its report folder: the scenario id, with a
+    # suffix when that name was already taken there (see reserve_name).
+    name: str = ""
+    # Every parameter of the scenario (workload, disruption, load), for readers.
+    parameters: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
 
     @classmethod
@@ -192,6 +227,8 @@ class ScenarioResult:
         conf: float = DEFAULT_CONF,
         require_coverage: bool = True,
         artifacts: Mapping[str, str] | None = None,
+        name: str = "",
+        parameters: Mapping[str, Any] | None = None,
     ) -> ScenarioResult:
         """Analyse a run: termination windows, counts, bounds, series and verdict."""
         events = sorted(timeline, key=lambda e: e.t)
@@ -218,11 +255,13 @@ class ScenarioResult:
             started=started,
             finished=finished,
             artifacts=dict(artifacts or {}),
+            name=name or _safe_name(scenario_id),
+            parameters=dict(parameters or {}),
         )
 
     @property
     def file_stem(self) -> str:
-        return _safe_name(self.scenario_id)
+        return self.name or _safe_name(self.scenario_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -242,6 +281,8 @@ class ScenarioResult:
             "started": self.started,
             "finished": self.finished,
             "artifacts": dict(self.artifacts),
+            "name": self.file_stem,
+            "parameters": dict(self.parameters),
         }
 
     @classmethod
@@ -251,12 +292,14 @@ class ScenarioResult:
             raise ResultSchemaError(f"schema is {schema!r}; this graceproof reads {SCHEMA!r}")
         try:
             connection = str(d["connection"])
-            if connection not in ("new", "keepalive"):
-                raise ResultSchemaError(f"connection must be new or keepalive, not {connection!r}")
+            if connection not in CONNECTION_POLICIES:
+                raise ResultSchemaError(
+                    f"connection must be one of {CONNECTION_POLICIES}, not {connection!r}"
+                )
             return cls(
                 scenario_id=str(d["scenario_id"]),
                 variant=str(d["variant"]),
-                connection=cast(ConnectionPolicy, connection),
+                connection=connection,
                 disruption=Disruption.from_dict(d["disruption"]),
                 cluster=ClusterInfo.from_dict(d["cluster"]),
                 load=dict(d["load"]),
@@ -274,6 +317,8 @@ class ScenarioResult:
                 started=float(d["started"]),
                 finished=float(d["finished"]),
                 artifacts={str(k): str(v) for k, v in (d.get("artifacts") or {}).items()},
+                name=str(d.get("name") or ""),
+                parameters=dict(d.get("parameters") or {}),
             )
         except ResultSchemaError:
             raise
@@ -284,11 +329,37 @@ class ScenarioResult:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def write_json(self, directory: Path) -> Path:
-        """Write <scenario_id>.json into directory (created if needed); return its path."""
+        """Write <name>.json into directory (created if needed); return its path.
+
+        `name` comes from `reserve_name`, so no other result has it: a result is never
+        overwritten by another scenario's, nor by a rerun of the same one."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.file_stem}.json"
         path.write_text(self.to_json(), encoding="utf-8")
         return path
+
+
+RESERVED_SUFFIX = ".requests.jsonl"
+
+
+def reserve_name(directory: Path, scenario_id: str) -> str:
+    """A file stem for a new result of `scenario_id` in `directory`, taken by creating
+    `<stem>.requests.jsonl` exclusively (so two runs, even in two processes, never get
+    the same one): the scenario id, else `<id>--2`, `<id>--3`, ... when a result of
+    that name is already there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    base = _safe_name(scenario_id)
+    for n in range(1, 10_000):
+        stem = base if n == 1 else f"{base}--{n}"
+        if (directory / f"{stem}.json").exists():
+            continue
+        try:
+            fd = os.open(directory / f"{stem}{RESERVED_SUFFIX}", os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return stem
+    raise GraceproofError(f"{directory} holds 10,000 results of {scenario_id}; clean it up")
 
 
 def load_json(path: Path) -> ScenarioResult:

@@ -1,10 +1,12 @@
-"""One proof, end to end: deploy a variant, load it, disrupt it, judge it.
+"""One proof, end to end: deploy a workload, load it, disrupt it, judge it.
 
-    deploy (Deployment + NodePort Service) -> wait until every replica serves
+    workload.deploy -> wait until its NodePort answers on 127.0.0.1
     -> start the timeline (watches) and the load (Locust subprocess, 127.0.0.1)
-    -> warm up -> disrupt (delete one by one, rollout restart, scale down)
-    -> wait until every terminating pod is gone, settle -> stop the load
-    -> ScenarioResult (counts, windows, bounds, verdict) written as JSON.
+    -> warm up -> disruption.run -> wait until every terminating pod is gone
+    -> settle -> stop the load -> ScenarioResult (counts, windows, bounds, verdict).
+
+A `Scenario` groups what it is made of: the workload, the disruption, the load
+settings and the expectation; each part is an object of its own seam.
 
 The load is stopped by SIGTERM once the disruption is over (Locust shuts down
 gracefully on it); its --run-time stays as an upper bound so it always ends.
@@ -12,108 +14,157 @@ gracefully on it); its --run-time stays as an upper bound so it always ends.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graceproof.disruptions import (
-    DisruptionKind,
-    DisruptionRecord,
-    delete_pods_one_by_one,
-    rollout_restart,
-    scale_down,
-    serving_pods,
-    wait_all_gone,
-)
+from graceproof.disruptions import DeleteOneByOne, Disruption, DisruptionContext, wait_all_gone
+from graceproof.errors import TimelineError
 from graceproof.kube import Kube
-from graceproof.load import LoadRun
-from graceproof.model import ConnectionPolicy
+from graceproof.load import LoadResult, LoadRun, LoadSettings
+from graceproof.model import Expected, TimelineEvent
 from graceproof.probe import answers
-from graceproof.result import ClusterInfo, Disruption, Expected, ScenarioResult
+from graceproof.result import RESERVED_SUFFIX, ClusterInfo, ScenarioResult, reserve_name
+from graceproof.result import Disruption as DisruptionRecord
 from graceproof.timeline import TimelineRecorder
-from graceproof.waiting import deployment_available, wait_for
-from graceproof.workloads import ShutdownMode, Variant, render
+from graceproof.waiting import wait_for
+from graceproof.workloads.base import (
+    NOT_IN_ID,
+    DeployContext,
+    Target,
+    Workload,
+    changed_parameters,
+    parameters_of,
+)
+
+__all__ = ["Scenario", "deploy", "run_scenario"]
 
 log = logging.getLogger(__name__)
+
+# A replacement pod Ready, generously: bounds the load's run time per replica.
+_PER_POD_S = 30.0
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """What to prove. `expected` defaults to errors for no-hook, none otherwise."""
+    """What to prove. `expected` defaults to what the workload expects (errors for a
+    negative control, none otherwise)."""
 
-    variant: Variant
-    disruption: DisruptionKind = "delete-one-by-one"
-    expected: Expected | None = None
-    replicas: int = 3
-    grace_seconds: int = 30
-    sleep_seconds: int = 5
-    shutdown_mode: ShutdownMode = "immediate"
-    connection: ConnectionPolicy = "new"
-    users: int = 10
-    wait_s: float = 0.01
-    timeout_s: float = 2.0
-    warmup_s: float = 3.0
-    settle_s: float = 2.0
-    scale_to: int = 1
-    node_port: int = 30085
-    name: str = "web"
-    labels: dict[str, str] = field(default_factory=dict)
+    workload: Workload = field(metadata=NOT_IN_ID)
+    disruption: Disruption = field(default_factory=DeleteOneByOne, metadata=NOT_IN_ID)
+    load: LoadSettings = field(default_factory=LoadSettings, metadata=NOT_IN_ID)
+    expected: Expected | None = field(default=None, metadata=NOT_IN_ID)
+    warmup_s: float = 3.0  # steady load before the first termination
+    settle_s: float = 2.0  # load after the last exit, so the window's tail is covered
 
     @property
     def want(self) -> Expected:
-        if self.expected is not None:
-            return self.expected
-        return "errors" if self.variant == "no-hook" else "no-errors"
+        return self.expected if self.expected is not None else self.workload.expected
+
+    def changed(self) -> dict[str, Any]:
+        """Every parameter not at its default, that the readable id does not name."""
+        parts = {
+            "workload": self.workload.changed(),
+            "disruption": self.disruption.changed(),
+            "load": {k: v for k, v in changed_parameters(self.load).items() if k != "connection"},
+            "scenario": changed_parameters(self),
+        }
+        if self.want != self.workload.expected:
+            parts["scenario"]["expected"] = self.want
+        return {k: v for k, v in parts.items() if v}
 
     @property
     def scenario_id(self) -> str:
-        return f"{self.variant}--{self.disruption}--{self.connection}"
+        """Readable and stable: workload, disruption and connection policy, and a digest
+        of every other parameter that differs from its default (none by default)."""
+        base = f"{self.workload.label}--{self.disruption.kind}--{self.load.connection}"
+        changed = self.changed()
+        if not changed:
+            return base
+        canonical = json.dumps(changed, sort_keys=True, default=str)
+        return f"{base}--{hashlib.sha256(canonical.encode()).hexdigest()[:8]}"
 
-    def load_bound_s(self) -> float:
+    def parameters(self) -> dict[str, Any]:
+        """Everything, for the result."""
+        return {
+            "workload": {"type": type(self.workload).__name__, **self.workload.parameters()},
+            "disruption": {"kind": self.disruption.kind, **self.disruption.parameters()},
+            "load": parameters_of(self.load),
+            "expected": self.want,
+            "warmup_s": self.warmup_s,
+            "settle_s": self.settle_s,
+        }
+
+    def load_bound_s(self, target: Target) -> float:
         """An upper bound for the whole load: Locust stops by itself after it."""
-        per_pod = 30.0  # a replacement pod Ready, generously
-        termination = self.sleep_seconds + self.grace_seconds
-        return self.warmup_s + self.replicas * per_pod + termination + self.settle_s + 30
+        # A hook overrunning the grace period gets 2 s more; twice the grace is ample.
+        termination = 2 * target.grace_seconds + 2
+        return self.warmup_s + target.replicas * _PER_POD_S + termination + self.settle_s + 30
 
 
-def deploy(kube: Kube, namespace: str, sc: Scenario, image: str, timeout: float = 180) -> None:
-    kube.apply(
-        render(
-            sc.variant,
-            name=sc.name,
-            image=image,
-            replicas=sc.replicas,
-            grace_seconds=sc.grace_seconds,
-            sleep_seconds=sc.sleep_seconds,
-            shutdown_mode=sc.shutdown_mode,
-            node_port=sc.node_port,
-            labels=sc.labels,
-        ),
-        namespace,
-    )
-    deployment_available(kube.apps, namespace, sc.name).wait(timeout=timeout)
+def deploy(ctx: DeployContext, workload: Workload) -> Target:
+    """Deploy `workload` and wait until its NodePort answers on 127.0.0.1."""
+    target = workload.deploy(ctx)
     # Ready pods are not yet a served NodePort: kube-proxy syncs a moment later.
     wait_for(
-        lambda: answers(sc.node_port),
-        what=f"NodePort {sc.node_port} on 127.0.0.1 to answer",
+        lambda: answers(target.node_port),
+        what=f"NodePort {target.node_port} on 127.0.0.1 to answer",
         timeout=60,
         interval=0.25,
     )
+    return target
 
 
-def disrupt(
-    kube: Kube, namespace: str, sc: Scenario, progress: Callable[[str], None] | None = None
-) -> DisruptionRecord:
-    if sc.disruption == "delete-one-by-one":
-        return delete_pods_one_by_one(kube, namespace, sc.name, progress=progress)
-    if sc.disruption == "rollout-restart":
-        return rollout_restart(kube, namespace, sc.name, progress=progress)
-    if sc.disruption == "scale-down":
-        return scale_down(kube, namespace, sc.name, sc.scale_to, progress=progress)
-    raise ValueError(f"unknown disruption {sc.disruption!r}")
+@dataclass
+class _Run:
+    """What one measured phase produced."""
+
+    load: LoadResult
+    record: DisruptionRecord
+    timeline: list[TimelineEvent]
+    started: float
+    finished: float
+
+
+def _disrupt(ctx: DisruptionContext, sc: Scenario, timeline: TimelineRecorder) -> None:
+    before = {p.metadata.name for p in ctx.serving()}
+    sc.disruption.run(ctx)
+    ctx.record.finished = time.time()
+    for a in ctx.record.actions:
+        timeline.add("disruption", a.get("pod"), a["t"], action=a["action"])
+    gone = before - {p.metadata.name for p in ctx.serving()}
+    log.info("[%s] waiting for %d terminating pod(s) to finish", sc.scenario_id, len(gone))
+    wait_all_gone(ctx.kube, ctx.namespace, gone, timeout=ctx.target.grace_seconds + 60)
+
+
+def _measure(kube: Kube, namespace: str, sc: Scenario, target: Target, records_path: Path) -> _Run:
+    started = time.time()
+    record = DisruptionRecord(kind=sc.disruption.kind, started=started)
+    ctx = DisruptionContext(kube, namespace, target, record)
+    with (
+        TimelineRecorder(kube, namespace, service=target.service) as timeline,
+        LoadRun(
+            target.node_port,
+            sc.load,
+            duration_s=sc.load_bound_s(target),
+            records_path=records_path,
+        ) as load,
+    ):
+        load.wait_for_records(sc.load.users)
+        time.sleep(sc.warmup_s)  # a measurement, not a wait: steady load first
+        log.info("[%s] disruption %s under load", sc.scenario_id, sc.disruption.kind)
+        record.started = time.time()
+        _disrupt(ctx, sc, timeline)
+        time.sleep(sc.settle_s)  # a measurement too: the last window's tail
+        load.stop()
+        result = load.wait(check=True)
+    if timeline.errors:
+        raise TimelineError(timeline.errors)
+    return _Run(result, record, timeline.events(), started, time.time())
 
 
 def run_scenario(
@@ -124,66 +175,36 @@ def run_scenario(
     image: str,
     cluster: ClusterInfo,
     out_dir: Path,
-    progress: Callable[[str], None] | None = None,
 ) -> ScenarioResult:
-    say = progress or log.info
-    out_dir.mkdir(parents=True, exist_ok=True)
-    say(f"[{sc.scenario_id}] deploying {sc.replicas} replicas in {namespace}")
-    deploy(kube, namespace, sc, image)
-    selector = f"app.kubernetes.io/name={sc.name}"
-    before = {p.metadata.name for p in serving_pods(kube, namespace, selector)}
-    records_path = out_dir / f"{sc.scenario_id}.requests.jsonl"
-    started = time.time()
-    with (
-        TimelineRecorder(kube, namespace, service=sc.name) as timeline,
-        LoadRun(
-            sc.node_port,
-            duration_s=sc.load_bound_s(),
-            users=sc.users,
-            connection=sc.connection,
-            records_path=records_path,
-            timeout_s=sc.timeout_s,
-            wait_s=sc.wait_s,
-        ) as load,
-    ):
-        load.wait_for_records(sc.users)
-        time.sleep(
-            sc.warmup_s
-        )  # steady load before the first termination (a measurement, not a wait)
-        say(f"[{sc.scenario_id}] disruption {sc.disruption} under load")
-        rec = disrupt(kube, namespace, sc, progress=say)
-        for a in rec.actions:
-            timeline.add("disruption", a.get("pod"), a["t"], action=a["action"])
-        gone = before - {p.metadata.name for p in serving_pods(kube, namespace, selector)}
-        wait_all_gone(kube, namespace, gone, timeout=sc.grace_seconds + 60, progress=say)
-        time.sleep(sc.settle_s)  # load after the last exit, so the window's tail is covered
-        load.stop()
-        result = load.wait(check=True)
-    finished = time.time()
-    if timeline.errors:
-        raise RuntimeError(f"the timeline lost a watch: {timeline.errors}")
+    """Run `sc` in `namespace`; its request log goes to `out_dir` under a name no other
+    result there has. The caller writes the returned result (`write_json(out_dir)`)."""
+    name = reserve_name(out_dir, sc.scenario_id)
+    records_path = out_dir / f"{name}{RESERVED_SUFFIX}"
+    try:
+        log.info("[%s] deploying %s in %s", name, sc.workload.label, namespace)
+        target = deploy(DeployContext(kube, namespace, image), sc.workload)
+        run = _measure(kube, namespace, sc, target, records_path)
+    except BaseException:
+        # A run that recorded no request leaves no empty file behind; one that did
+        # keeps its records for the diagnosis.
+        if records_path.exists() and records_path.stat().st_size == 0:
+            records_path.unlink()
+        raise
     res = ScenarioResult.build(
         scenario_id=sc.scenario_id,
-        variant=sc.variant,
-        connection=sc.connection,
-        disruption=Disruption(
-            kind=sc.disruption,
-            started=rec.started,
-            finished=rec.finished,
-            detail={"actions": rec.actions},
-        ),
+        variant=sc.workload.label,
+        connection=sc.load.connection,
+        disruption=run.record,
         cluster=cluster,
-        load={**result.parameters(), "returncode": result.returncode},
-        records=result.records,
-        timeline=timeline.events(),
+        load=run.load.parameters(),
+        records=run.load.records,
+        timeline=run.timeline,
         expected=sc.want,
-        started=started,
-        finished=finished,
+        started=run.started,
+        finished=run.finished,
         artifacts={"requests": records_path.name},
+        name=name,
+        parameters=sc.parameters(),
     )
-    say(f"[{sc.scenario_id}] {res.verdict.message}")
+    log.info("[%s] %s", name, res.verdict.message)
     return res
-
-
-def scenario_parameters(sc: Scenario) -> dict[str, Any]:
-    return asdict(sc)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from graceproof.errors import TimelineError
 from graceproof.kube import Kube
 from graceproof.model import TimelineEvent
 from graceproof.timeline import TimelineRecorder
@@ -99,7 +100,7 @@ def observe_termination(
         pod_gone(kube.core, namespace, name).wait(timeout=gone_timeout)
         time.sleep(0.5)  # let the last watch events (endpoint removal) arrive
     if rec.errors:
-        raise RuntimeError(f"the timeline lost a watch: {rec.errors}")
+        raise TimelineError(rec.errors)
     trace.events = rec.events()
     return trace
 

@@ -10,6 +10,11 @@ resolution, the watch is sub-second. Sources:
 - Events of the namespace (Killing, FailedPreStopHook, ...);
 - the app's own log lines (JSON with "event" and "t"): SIGTERM, exit, hook start and
   end (the exec hook writes to the app's stdout), heartbeats while shutting down.
+
+What each watch event means is decided by PodTracker, EndpointTracker and EventTracker:
+no API calls, no threads, no clock (the watch time `now` is passed in), so they are
+tested with recorded watch events. TimelineRecorder only runs the watches and records
+what the trackers return.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +33,7 @@ from kubernetes.client.exceptions import ApiException
 
 from graceproof.kube import Kube
 from graceproof.model import TimelineEvent
+from graceproof.waiting import pod_is_ready
 
 # App log events -> timeline kinds; other app events keep their name as app_<event>.
 _APP_EVENTS = {
@@ -49,6 +56,184 @@ def _ts(value: Any) -> float | None:
         return None
 
 
+@dataclass
+class _PodState:
+    created: bool = False
+    ready: bool = False
+    deleted: bool = False
+    terminated: set[tuple[str, int]] = field(default_factory=set)  # (container, restarts)
+
+
+class PodTracker:
+    """Turns pod watch events into pod_* and container_terminated TimelineEvents.
+
+    A watch repeats unchanged states and may deliver them late, so each fact is reported
+    once per pod: its creation, the deletion request, each container termination (per
+    restart count); pod_ready on each change of Ready to True; pod_gone on each DELETED.
+    """
+
+    def __init__(self) -> None:
+        self._pods: dict[str, _PodState] = {}
+
+    def apply(self, watch_type: str, pod: Any, now: float) -> list[TimelineEvent]:
+        """Events for one watch event (`pod` is a V1Pod) delivered at `now`."""
+        name = pod.metadata.name
+        st = self._pods.setdefault(name, _PodState())
+        if watch_type == "DELETED":
+            return [TimelineEvent(now, "pod_gone", name)]
+        out: list[TimelineEvent] = []
+        if not st.created:
+            st.created = True
+            created = _ts(pod.metadata.creation_timestamp) or now
+            out.append(TimelineEvent(created, "pod_created", name))
+        ready = pod_is_ready(pod)
+        if ready and not st.ready:
+            out.append(TimelineEvent(now, "pod_ready", name))
+        st.ready = ready
+        if pod.metadata.deletion_timestamp is not None and not st.deleted:
+            st.deleted = True
+            detail = {
+                "grace_seconds": pod.metadata.deletion_grace_period_seconds,
+                "deletion_timestamp": str(pod.metadata.deletion_timestamp),
+            }
+            out.append(TimelineEvent(now, "pod_deleted", name, detail))
+        for cs in pod.status.container_statuses or []:
+            out.extend(_terminations(name, st, cs, now))
+        return out
+
+
+def _terminations(pod: str, st: _PodState, cs: Any, now: float) -> list[TimelineEvent]:
+    """container_terminated events of one V1ContainerStatus not reported yet."""
+    out: list[TimelineEvent] = []
+    term = cs.state.terminated if cs.state else None
+    key = (cs.name, cs.restart_count)
+    if term is not None and key not in st.terminated:
+        st.terminated.add(key)
+        detail = {
+            "container": cs.name,
+            "reason": term.reason,
+            "exit_code": term.exit_code,
+            "started_at": _ts(term.started_at),
+            "finished_at": _ts(term.finished_at),
+        }
+        out.append(TimelineEvent(now, "container_terminated", pod, detail))
+    # Containers restarted in place also report the last termination.
+    last = cs.last_state.terminated if cs.last_state else None
+    lkey = (cs.name, cs.restart_count - 1)
+    if last is not None and cs.restart_count > 0 and lkey not in st.terminated:
+        st.terminated.add(lkey)
+        detail = {
+            "container": cs.name,
+            "reason": last.reason,
+            "exit_code": last.exit_code,
+            "restart_count": cs.restart_count,
+        }
+        t = _ts(last.finished_at) or now
+        out.append(TimelineEvent(t, "container_terminated", pod, detail))
+    return out
+
+
+def running_containers(watch_type: str, pod: Any) -> list[tuple[str, str, int]]:
+    """(pod, container, restart count) of each running container of a V1Pod: the logs
+    to follow. A DELETED event follows nothing.
+    """
+    if watch_type == "DELETED":
+        return []
+    return [
+        (pod.metadata.name, cs.name, cs.restart_count)
+        for cs in pod.status.container_statuses or []
+        if cs.state and cs.state.running
+    ]
+
+
+class EndpointTracker:
+    """Turns EndpointSlice watch events of one Service into endpoint_* TimelineEvents.
+
+    A pod's endpoint is the union over all slices of the Service (a later slice wins),
+    so a pod moving between slices is not reported as removed. endpoint_ready and
+    endpoint_not_ready are reported when readiness changes (or the endpoint appears),
+    endpoint_removed when the pod is in no slice any more.
+    """
+
+    def __init__(self) -> None:
+        self._slices: dict[str, dict[str, dict[str, Any]]] = {}
+        self._endpoints: dict[str, dict[str, Any]] = {}
+
+    def apply(self, watch_type: str, endpoint_slice: Any, now: float) -> list[TimelineEvent]:
+        """Events for one watch event (`endpoint_slice` is a V1EndpointSlice) at `now`."""
+        name = endpoint_slice.metadata.name
+        if watch_type == "DELETED":
+            self._slices.pop(name, None)
+        else:
+            self._slices[name] = _slice_entries(endpoint_slice)
+        union: dict[str, dict[str, Any]] = {}
+        for entries in self._slices.values():
+            union.update(entries)
+        out: list[TimelineEvent] = []
+        for pod, cond in union.items():
+            before = self._endpoints.get(pod)
+            if cond["ready"] and (before is None or not before["ready"]):
+                out.append(TimelineEvent(now, "endpoint_ready", pod, dict(cond)))
+            elif not cond["ready"] and (before is None or before["ready"]):
+                out.append(TimelineEvent(now, "endpoint_not_ready", pod, dict(cond)))
+        gone = [pod for pod in self._endpoints if pod not in union]
+        out.extend(TimelineEvent(now, "endpoint_removed", pod) for pod in gone)
+        self._endpoints = union
+        return out
+
+
+def _slice_entries(endpoint_slice: Any) -> dict[str, dict[str, Any]]:
+    """Conditions and addresses per pod of one V1EndpointSlice (other targets ignored)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for ep in endpoint_slice.endpoints or []:
+        ref = ep.target_ref
+        if ref is None or ref.kind != "Pod":
+            continue
+        c = ep.conditions
+        entries[ref.name] = {
+            "ready": bool(c and c.ready),
+            "serving": bool(c and c.serving),
+            "terminating": bool(c and c.terminating),
+            "addresses": list(ep.addresses or []),
+        }
+    return entries
+
+
+class EventTracker:
+    """Turns Event watch events into k8s_event TimelineEvents.
+
+    An Event is reported once per (uid, count): a watch repeats it, and a repeated
+    occurrence raises its count. Events from before `started` (the recorder's start,
+    less one second for the API's resolution) keep their coarse API time; newer ones
+    get the watch time.
+    """
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self._seen: set[tuple[str, int]] = set()
+
+    def apply(self, watch_type: str, ev: Any, now: float) -> list[TimelineEvent]:
+        """Events for one watch event (`ev` is a CoreV1Event) delivered at `now`."""
+        if watch_type == "DELETED":
+            return []
+        key = (ev.metadata.uid, ev.count or 1)
+        if key in self._seen:
+            return []
+        self._seen.add(key)
+        api_t = _ts(ev.event_time) or _ts(ev.last_timestamp) or _ts(ev.first_timestamp)
+        t = now if (api_t is None or api_t >= self.started - 1) else api_t
+        involved = ev.involved_object
+        detail = {
+            "reason": ev.reason,
+            "message": ev.message,
+            "type": ev.type,
+            "count": ev.count,
+            "object": f"{involved.kind}/{involved.name}" if involved else None,
+        }
+        pod = involved.name if involved and involved.kind == "Pod" else None
+        return [TimelineEvent(t, "k8s_event", pod, detail)]
+
+
 class TimelineRecorder:
     """Watches one namespace (and optionally one Service's EndpointSlices).
 
@@ -61,33 +246,21 @@ class TimelineRecorder:
         namespace: str,
         *,
         service: str | None = None,
-        follow_logs: bool = True,
-        on_event: Callable[[TimelineEvent], None] | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.service = service
-        self.follow_logs = follow_logs
-        self.on_event = on_event
         self._events: list[TimelineEvent] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._log_streams: list[Any] = []
         self._followed: set[tuple[str, str, int]] = set()
-        self._pods: dict[str, dict[str, Any]] = {}
-        self._slices: dict[str, dict[str, dict[str, Any]]] = {}
-        self._endpoints: dict[str, dict[str, Any]] = {}
-        self._seen_events: set[tuple[str, int]] = set()
         self.errors: list[str] = []  # watch failures, reported with the result
 
     # public ------------------------------------------------------------------------
     def add(self, kind: str, pod: str | None = None, t: float | None = None, **detail: Any) -> None:
-        ev = TimelineEvent(t=time.time() if t is None else t, kind=kind, pod=pod, detail=detail)
-        with self._lock:
-            self._events.append(ev)
-        if self.on_event is not None:
-            self.on_event(ev)
+        self._record([TimelineEvent(time.time() if t is None else t, kind, pod, detail)])
 
     def events(self) -> list[TimelineEvent]:
         with self._lock:
@@ -161,128 +334,29 @@ class TimelineRecorder:
                     continue
                 raise
 
+    def _record(self, events: Iterable[TimelineEvent]) -> None:
+        with self._lock:
+            self._events.extend(events)
+
     def _watch_pods(self) -> None:
+        tracker = PodTracker()
         for item in self._stream(self.kube.core.list_namespaced_pod):
-            pod = item["object"]
-            name = pod.metadata.name
-            now = time.time()
-            st = self._pods.setdefault(
-                name, {"ready": False, "deleted": False, "terminated": set()}
-            )
-            if item["type"] == "DELETED":
-                self.add("pod_gone", name, now)
-                continue
-            if not st.get("created"):
-                st["created"] = True
-                self.add("pod_created", name, _ts(pod.metadata.creation_timestamp) or now)
-            ready = any(
-                c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])
-            )
-            if ready and not st["ready"]:
-                self.add("pod_ready", name, now)
-            st["ready"] = ready
-            if pod.metadata.deletion_timestamp is not None and not st["deleted"]:
-                st["deleted"] = True
-                self.add(
-                    "pod_deleted",
-                    name,
-                    now,
-                    grace_seconds=pod.metadata.deletion_grace_period_seconds,
-                    deletion_timestamp=str(pod.metadata.deletion_timestamp),
-                )
-            for cs in pod.status.container_statuses or []:
-                term = cs.state.terminated if cs.state else None
-                key = (cs.name, cs.restart_count)
-                if term is not None and key not in st["terminated"]:
-                    st["terminated"].add(key)
-                    self.add(
-                        "container_terminated",
-                        name,
-                        now,
-                        container=cs.name,
-                        reason=term.reason,
-                        exit_code=term.exit_code,
-                        started_at=_ts(term.started_at),
-                        finished_at=_ts(term.finished_at),
-                    )
-                # Containers restarted in place also report the last termination.
-                last = cs.last_state.terminated if cs.last_state else None
-                lkey = (cs.name, cs.restart_count - 1)
-                if last is not None and cs.restart_count > 0 and lkey not in st["terminated"]:
-                    st["terminated"].add(lkey)
-                    self.add(
-                        "container_terminated",
-                        name,
-                        _ts(last.finished_at) or now,
-                        container=cs.name,
-                        reason=last.reason,
-                        exit_code=last.exit_code,
-                        restart_count=cs.restart_count,
-                    )
-                if self.follow_logs and cs.state and cs.state.running:
-                    self._follow(name, cs.name, cs.restart_count)
+            self._record(tracker.apply(item["type"], item["object"], time.time()))
+            for pod, container, restart in running_containers(item["type"], item["object"]):
+                self._follow(pod, container, restart)
 
     def _watch_events(self) -> None:
-        started = time.time()
+        tracker = EventTracker(started=time.time())
         for item in self._stream(self.kube.core.list_namespaced_event):
-            ev = item["object"]
-            if item["type"] == "DELETED":
-                continue
-            key = (ev.metadata.uid, ev.count or 1)
-            if key in self._seen_events:
-                continue
-            self._seen_events.add(key)
-            api_t = _ts(ev.event_time) or _ts(ev.last_timestamp) or _ts(ev.first_timestamp)
-            now = time.time()
-            # Events older than the recorder keep their (coarse) API time.
-            t = now if (api_t is None or api_t >= started - 1) else api_t
-            involved = ev.involved_object
-            self.add(
-                "k8s_event",
-                involved.name if involved and involved.kind == "Pod" else None,
-                t,
-                reason=ev.reason,
-                message=ev.message,
-                type=ev.type,
-                count=ev.count,
-                object=f"{involved.kind}/{involved.name}" if involved else None,
-            )
+            self._record(tracker.apply(item["type"], item["object"], time.time()))
 
     def _watch_slices(self) -> None:
+        tracker = EndpointTracker()
         selector = f"kubernetes.io/service-name={self.service}"
         for item in self._stream(
             self.kube.discovery.list_namespaced_endpoint_slice, label_selector=selector
         ):
-            sl = item["object"]
-            now = time.time()
-            if item["type"] == "DELETED":
-                self._slices.pop(sl.metadata.name, None)
-            else:
-                entries: dict[str, dict[str, Any]] = {}
-                for ep in sl.endpoints or []:
-                    ref = ep.target_ref
-                    if ref is None or ref.kind != "Pod":
-                        continue
-                    c = ep.conditions
-                    entries[ref.name] = {
-                        "ready": bool(c and c.ready),
-                        "serving": bool(c and c.serving),
-                        "terminating": bool(c and c.terminating),
-                        "addresses": list(ep.addresses or []),
-                    }
-                self._slices[sl.metadata.name] = entries
-            union: dict[str, dict[str, Any]] = {}
-            for entries in self._slices.values():
-                union.update(entries)
-            for pod, cond in union.items():
-                before = self._endpoints.get(pod)
-                if cond["ready"] and (before is None or not before["ready"]):
-                    self.add("endpoint_ready", pod, now, **cond)
-                elif not cond["ready"] and (before is None or before["ready"]):
-                    self.add("endpoint_not_ready", pod, now, **cond)
-            for pod in set(self._endpoints) - set(union):
-                self.add("endpoint_removed", pod, now)
-            self._endpoints = union
+            self._record(tracker.apply(item["type"], item["object"], time.time()))
 
     # app logs -----------------------------------------------------------------------
     def _follow(self, pod: str, container: str, restart: int) -> None:

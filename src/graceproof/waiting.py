@@ -29,6 +29,7 @@ __all__ = [
     "is_transient",
     "namespace_gone",
     "pod_gone",
+    "pod_is_ready",
     "pod_ready",
     "wait_for",
 ]
@@ -67,6 +68,15 @@ def is_transient(exc: BaseException, transient: tuple[type[BaseException], ...])
     return True
 
 
+def _last_state(describe: Callable[[], str] | None) -> str:
+    if describe is None:
+        return "not there yet (the probe returned None)"
+    try:
+        return describe()
+    except Exception as exc:  # describing must never hide the timeout itself
+        return f"(could not describe the state: {type(exc).__name__}: {exc})"
+
+
 def wait_for(
     probe: Callable[[], T | None],
     *,
@@ -91,14 +101,6 @@ def wait_for(
     deadline = started + max(timeout, 0.0)
     next_progress = started + PROGRESS_EVERY
 
-    def state() -> str:
-        if describe is None:
-            return "not there yet (the probe returned None)"
-        try:
-            return describe()
-        except Exception as exc:  # describing must never hide the timeout itself
-            return f"(could not describe the state: {type(exc).__name__}: {exc})"
-
     def attempt() -> T:
         nonlocal last_error
         try:
@@ -121,7 +123,8 @@ def wait_for(
         now = time.monotonic()
         if now >= next_progress:
             next_progress = now + PROGRESS_EVERY
-            report(f"still waiting for {what} ({now - started:.0f}s of {timeout:g}s): {state()}")
+            waited = f"{now - started:.0f}s of {timeout:g}s"
+            report(f"still waiting for {what} ({waited}): {_last_state(describe)}")
 
     retrying = Retrying(
         stop=stop_after_delay(max(timeout, 0.0)),
@@ -133,7 +136,7 @@ def wait_for(
     try:
         return retrying(attempt)
     except RetryError:
-        raise WaitTimeout(what, timeout, state(), last_error, hint) from last_error
+        raise WaitTimeout(what, timeout, _last_state(describe), last_error, hint) from last_error
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,12 @@ def describe_pod(pod: Any) -> str:
     return "; ".join(parts)
 
 
+def pod_is_ready(pod: Any) -> bool:
+    """Whether a pod's Ready condition is True (the one definition graceproof uses)."""
+    conditions = (pod.status.conditions if pod.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
 def pod_ready(core: Any, namespace: str, name: str) -> Condition[Any]:
     """The pod's Ready condition is True. Yields the pod."""
     seen = _Seen()
@@ -260,12 +269,7 @@ def pod_ready(core: Any, namespace: str, name: str) -> Condition[Any]:
         pod = seen.read(
             lambda: core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
         )
-        if pod is None:
-            return None
-        for c in pod.status.conditions or []:
-            if c.type == "Ready" and c.status == "True":
-                return pod
-        return None
+        return pod if pod is not None and pod_is_ready(pod) else None
 
     def describe() -> str:
         if seen.obj is None:

@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from graceproof.disruptions import disruption_named
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
+from graceproof.workloads import SampleApp
 
 Prove = Callable[[Scenario], ScenarioResult]
 
@@ -40,8 +42,13 @@ def test_variant_under_disruption(
     prove: Prove, variant: str, disruption: str, node_port: int
 ) -> None:
     result = prove(
-        Scenario(variant=variant, disruption=disruption, node_port=node_port)  # type: ignore[arg-type]
+        Scenario(
+            SampleApp.variant(variant, node_port=node_port),
+            disruption=disruption_named(disruption),
+        )
     )
+    # The default parameters keep the readable id that earlier reports used.
+    assert result.scenario_id == f"{variant}--{disruption}--new"
     _check(result)
     if variant == "no-hook":
         assert result.counts.failed_in_windows > 0

@@ -16,6 +16,7 @@ import pytest
 import graceproof.load as load_module
 from graceproof.load import (
     LoadRun,
+    LoadSettings,
     LocustCrashed,
     LocustfileNotFound,
     crash_reason,
@@ -24,6 +25,7 @@ from graceproof.load import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+ONE_USER = LoadSettings(users=1, connection="new")
 SERVER = ROOT / "workloads" / "app" / "server.py"
 
 
@@ -57,9 +59,8 @@ def group_alive(pgid: int) -> bool:
 
 def test_a_short_run_records_its_requests_and_parameters(app_port: int, tmp_path: Path) -> None:
     records = tmp_path / "records.jsonl"
-    with LoadRun(
-        app_port, duration_s=2, users=2, connection="keepalive", records_path=records
-    ) as run:
+    settings = LoadSettings(users=2, connection="keepalive")
+    with LoadRun(app_port, settings, duration_s=2, records_path=records) as run:
         assert run.wait_for_records(5, timeout_s=30) >= 5
         result = run.wait()
     assert result.returncode == 0
@@ -74,9 +75,7 @@ def test_a_short_run_records_its_requests_and_parameters(app_port: int, tmp_path
 
 
 def test_failed_requests_are_data_not_a_harness_failure(tmp_path: Path) -> None:
-    run = LoadRun(
-        free_port(), duration_s=1, users=1, connection="new", records_path=tmp_path / "r.jsonl"
-    )
+    run = LoadRun(free_port(), ONE_USER, duration_s=1, records_path=tmp_path / "r.jsonl")
     with run:
         result = run.wait()  # does not raise although every request failed
     assert result.returncode == 1
@@ -90,12 +89,7 @@ def test_a_crashing_locustfile_raises_locust_crashed_with_its_traceback(tmp_path
     broken = tmp_path / "broken_locustfile.py"
     broken.write_text("raise RuntimeError('boom in the locustfile')\n")
     run = LoadRun(
-        free_port(),
-        duration_s=1,
-        users=1,
-        connection="new",
-        records_path=tmp_path / "r.jsonl",
-        locustfile=broken,
+        free_port(), ONE_USER, duration_s=1, records_path=tmp_path / "r.jsonl", locustfile=broken
     )
     with run, pytest.raises(LocustCrashed, match="boom in the locustfile"):
         run.wait()
@@ -104,9 +98,7 @@ def test_a_crashing_locustfile_raises_locust_crashed_with_its_traceback(tmp_path
 def test_leaving_the_block_early_kills_the_whole_process_group(
     app_port: int, tmp_path: Path
 ) -> None:
-    run = LoadRun(
-        app_port, duration_s=120, users=1, connection="new", records_path=tmp_path / "r.jsonl"
-    )
+    run = LoadRun(app_port, ONE_USER, duration_s=120, records_path=tmp_path / "r.jsonl")
     with pytest.raises(KeyboardInterrupt), run:
         run.wait_for_records(1, timeout_s=30)
         pgid = run._require_proc().pid
@@ -119,12 +111,7 @@ def test_wait_for_records_reports_an_early_exit(tmp_path: Path) -> None:
     broken = tmp_path / "broken_locustfile.py"
     broken.write_text("import sys\nsys.exit(3)\n")
     run = LoadRun(
-        free_port(),
-        duration_s=1,
-        users=1,
-        connection="new",
-        records_path=tmp_path / "r.jsonl",
-        locustfile=broken,
+        free_port(), ONE_USER, duration_s=1, records_path=tmp_path / "r.jsonl", locustfile=broken
     )
     with run, pytest.raises(LocustCrashed, match="exited with 3"):
         run.wait_for_records(1, timeout_s=30)
@@ -134,24 +121,41 @@ def test_wait_for_records_reports_an_early_exit(tmp_path: Path) -> None:
     ("kwargs", "message"),
     [
         ({"host": "10.0.0.1"}, "only to 127.0.0.1"),
-        ({"connection": "pooled"}, "connection must be"),
         ({"duration_s": 0.5}, "duration_s"),
-        ({"users": 0}, "users"),
-        ({"path": "healthz"}, "path must start"),
     ],
 )
 def test_bad_arguments_are_refused_before_starting(
     kwargs: dict[str, object], message: str, tmp_path: Path
 ) -> None:
-    args: dict[str, object] = {
-        "duration_s": 5,
-        "users": 1,
-        "connection": "new",
-        "records_path": tmp_path / "r.jsonl",
-    }
+    args: dict[str, object] = {"duration_s": 5, "records_path": tmp_path / "r.jsonl"}
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
-        LoadRun(30080, **args)  # type: ignore[arg-type]
+        LoadRun(30080, ONE_USER, **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"connection": "pooled"}, "connection must be"),
+        ({"users": 0}, "users"),
+        ({"path": "healthz"}, "path must start"),
+    ],
+)
+def test_bad_load_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LoadSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_settings_reach_the_locustfile_and_the_result_once(tmp_path: Path) -> None:
+    settings = LoadSettings(users=3, connection="keepalive", timeout_s=1.5, wait_s=0.2)
+    run = LoadRun(30080, settings, duration_s=5, records_path=tmp_path / "r.jsonl")
+    env = run.environment()
+    assert env["GRACEPROOF_CONNECTION"] == "keepalive"
+    assert env["GRACEPROOF_TIMEOUT"] == "1.5"
+    assert env["GRACEPROOF_WAIT"] == "0.2"
+    command = run.command()
+    assert command[command.index("--users") + 1] == "3"
+    assert run.stop_timeout_s == 3  # the per-request timeout, rounded up, and 1 s
 
 
 def test_the_default_locustfile_is_the_repositorys(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,30 +1,44 @@
-"""Cluster providers: where the test cluster comes from."""
+"""Cluster providers: where the test cluster comes from.
+
+Each provider is one class behind `ClusterProvider`, checking its own options
+(`check_options`) and building itself from them (`from_options`). A new provider
+(k3d, minikube) is one module and one line in `PROVIDERS`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from graceproof.config import OptionError, Options, find_repo_file
+from graceproof.config import OptionError, Options
 from graceproof.providers.base import ClusterProvider
 from graceproof.providers.existing import ExistingProvider
 from graceproof.providers.kind import KindProvider
 
-__all__ = ["ClusterProvider", "ExistingProvider", "KindProvider", "make_provider"]
+__all__ = [
+    "PROVIDERS",
+    "ClusterProvider",
+    "ExistingProvider",
+    "KindProvider",
+    "make_provider",
+    "provider_class",
+]
 
-KIND_CONFIG = "kind-config.yaml"
+PROVIDERS: dict[str, type[ClusterProvider]] = {
+    cls.kind: cls for cls in (KindProvider, ExistingProvider)
+}
+
+
+def provider_class(name: str) -> type[ClusterProvider]:
+    """The provider registered as `name`; OptionError naming the choices otherwise."""
+    cls = PROVIDERS.get(name)
+    if cls is None:
+        raise OptionError(
+            f"--gp-provider {name!r} is unknown; choose one of: {', '.join(PROVIDERS)}"
+        )
+    return cls
 
 
 def make_provider(options: Options, state_dir: Path, root: Path | None = None) -> ClusterProvider:
     """The provider `options` ask for; `state_dir` holds its private files and `root`
     (pytest's rootdir) is where kind-config.yaml is looked up first."""
-    if options.provider == "existing":
-        if options.kubeconfig is None:  # build_options rejects this; narrows the type
-            raise OptionError("--gp-provider existing needs --gp-kubeconfig")
-        return ExistingProvider(source_kubeconfig=options.kubeconfig, state_dir=state_dir)
-    return KindProvider(
-        name=options.cluster_name,
-        node_image=options.node_image,
-        config_file=find_repo_file(KIND_CONFIG, root),
-        state_dir=state_dir,
-        keep=options.keep_cluster,
-    )
+    return provider_class(options.provider).from_options(options, state_dir, root)

@@ -10,8 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, ClassVar
 
 from graceproof.errors import CommandFailedError, MissingToolError
+
+if TYPE_CHECKING:
+    from graceproof.config import Options
 
 __all__ = [
     "ClusterProvider",
@@ -78,14 +82,26 @@ def write_private(path: Path, content: str) -> Path:
 class ClusterProvider(ABC):
     """A cluster for one test session.
 
-    `name` is the cluster's name, `kind` the provider ("kind", "existing") and
-    `kubeconfig` a private kubeconfig file valid after `start()`. Used as a context
-    manager, a failed or interrupted `start()` is cleaned up by `stop()` before the
-    error propagates; `stop()` is safe to call more than once.
+    `name` is the cluster's name, `kind` the provider's registered name ("kind",
+    "existing") and `kubeconfig` a private kubeconfig file valid after `start()`. Used
+    as a context manager, a failed or interrupted `start()` is cleaned up by `stop()`
+    before the error propagates; `stop()` is safe to call more than once.
     """
 
-    kind: str
+    kind: ClassVar[str]
     name: str
+
+    @classmethod
+    def check_options(cls, options: Options) -> Options:
+        """Refuse options that make no sense for this provider (OptionError saying
+        which and why); return them, completed with this provider's defaults."""
+        return options
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, options: Options, state_dir: Path, root: Path | None) -> ClusterProvider:
+        """The provider for checked `options`; private files go to `state_dir`, and
+        `root` (pytest's rootdir) is where project files are looked up first."""
 
     @property
     @abstractmethod

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from graceproof.config import read_env_file
+from graceproof.config import OptionError, Options, read_env_file
 from graceproof.errors import ImageNotAvailableError, MissingToolError
 from graceproof.kube import read_kubeconfig
 from graceproof.providers.base import ClusterProvider, Runner, Which, run_command, write_private
@@ -68,6 +68,34 @@ class ExistingProvider(ClusterProvider):
     """The cluster of `source_kubeconfig`, used as it is."""
 
     kind = "existing"
+
+    @classmethod
+    def check_options(cls, options: Options) -> Options:
+        kubeconfig = options.kubeconfig
+        if kubeconfig is None:
+            raise OptionError(
+                "--gp-provider existing needs --gp-kubeconfig (or GRACEPROOF_KUBECONFIG): "
+                "the kubeconfig of the cluster to test against"
+            )
+        if not kubeconfig.is_file():
+            raise OptionError(f"--gp-kubeconfig {kubeconfig} does not exist or is not a file")
+        if options.k8s_version is not None:
+            raise OptionError(
+                "--gp-k8s-version applies to kind only: with --gp-provider existing the "
+                "cluster's version is whatever it runs"
+            )
+        if options.keep_cluster:
+            raise OptionError(
+                "--gp-keep-cluster applies to kind only: with --gp-provider existing "
+                "graceproof creates and deletes no cluster"
+            )
+        return options
+
+    @classmethod
+    def from_options(cls, options: Options, state_dir: Path, root: Path | None) -> ExistingProvider:
+        if options.kubeconfig is None:  # check_options refuses this; narrows the type
+            raise OptionError("--gp-provider existing needs --gp-kubeconfig")
+        return cls(source_kubeconfig=options.kubeconfig, state_dir=state_dir)
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_kubernetes.providers.kind import KindManagerBase
 
+from graceproof.config import OptionError, Options, find_repo_file, with_k8s_version
 from graceproof.errors import ClusterUnreachableError
 from graceproof.kube import Kube
 from graceproof.providers.base import (
@@ -32,6 +33,7 @@ __all__ = ["KindProvider", "wait_until_ready"]
 
 log = logging.getLogger(__name__)
 
+KIND_CONFIG = "kind-config.yaml"
 CREATE_TIMEOUT = 360.0  # kind's own --wait is 120 s; pulling a node image takes longer
 COMMAND_TIMEOUT = 300.0  # loading an image, deleting a cluster
 QUERY_TIMEOUT = 60.0  # kind get ...
@@ -162,6 +164,26 @@ class KindProvider(ClusterProvider):
     """A kind cluster named `name`, from the pinned `node_image`."""
 
     kind = "kind"
+
+    @classmethod
+    def check_options(cls, options: Options) -> Options:
+        if options.kubeconfig is not None:
+            raise OptionError(
+                "--gp-kubeconfig cannot be used with --gp-provider kind: graceproof writes the "
+                "kind cluster's kubeconfig to a private file itself. Use --gp-provider existing "
+                "to test a cluster you already have."
+            )
+        return with_k8s_version(options, options.k8s_version)
+
+    @classmethod
+    def from_options(cls, options: Options, state_dir: Path, root: Path | None) -> KindProvider:
+        return cls(
+            name=options.cluster_name,
+            node_image=options.node_image,
+            config_file=find_repo_file(KIND_CONFIG, root),
+            state_dir=state_dir,
+            keep=options.keep_cluster,
+        )
 
     def __init__(
         self,

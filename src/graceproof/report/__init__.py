@@ -63,8 +63,8 @@ def write_report(results: Sequence[ScenarioResult], out_dir: Path) -> Report:
     from graceproof.report.picture import render_picture
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    pictures = {r.scenario_id: render_picture(r, out_dir / f"{r.file_stem}.png") for r in results}
-    summary = write_summary(results, out_dir, pictures={sid: p.name for sid, p in pictures.items()})
+    pictures = {r.file_stem: render_picture(r, out_dir / f"{r.file_stem}.png") for r in results}
+    summary = write_summary(results, out_dir, pictures={n: p.name for n, p in pictures.items()})
     return Report(summary=summary, pictures=pictures)
 
 

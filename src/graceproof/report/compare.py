@@ -54,20 +54,29 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _by_id(results: Sequence[ScenarioResult], which: str) -> dict[str, ScenarioResult]:
+def _by_id(
+    results: Sequence[ScenarioResult], which: str, notes: list[str]
+) -> dict[str, ScenarioResult]:
+    """The newest result of each scenario id. Ids name every parameter of a scenario,
+    so several results of one id are reruns of the same scenario (a folder that kept
+    them all): the newest counts, and a note says how many older ones were set aside."""
     by_id: dict[str, ScenarioResult] = {}
-    for r in results:
+    reruns: dict[str, int] = {}
+    for r in sorted(results, key=lambda r: r.finished):
         if r.scenario_id in by_id:
-            raise ValueError(f"scenario {r.scenario_id!r} appears twice in the {which}")
+            reruns[r.scenario_id] = reruns.get(r.scenario_id, 0) + 1
         by_id[r.scenario_id] = r
+    for scenario_id, n in sorted(reruns.items()):
+        newest = by_id[scenario_id].file_stem
+        notes.append(f"{scenario_id}: {n} older run(s) in the {which}; compared {newest}")
     return by_id
 
 
 def compare(baseline: Sequence[ScenarioResult], change: Sequence[ScenarioResult]) -> Comparison:
-    base = _by_id(baseline, "baseline")
-    new = _by_id(change, "change")
+    notes: list[str] = []
+    base = _by_id(baseline, "baseline", notes)
+    new = _by_id(change, "change", notes)
     regressions = []
-    notes = []
     compared = 0
     for scenario_id, before in sorted(base.items()):
         after = new.get(scenario_id)

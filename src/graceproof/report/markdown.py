@@ -31,8 +31,8 @@ def pair_p_value(no_hook: ScenarioResult, hook: ScenarioResult) -> float:
 
 
 def find_pairs(results: Sequence[ScenarioResult]) -> dict[str, ScenarioResult]:
-    """For each hook scenario id, the no-hook scenario run under the same conditions
-    (same disruption kind, connection policy and cluster)."""
+    """For each hook result (by its name, `file_stem`), the no-hook result run under
+    the same conditions (same disruption kind, connection policy and cluster)."""
     controls = {
         (r.disruption.kind, r.connection, r.cluster.name): r
         for r in results
@@ -44,7 +44,7 @@ def find_pairs(results: Sequence[ScenarioResult]) -> dict[str, ScenarioResult]:
             continue
         control = controls.get((r.disruption.kind, r.connection, r.cluster.name))
         if control is not None:
-            pairs[r.scenario_id] = control
+            pairs[r.file_stem] = control
     return pairs
 
 
@@ -62,7 +62,8 @@ def render_markdown(
     pictures: Mapping[str, str] | None = None,
     title: str = "graceproof results",
 ) -> str:
-    """The summary as Markdown; `pictures` maps scenario id -> link to its PNG."""
+    """The summary as Markdown; `pictures` maps a result's name (`file_stem`: its
+    scenario id, made unique in its folder) -> link to its PNG."""
     pictures = dict(pictures or {})
     pairs = find_pairs(results)
     passed = sum(r.verdict.passed for r in results)
@@ -77,14 +78,14 @@ def render_markdown(
     ]
     for r in results:
         c = r.counts
-        control = pairs.get(r.scenario_id)
+        control = pairs.get(r.file_stem)
         p = _p(pair_p_value(control, r)) if control is not None else ""
         verdict = "pass" if r.verdict.passed else "**FAIL**"
         verdict += f" (expected {r.verdict.expected})"
-        link = pictures.get(r.scenario_id) or r.artifacts.get("picture", "")
+        link = pictures.get(r.file_stem) or r.artifacts.get("picture", "")
         picture = f"[png]({link})" if link else ""
         row = [
-            r.scenario_id,
+            r.file_stem,
             r.variant,
             r.disruption.kind,
             r.connection,
@@ -103,7 +104,7 @@ def render_markdown(
         cluster = (
             f"{r.cluster.provider} {r.cluster.name}, Kubernetes {r.cluster.kubernetes_version}"
         )
-        lines.append(f"- **{r.scenario_id}** ({cluster}): {r.verdict.message}")
+        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}")
     lines += [
         "",
         "</details>",

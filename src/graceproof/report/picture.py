@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -34,7 +35,6 @@ MARKERS: dict[str, tuple[str, str, LineStyleType, float]] = {
 def render_picture(result: ScenarioResult, path: Path) -> Path:
     """Draw the scenario's timeline picture into path (PNG); return path."""
     series = result.series
-    t0 = series.t0
     fig = Figure(figsize=(11, 6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
@@ -51,17 +51,7 @@ def render_picture(result: ScenarioResult, path: Path) -> Path:
         top.text(0.5, 0.5, "no requests recorded", ha="center", transform=top.transAxes)
         end = max(1.0, result.finished - result.started)
     for axis in (top, bottom):
-        for w in result.windows:
-            axis.axvspan(w.start - t0, w.end - t0, color=WINDOW_COLOR, alpha=0.35, lw=0, zorder=0)
-        for event in result.timeline:
-            style = MARKERS.get(event.kind)
-            if style is None or not 0 <= event.t - t0 <= end:
-                continue
-            _, color, linestyle, width = style
-            axis.axvline(event.t - t0, color=color, linestyle=linestyle, linewidth=width, zorder=3)
-        axis.grid(axis="y", alpha=0.3, zorder=1)
-        axis.set_axisbelow(True)
-        axis.set_xlim(0, end)
+        _mark_timeline(axis, result, end)
     top.set_ylabel("ok requests / s")
     bottom.set_ylabel("failed requests / s")
     bottom.set_xlabel(
@@ -69,7 +59,31 @@ def render_picture(result: ScenarioResult, path: Path) -> Path:
     )
     bottom.set_ylim(bottom=0, top=max([1.0, *failed_rate]) * 1.15)
     bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _legend(top, result, end)
+    _titles(fig, top, result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
 
+
+def _mark_timeline(axis: Axes, result: ScenarioResult, end: float) -> None:
+    """Termination windows as bands, timeline events as vertical lines."""
+    t0 = result.series.t0
+    for w in result.windows:
+        axis.axvspan(w.start - t0, w.end - t0, color=WINDOW_COLOR, alpha=0.35, lw=0, zorder=0)
+    for event in result.timeline:
+        style = MARKERS.get(event.kind)
+        if style is None or not 0 <= event.t - t0 <= end:
+            continue
+        _, color, linestyle, width = style
+        axis.axvline(event.t - t0, color=color, linestyle=linestyle, linewidth=width, zorder=3)
+    axis.grid(axis="y", alpha=0.3, zorder=1)
+    axis.set_axisbelow(True)
+    axis.set_xlim(0, end)
+
+
+def _legend(top: Axes, result: ScenarioResult, end: float) -> None:
+    t0 = result.series.t0
     seen = {e.kind for e in result.timeline if 0 <= e.t - t0 <= end}
     handles: list[Line2D | Patch] = [
         Patch(color=OK_COLOR, label="ok"),
@@ -84,6 +98,8 @@ def render_picture(result: ScenarioResult, path: Path) -> Path:
     ]
     top.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
 
+
+def _titles(fig: Figure, top: Axes, result: ScenarioResult) -> None:
     verdict = result.verdict
     state = "PASS" if verdict.passed else "FAIL"
     counts = result.counts
@@ -95,10 +111,7 @@ def render_picture(result: ScenarioResult, path: Path) -> Path:
         color="black" if verdict.passed else FAIL_COLOR,
     )
     top.set_title(
-        f"{result.scenario_id}: {counts.failed} of {counts.total} requests failed, "
+        f"{result.file_stem}: {counts.failed} of {counts.total} requests failed, "
         f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows",
         fontsize=10,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path

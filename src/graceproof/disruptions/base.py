@@ -1,0 +1,123 @@
+"""The disruption seam: one small class per way of terminating a workload's pods.
+
+A disruption takes pods away the way a user or a controller would, with the pods'
+own grace period (never --grace-period or --force, which remove the behaviour under
+test), and records each step it takes (`ctx.record.act`). Waits are bounded and
+named (graceproof.waiting). A new kind is one subclass in a new module:
+
+    @dataclass(frozen=True)
+    class DeleteNewest(Disruption):
+        kind: ClassVar[str] = "delete-newest"
+        def run(self, ctx: DisruptionContext) -> None:
+            pod = max(ctx.serving(), key=lambda p: p.metadata.creation_timestamp)
+            ctx.delete_pod(pod.metadata.name)
+            ctx.wait_serving(ctx.target.replicas, exclude={pod.metadata.name})
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from graceproof.kube import Kube
+from graceproof.result import Disruption as DisruptionRecord
+from graceproof.waiting import REQUEST_TIMEOUT, deployment_available, pod_is_ready, wait_for
+from graceproof.workloads.base import Target, changed_parameters, parameters_of
+
+__all__ = ["Disruption", "DisruptionContext", "serving_pods", "wait_all_gone"]
+
+log = logging.getLogger(__name__)
+
+
+def serving_pods(kube: Kube, namespace: str, selector: str) -> list[Any]:
+    """Pods that are Ready and not terminating."""
+    pods = kube.core.list_namespaced_pod(
+        namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+    ).items
+    return [p for p in pods if p.metadata.deletion_timestamp is None and pod_is_ready(p)]
+
+
+def wait_all_gone(kube: Kube, namespace: str, names: Collection[str], *, timeout: float) -> None:
+    """Wait until none of the named pods exists any more (their termination finished)."""
+    left: list[str] = []
+
+    def probe() -> bool | None:
+        pods = {
+            p.metadata.name
+            for p in kube.core.list_namespaced_pod(
+                namespace, _request_timeout=REQUEST_TIMEOUT
+            ).items
+        }
+        left[:] = sorted(set(names) & pods)
+        return True if not left else None
+
+    wait_for(
+        probe,
+        what=f"terminating pods to finish ({len(names)})",
+        timeout=timeout,
+        describe=lambda: f"still there: {left}",
+    )
+
+
+@dataclass(frozen=True)
+class DisruptionContext:
+    """What a disruption acts on, and the record it writes."""
+
+    kube: Kube
+    namespace: str
+    target: Target
+    record: DisruptionRecord
+
+    def serving(self) -> list[Any]:
+        """The target's pods that are Ready and not terminating."""
+        return serving_pods(self.kube, self.namespace, self.target.selector)
+
+    def delete_pod(self, name: str) -> None:
+        """Delete a pod with its own grace period, and record it."""
+        self.record.act("delete", pod=name)
+        self.kube.core.delete_namespaced_pod(name, self.namespace)
+
+    def patch_deployment(self, body: dict[str, Any], action: str, **detail: Any) -> None:
+        self.record.act(action, **detail)
+        self.kube.apps.patch_namespaced_deployment(self.target.deployment, self.namespace, body)
+
+    def wait_serving(self, want: int, exclude: Collection[str], timeout: float = 120.0) -> None:
+        """Wait until `want` pods not in `exclude` serve (replacements are Ready)."""
+        last: list[str] = []
+
+        def probe() -> list[Any] | None:
+            pods = [p for p in self.serving() if p.metadata.name not in exclude]
+            last[:] = [p.metadata.name for p in pods]
+            return pods if len(pods) >= want else None
+
+        wait_for(
+            probe,
+            what=f"{want} ready replacement pods ({self.target.selector})",
+            timeout=timeout,
+            describe=lambda: f"ready and not terminating: {last or 'none'}",
+        )
+
+    def wait_rollout(self, timeout: float) -> None:
+        """Wait until the Deployment's rollout is complete (kubectl rollout status)."""
+        deployment_available(self.kube.apps, self.namespace, self.target.deployment).wait(timeout)
+
+
+class Disruption(ABC):
+    """One way of terminating the target's pods under load."""
+
+    kind: ClassVar[str]
+    """Its name in scenario ids, results and on the command line."""
+
+    @abstractmethod
+    def run(self, ctx: DisruptionContext) -> None:
+        """Terminate pods of `ctx.target`; return once the workload serves again with
+        its replacements (the terminating pods may still be finishing)."""
+
+    def parameters(self) -> dict[str, Any]:
+        return parameters_of(self)
+
+    def changed(self) -> dict[str, Any]:
+        return changed_parameters(self)

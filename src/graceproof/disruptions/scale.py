@@ -1,0 +1,36 @@
+"""Scale the target's Deployment down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from graceproof.disruptions.base import Disruption, DisruptionContext
+from graceproof.errors import WorkloadSpecError
+
+
+@dataclass(frozen=True)
+class ScaleDown(Disruption):
+    """Set the Deployment's replicas to `to`; the controller picks the pods to end."""
+
+    kind: ClassVar[str] = "scale-down"
+    to: int = 1
+    timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.to < 0:
+            raise WorkloadSpecError(f"scale-down: to must be >= 0, not {self.to}")
+
+    def run(self, ctx: DisruptionContext) -> None:
+        if self.to >= ctx.target.replicas:
+            raise WorkloadSpecError(
+                f"scale-down to {self.to} terminates nothing: deployment "
+                f"{ctx.target.deployment} has {ctx.target.replicas} replicas; choose to < "
+                f"{ctx.target.replicas}"
+            )
+        ctx.record.act("scale", replicas=self.to)
+        ctx.kube.apps.patch_namespaced_deployment_scale(
+            ctx.target.deployment, ctx.namespace, {"spec": {"replicas": self.to}}
+        )
+        ctx.wait_rollout(self.timeout_s)
+        ctx.record.act("scaled", replicas=self.to)

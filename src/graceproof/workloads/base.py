@@ -1,0 +1,153 @@
+"""The workload seam: what a scenario needs from whatever it proves.
+
+A workload has three jobs: deploy itself into a namespace (returning when it serves),
+name what to disrupt and load (`Target`), and say which timeline signals it can give.
+The sample app is one implementation (`graceproof.workloads.sample.SampleApp`); a
+user's own manifests are another. A new kind of workload is one subclass:
+
+    @dataclass(frozen=True)
+    class MyManifests(Workload):          # label: "my-manifests"
+        def deploy(self, ctx: DeployContext) -> Target:
+            ctx.kube.apply(my_docs, ctx.namespace)
+            deployment_available(ctx.kube.apps, ctx.namespace, "web").wait(180)
+            return Target(deployment="web", selector="app=web", service="web",
+                          node_port=30085, replicas=3, grace_seconds=30)
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import MISSING, Field, dataclass, fields, is_dataclass
+from typing import Any, ClassVar
+
+from graceproof.kube import Kube
+from graceproof.model import Expected
+
+__all__ = [
+    "NOT_IN_ID",
+    "UNIVERSAL_SIGNALS",
+    "DeployContext",
+    "Target",
+    "Workload",
+    "changed_parameters",
+    "parameters_of",
+]
+
+# Field metadata for parameters that do not distinguish one scenario from another
+# (an object's name, the node port it happens to use): left out of scenario ids.
+NOT_IN_ID = {"in_id": False}
+
+# Timeline kinds every workload gives, from the API alone (graceproof.timeline).
+UNIVERSAL_SIGNALS = frozenset(
+    {
+        "pod_created",
+        "pod_ready",
+        "pod_deleted",
+        "pod_gone",
+        "endpoint_ready",
+        "endpoint_not_ready",
+        "endpoint_removed",
+        "container_terminated",
+        "k8s_event",
+        "disruption",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DeployContext:
+    """Where a workload is deployed, and with what the session offers."""
+
+    kube: Kube
+    namespace: str
+    image: str  # the session's sample-workload image; workloads with their own ignore it
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a scenario disrupts and loads once the workload is deployed."""
+
+    deployment: str  # the Deployment whose pods are terminated
+    selector: str  # label selector of its pods
+    service: str  # the Service whose EndpointSlices the timeline watches
+    node_port: int  # where load from the host enters, on 127.0.0.1
+    replicas: int
+    grace_seconds: int  # the pods' terminationGracePeriodSeconds
+
+
+class Workload(ABC):
+    """Something to prove: deployed into a namespace, then loaded and disrupted."""
+
+    signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS
+    """The timeline kinds this workload can give (graceproof.model.EVENT_KINDS)."""
+
+    @property
+    def label(self) -> str:
+        """Readable name in scenario ids and reports: the class name in kebab case."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "-", type(self).__name__).lower()
+
+    @abstractmethod
+    def deploy(self, ctx: DeployContext) -> Target:
+        """Create the workload in `ctx.namespace`; return once every replica is ready."""
+
+    @property
+    def expected(self) -> Expected:
+        """What a proof of it must show unless the scenario says otherwise."""
+        return "no-errors"
+
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter, for the result (dataclass fields by default)."""
+        return parameters_of(self)
+
+    def changed(self) -> dict[str, Any]:
+        """The parameters that differ from their defaults: they go into scenario ids."""
+        return changed_parameters(self)
+
+
+def _default(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return MISSING
+
+
+def _is_instance(value: Any) -> bool:
+    return is_dataclass(value) and not isinstance(value, type)
+
+
+def parameters_of(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as plain data (nested dataclasses as dicts with their type)."""
+    if not _is_instance(obj):
+        return {}
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if _is_instance(value):
+            value = {"type": type(value).__name__, **parameters_of(value)}
+        elif isinstance(value, frozenset | set | tuple):
+            value = sorted(value) if isinstance(value, frozenset | set) else list(value)
+        out[f.name] = value
+    return out
+
+
+def changed_parameters(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Fields of a dataclass that differ from their defaults, flattened with dotted
+    keys; nested dataclasses are compared with their own defaults, and a nested object
+    of another class than its default's is named by its class (a required one is not:
+    its class is the caller's choice, named in the readable part of the id)."""
+    if not _is_instance(obj):
+        return {}
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        if not f.metadata.get("in_id", True):
+            continue
+        value, default, key = getattr(obj, f.name), _default(f), prefix + f.name
+        if _is_instance(value):
+            if default is not MISSING and type(value) is not type(default):
+                out[key] = type(value).__name__
+            out.update(changed_parameters(value, key + "."))
+        elif default is MISSING or value != default:
+            out[key] = value
+    return out
