@@ -29,6 +29,7 @@ node_ip=10.88.0.1
 service_cidr=10.96.0.0/16
 service_ip=10.96.0.1
 bridge=gp-cni0
+bridge_mac=02:67:70:00:00:01 # locally administered, unicast
 bin=$(gp_bin_dir)
 pki=$state/pki
 logs=$state/logs
@@ -263,6 +264,11 @@ up() {
   if ! ip link show "$bridge" >/dev/null 2>&1; then
     ip link add "$bridge" type bridge
   fi
+  # A fixed address: a Linux bridge otherwise takes the lowest MAC of its ports, so
+  # it changes as pods come and go, and pods keep the old gateway MAC in their ARP
+  # cache for a while: replies to the host are dropped and new connections time out
+  # (seen: every load user stalled 2 s when a replacement pod started, with a hook).
+  ip link set "$bridge" address "$bridge_mac"
   ip addr show dev "$bridge" | grep -q "inet $node_ip/" || ip addr add "$node_ip/${pod_cidr#*/}" dev "$bridge"
   ip link set "$bridge" up
 
