@@ -5,3 +5,44 @@ gp_cache_dir() { echo "${GRACEPROOF_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/g
 gp_bin_dir() { echo "$(gp_cache_dir)/bin/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"; }
 gp_log() { printf '[local-cluster %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 gp_die() { gp_log "error: $*"; exit 1; }
+
+# gp_rootfs_tar PKG[,PKG...]: a minbase Debian $DEBIAN_SUITE root file system with
+# those packages, as a tar cached in the images folder (made once, about a minute);
+# prints its path. Sets and clears an EXIT trap while debootstrap runs.
+gp_rootfs_tar() {
+  local pkgs=$1 dir tar log tmp
+  dir=$(gp_cache_dir)/images
+  tar=$dir/rootfs-$DEBIAN_SUITE-${pkgs//,/-}.tar
+  log=$dir/debootstrap-${pkgs//,/-}.log
+  if [[ ! -s $tar ]]; then
+    command -v debootstrap >/dev/null || gp_die "debootstrap is missing: run 'hack/local-cluster.sh deps' (or apt-get install debootstrap)"
+    gp_log "debootstrap $DEBIAN_SUITE with $pkgs (about a minute; cached in $tar)"
+    mkdir -p "$dir"
+    tmp=$(mktemp -d "$dir/rootfs.XXXXXX")
+    # shellcheck disable=SC2064 # tmp is expanded now, on purpose
+    trap "rm -rf '$tmp'" EXIT
+    debootstrap --variant=minbase --include="$pkgs" "$DEBIAN_SUITE" "$tmp/root" http://deb.debian.org/debian >"$log" 2>&1 \
+      || gp_die "debootstrap failed, see $log"
+    # Trim what a runtime image never needs; keeps the layer small (the
+    # translations alone are 34 MB of bookworm's minbase).
+    rm -rf "$tmp/root/var/cache/apt/archives/"*.deb "$tmp/root/var/lib/apt/lists/"* \
+      "$tmp/root/usr/share/"{doc,man,info,locale}
+    tar -C "$tmp/root" --numeric-owner -cf "$tar.partial" .
+    mv "$tar.partial" "$tar"
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+  echo "$tar"
+}
+
+# gp_import_images ARCHIVE...: import docker-save archives into the containerd of
+# hack/local-cluster.sh, where the kubelet finds them by tag.
+gp_import_images() {
+  local state sock a
+  state=${GRACEPROOF_LOCAL_CLUSTER_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.local-cluster}
+  sock=$state/containerd/containerd.sock
+  [[ -S $sock ]] || gp_die "containerd of the local cluster is not running ($sock): run 'make local-cluster' first"
+  for a in "$@"; do
+    ctr --address "$sock" -n k8s.io images import "$a" >/dev/null
+  done
+}
