@@ -29,7 +29,7 @@ LOCAL_CLUSTER_DIR := $(or $(GRACEPROOF_LOCAL_CLUSTER_DIR),.local-cluster)
 LOCAL_KUBECONFIG ?= $(LOCAL_CLUSTER_DIR)/kubeconfig
 VENV_PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.graceproof-installed
-SHELL_SCRIPTS := $(wildcard hack/*.sh .ci/run)
+SHELL_SCRIPTS := $(wildcard hack/*.sh examples/*/*.sh .ci/run)
 
 # How `make clean` removes graceproof-labelled namespaces from the local cluster
 # while it runs. Adjust here if the CLI spells it differently.
@@ -93,6 +93,7 @@ e2e-local: venv local-cluster
 
 test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster, then down/up
 	archive=$$(hack/images.sh); \
+	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm); \
 	$(call then_report,$(VENV_PY) -m pytest tests/cluster tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 	GRACEPROOF_LIFECYCLE=1 $(VENV_PY) -m pytest tests/lifecycle -s $(PYTEST_ARGS)
 

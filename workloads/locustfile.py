@@ -11,6 +11,10 @@ It uses http.client rather than HttpUser so the connection policy is explicit:
   GRACEPROOF_TIMEOUT     per socket operation (connect, each read), seconds (default 2)
   GRACEPROOF_WAIT        pause between requests of one user, seconds (default 0.02)
   GRACEPROOF_PATH        request path (default /)
+  GRACEPROOF_METHOD      GET (default), HEAD or OPTIONS
+  GRACEPROOF_HOST_HEADER a Host header to send (default: none beyond http.client's own)
+  GRACEPROOF_EXPECT      comma-separated statuses that count as success (default: any
+                         status below 400)
   GRACEPROOF_SOURCE_PORTS  FIRST-LAST (default 10000-32767): each new connection binds the
                          next free source port of this range, cycling; `kernel` lets the
                          kernel choose. Why: on the loopback NodePort path (DNAT + SNAT
@@ -18,6 +22,13 @@ It uses http.client rather than HttpUser so the connection policy is explicit:
                          connection in 10^4 with no pod terminating at all (measured
                          on the local cluster: 1-4 per 15,000; 0 in 3 x 15,000 with
                          bound ports), which would blur a zero-error proof.
+  GRACEPROOF_PORT_QUARANTINE  a JSON file shared by consecutive runs: source ports whose
+                         connection got no answer, with the time until which they are not
+                         bound again. Why: such a SYN leaves a conntrack entry
+                         (SYN_SENT, UNREPLIED) NATed to the pod that was gone, for 120 s;
+                         a new connection from the same port to the same node port matches
+                         it and goes to the dead pod again. Seen: a hooked run that reused
+                         10 ports of its negative control's timeouts timed out 10 times.
   GRACEPROOF_RECORDS     file that receives one JSON line per request with the fields of
                          graceproof.model.RequestRecord: t, duration, ok, status, error, pod
 """
@@ -42,9 +53,51 @@ CONNECTION = os.environ.get("GRACEPROOF_CONNECTION", "new")
 TIMEOUT = float(os.environ.get("GRACEPROOF_TIMEOUT", "2"))
 WAIT = float(os.environ.get("GRACEPROOF_WAIT", "0.02"))
 PATH = os.environ.get("GRACEPROOF_PATH", "/")
+METHOD = os.environ.get("GRACEPROOF_METHOD", "GET")
+HOST_HEADER = os.environ.get("GRACEPROOF_HOST_HEADER", "")
+EXPECT = frozenset(int(s) for s in os.environ.get("GRACEPROOF_EXPECT", "").split(",") if s)
 RECORDS = os.environ.get("GRACEPROOF_RECORDS", "")
 SOURCE_PORTS = os.environ.get("GRACEPROOF_SOURCE_PORTS", "10000-32767")
+QUARANTINE = os.environ.get("GRACEPROOF_PORT_QUARANTINE", "")
 LOOPBACK = "127.0.0.1"
+
+
+def _syn_sent_timeout() -> float:
+    """How long the kernel keeps an unanswered SYN's conntrack entry (default 120 s)."""
+    try:
+        with open("/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_syn_sent") as f:
+            return float(f.read().strip())
+    except (OSError, ValueError):
+        return 120.0
+
+
+QUARANTINE_S = _syn_sent_timeout() + 10.0
+
+
+def load_quarantine(path: str, now: float) -> dict[int, float]:
+    """Ports still quarantined at `now` ({port: until}); nothing when there is no file."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {int(p): float(u) for p, u in data.items() if float(u) > now}
+
+
+def save_quarantine(path: str, ports: dict[int, float]) -> None:
+    """Write the quarantine atomically (a rename), merged with what is there now."""
+    if not path:
+        return
+    merged = {**load_quarantine(path, time.time()), **ports}
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({str(p): u for p, u in merged.items()}, f)
+    os.replace(tmp, path)
+
+
+_quarantine = load_quarantine(QUARANTINE, time.time())
 
 
 def source_ports(spec: str) -> itertools.cycle[int] | None:
@@ -76,17 +129,24 @@ class BoundConnection(http.client.HTTPConnection):
     counts as a failed request.
     """
 
+    source_port: int | None = None
+
     def connect(self) -> None:
         if _PORTS is None:
             super().connect()
             return
+        now = time.time()
         for _ in range(_PORT_COUNT):
+            port = next(_PORTS)
+            if _quarantine.get(port, 0.0) > now:
+                continue
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                sock.bind((LOOPBACK, next(_PORTS)))
+                sock.bind((LOOPBACK, port))
             except OSError:
                 sock.close()
                 continue
+            self.source_port = port
             break
         else:
             raise OSError(f"no free source port in {SOURCE_PORTS}")
@@ -124,14 +184,15 @@ def loopback_port(host: str | None) -> int:
     return port
 
 
-def classify(exc: BaseException | None, status: int) -> str | None:
-    """The error kind of a request (graceproof.model.ERROR_KINDS), None when it succeeded."""
+def classify(
+    exc: BaseException | None, status: int, expect: frozenset[int] = frozenset()
+) -> str | None:
+    """The error kind of a request (graceproof.model.ERROR_KINDS), None when it succeeded:
+    a status in `expect`, or below 400 when `expect` is empty."""
     if exc is None:
-        if status >= 500:
-            return "http_5xx"
-        if status >= 400:
-            return "http_other"
-        return None
+        if status in expect or (not expect and status < 400):
+            return None
+        return "http_5xx" if status >= 500 else "http_other"
     if isinstance(exc, ConnectionRefusedError):
         return "connection_refused"
     # RemoteDisconnected is a ConnectionResetError: test it first.
@@ -174,6 +235,7 @@ def _refuse_foreign_hosts(environment: Any, **_kwargs: Any) -> None:
 def _close_records(**_kwargs: Any) -> None:
     if _records_file is not None:
         _records_file.close()
+    save_quarantine(QUARANTINE, _quarantine)
 
 
 events.init.add_listener(_refuse_foreign_hosts)
@@ -211,6 +273,8 @@ class GraceproofUser(User):
     def get(self) -> None:
         conn = self._connection()
         headers = {"Connection": "close"} if CONNECTION == "new" else {}
+        if HOST_HEADER:
+            headers["Host"] = HOST_HEADER
         t = time.time()
         start = time.perf_counter()
         status = 0
@@ -218,7 +282,7 @@ class GraceproofUser(User):
         length = 0
         exc: Exception | None = None
         try:
-            conn.request("GET", PATH, headers=headers)
+            conn.request(METHOD, PATH, headers=headers)
             response = conn.getresponse()
             body = response.read()
             status = response.status
@@ -227,10 +291,13 @@ class GraceproofUser(User):
         except Exception as e:  # every failure is data: classify and record it
             exc = e
         duration = time.perf_counter() - start
+        error = classify(exc, status, EXPECT)
+        if error == "timeout" and conn.source_port is not None:
+            # Its SYN may be unanswered: keep the port off until conntrack forgets it.
+            _quarantine[conn.source_port] = time.time() + QUARANTINE_S
         if exc is not None or CONNECTION == "new":
             # After an error the connection state is unknown: start afresh.
             self._drop()
-        error = classify(exc, status)
         write_record(
             {
                 "t": t,
@@ -245,7 +312,7 @@ class GraceproofUser(User):
         if failure is None and error is not None:
             failure = Exception(f"HTTP {status}")
         self.environment.events.request.fire(
-            request_type="GET",
+            request_type=METHOD,
             name=PATH,
             response_time=duration * 1000.0,
             response_length=length,

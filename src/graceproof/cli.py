@@ -78,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"graceproof {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from graceproof.cli_prove import add_parser as add_prove
+
+    add_prove(sub)
     c = sub.add_parser(
         "compare",
         help="fail (exit 1) when a scenario clean in the baseline has failures in the change",

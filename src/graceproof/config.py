@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from graceproof import paths
 from graceproof.errors import OptionError
-from graceproof.paths import SOURCE_ROOT
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -49,9 +49,6 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _RUN_ID_MAX = 16
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
-# The package's own source checkout, used to find hack/versions.env and
-# kind-config.yaml when pytest runs from elsewhere.
-_SOURCE_ROOT = SOURCE_ROOT
 
 
 @dataclass(frozen=True)
@@ -144,11 +141,11 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def find_repo_file(relative: str, root: Path | None) -> Path | None:
-    """`relative` under pytest's rootdir, else under graceproof's source checkout."""
-    for base in (root, _SOURCE_ROOT):
-        if base is not None and (base / relative).is_file():
-            return base / relative
-    return None
+    """`relative` under pytest's rootdir, else graceproof's own copy: the source
+    checkout's, else the installed package data's (`graceproof.paths.data_file`)."""
+    if root is not None and (root / relative).is_file():
+        return root / relative
+    return paths.data_file(relative)
 
 
 def default_image(root: Path | None) -> str:

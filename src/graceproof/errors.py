@@ -100,6 +100,14 @@ class ImageNotAvailableError(GraceproofError):
     """The workload image is not in the cluster's image store and cannot be pulled."""
 
 
+class WorkloadStartError(GraceproofError):
+    """A pod of the workload cannot start (crash loop, bad container config)."""
+
+
+class TargetUnreachableError(GraceproofError):
+    """The workload is ready, but its Service's port does not answer the load's request."""
+
+
 class WorkloadSpecError(GraceproofError, ValueError):
     """A workload, hook or disruption parameter is out of range."""
 

@@ -18,15 +18,16 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from graceproof import paths
 from graceproof.errors import LoadError
 from graceproof.model import CONNECTION_POLICIES, ConnectionPolicy, RequestRecord
-from graceproof.paths import repo_workloads_dir
 
 LOOPBACK = "127.0.0.1"
 LOCUSTFILE_ENV = "GRACEPROOF_LOCUSTFILE"
@@ -37,6 +38,12 @@ STDERR_TAIL_LINES = 40
 # why the kernel's own choice is not used on the loopback NodePort path); "kernel"
 # turns it off.
 DEFAULT_SOURCE_PORTS = "10000-32767"
+# Source ports whose SYN got no answer, shared by the runs of this host (see the
+# locustfile's docstring): one file per user in the temporary folder.
+QUARANTINE_ENV = "GRACEPROOF_PORT_QUARANTINE"
+QUARANTINE_FILE = Path(tempfile.gettempdir()) / f"graceproof-source-ports-{os.getuid()}.json"
+# Methods a load may use: safe to repeat thousands of times against a running app.
+HTTP_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class LocustfileNotFound(LoadError):
@@ -61,6 +68,10 @@ class LoadSettings:
     timeout_s: float = 2.0  # per request
     wait_s: float = 0.01  # pause of each user between requests
     path: str = "/"
+    method: str = "GET"
+    host_header: str | None = None  # a Host header, for servers that route by name
+    # Statuses that count as success; empty: any status below 400.
+    expect_status: tuple[int, ...] = ()
     source_ports: str = DEFAULT_SOURCE_PORTS
 
     def __post_init__(self) -> None:
@@ -72,6 +83,11 @@ class LoadSettings:
             raise ValueError(f"users must be >= 1, not {self.users}")
         if not self.path.startswith("/"):
             raise ValueError(f"path must start with '/', not {self.path!r}")
+        if self.method not in HTTP_METHODS:
+            raise ValueError(f"method must be one of {HTTP_METHODS}, not {self.method!r}")
+        bad = [s for s in self.expect_status if not 100 <= s <= 599]
+        if bad:
+            raise ValueError(f"expect_status must be HTTP statuses (100-599), not {bad}")
 
     def environment(self) -> dict[str, str]:
         """The locustfile's settings, as the environment variables it reads."""
@@ -80,24 +96,28 @@ class LoadSettings:
             "GRACEPROOF_TIMEOUT": str(self.timeout_s),
             "GRACEPROOF_WAIT": str(self.wait_s),
             "GRACEPROOF_PATH": self.path,
+            "GRACEPROOF_METHOD": self.method,
+            "GRACEPROOF_HOST_HEADER": self.host_header or "",
+            "GRACEPROOF_EXPECT": ",".join(str(s) for s in self.expect_status),
             "GRACEPROOF_SOURCE_PORTS": self.source_ports,
         }
 
 
 def default_locustfile() -> Path:
-    """The locustfile: $GRACEPROOF_LOCUSTFILE, else workloads/locustfile.py of the checkout."""
+    """The locustfile: $GRACEPROOF_LOCUSTFILE, else graceproof's own (`graceproof.paths`:
+    workloads/locustfile.py of the checkout, else of the installed package data)."""
     from_env = os.environ.get(LOCUSTFILE_ENV)
     if from_env:
         path = Path(from_env)
         if not path.is_file():
             raise LocustfileNotFound(f"{LOCUSTFILE_ENV}={from_env} is not a file")
         return path
-    workloads = repo_workloads_dir()
-    if workloads is not None and (workloads / "locustfile.py").is_file():
-        return workloads / "locustfile.py"
+    shipped = paths.locustfile()
+    if shipped.is_file():
+        return shipped
     raise LocustfileNotFound(
-        "workloads/locustfile.py is not next to the graceproof package (installed from a "
-        f"wheel?); pass locustfile=... or set {LOCUSTFILE_ENV} to a copy of it"
+        f"graceproof's locustfile {shipped} is missing (an install without its package "
+        f"data?); pass locustfile=... or set {LOCUSTFILE_ENV} to a copy of it"
     )
 
 
@@ -243,7 +263,13 @@ class LoadRun:
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.settings.environment())
-        env.update({"GRACEPROOF_RECORDS": str(self.records_path), "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                "GRACEPROOF_RECORDS": str(self.records_path),
+                "GRACEPROOF_PORT_QUARANTINE": env.get(QUARANTINE_ENV) or str(QUARANTINE_FILE),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     @property

@@ -22,12 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graceproof.disruptions import DeleteOneByOne, Disruption, DisruptionContext, wait_all_gone
-from graceproof.errors import TimelineError
+from graceproof.disruptions import (
+    DeleteOneByOne,
+    Disruption,
+    DisruptionContext,
+    serving_pods,
+    wait_all_gone,
+)
+from graceproof.errors import TargetUnreachableError, TimelineError, WaitTimeout
 from graceproof.kube import Kube
 from graceproof.load import LoadResult, LoadRun, LoadSettings
 from graceproof.model import Expected, TimelineEvent
-from graceproof.probe import answers
+from graceproof.probe import answers, get, tcp_refused
 from graceproof.result import RESERVED_SUFFIX, ClusterInfo, ScenarioResult, reserve_name
 from graceproof.result import Disruption as DisruptionRecord
 from graceproof.timeline import TimelineRecorder
@@ -47,6 +53,9 @@ log = logging.getLogger(__name__)
 
 # A replacement pod Ready, generously: bounds the load's run time per replica.
 _PER_POD_S = 30.0
+# kube-proxy programs a new Service within a few seconds; after that, a port refused
+# by every ready pod will not open by waiting.
+_PROXY_SYNC_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -106,17 +115,69 @@ class Scenario:
         return self.warmup_s + target.replicas * _PER_POD_S + termination + self.settle_s + 30
 
 
-def deploy(ctx: DeployContext, workload: Workload) -> Target:
-    """Deploy `workload` and wait until its NodePort answers on 127.0.0.1."""
+def deploy(ctx: DeployContext, workload: Workload, load: LoadSettings) -> Target:
+    """Deploy `workload` and wait until its NodePort answers the load's request on
+    127.0.0.1. TargetUnreachableError when it does not: at once when every ready pod
+    refuses connections on its port, else after the wait, saying what the pods said."""
     target = workload.deploy(ctx)
-    # Ready pods are not yet a served NodePort: kube-proxy syncs a moment later.
-    wait_for(
-        lambda: answers(target.node_port),
-        what=f"NodePort {target.node_port} on 127.0.0.1 to answer",
-        timeout=60,
-        interval=0.25,
-    )
+    started = time.monotonic()
+
+    def probe() -> bool | None:
+        ok = answers(
+            target.node_port, load.path, host_header=load.host_header, expect=load.expect_status
+        )
+        # Ready pods are not yet a served NodePort: kube-proxy syncs a moment later; a
+        # port that every ready pod still refuses after that is the input's fault.
+        if ok is None and time.monotonic() - started > _PROXY_SYNC_S:
+            refusals = _refusals(ctx, target)
+            if refusals and all(why == "refused" for why in refusals.values()):
+                raise TargetUnreachableError(_why_silent(ctx, target))
+        return ok
+
+    try:
+        wait_for(
+            probe,
+            what=f"NodePort {target.node_port} on 127.0.0.1 to answer {load.method} {load.path}",
+            timeout=60,
+            interval=0.25,
+            describe=lambda: _last_answer(target, load),
+        )
+    except WaitTimeout as exc:
+        raise TargetUnreachableError(f"{exc}\n  why: {_why_silent(ctx, target)}") from exc
     return target
+
+
+def _refusals(ctx: DeployContext, target: Target) -> dict[str, str | None]:
+    """For each ready pod, why a TCP connection to its port fails (None: it connects)."""
+    if target.pod_port is None:
+        return {}
+    return {
+        f"{p.metadata.name} ({p.status.pod_ip})": (
+            tcp_refused(p.status.pod_ip, target.pod_port) if p.status.pod_ip else "no pod IP"
+        )
+        for p in serving_pods(ctx.kube, ctx.namespace, target.selector)
+    }
+
+
+def _last_answer(target: Target, load: LoadSettings) -> str:
+    a = get(target.node_port, load.path, host_header=load.host_header)
+    return f"HTTP {a.status}" if a.status else f"no answer ({a.error})"
+
+
+def _why_silent(ctx: DeployContext, target: Target) -> str:
+    """What the pods say when reached directly (pods of graceproof's own cluster)."""
+    if target.pod_port is None:
+        return f"check that the pods of {target.ref} serve the Service's targetPort"
+    for pod, why in _refusals(ctx, target).items():
+        if why is not None:
+            return (
+                f"{target.ref}: pod {pod} {why} on port {target.pod_port}, the Service's "
+                "targetPort: does the container listen on it?"
+            )
+    return (
+        f"the pods of {target.ref} accept connections on port {target.pod_port}; check the "
+        "path, Host header and expected statuses of the load"
+    )
 
 
 @dataclass
@@ -182,7 +243,7 @@ def run_scenario(
     records_path = out_dir / f"{name}{RESERVED_SUFFIX}"
     try:
         log.info("[%s] deploying %s in %s", name, sc.workload.label, namespace)
-        target = deploy(DeployContext(kube, namespace, image), sc.workload)
+        target = deploy(DeployContext(kube, namespace, image), sc.workload, sc.load)
         run = _measure(kube, namespace, sc, target, records_path)
     except BaseException:
         # A run that recorded no request leaves no empty file behind; one that did

@@ -62,6 +62,7 @@ class _PodState:
     ready: bool = False
     deleted: bool = False
     terminated: set[tuple[str, int]] = field(default_factory=set)  # (container, restarts)
+    started: set[tuple[str, int]] = field(default_factory=set)  # (container, restarts)
 
 
 class PodTracker:
@@ -98,8 +99,21 @@ class PodTracker:
             }
             out.append(TimelineEvent(now, "pod_deleted", name, detail))
         for cs in pod.status.container_statuses or []:
+            out.extend(_start(name, st, cs, now))
             out.extend(_terminations(name, st, cs, now))
         return out
+
+
+def _start(pod: str, st: _PodState, cs: Any, now: float) -> list[TimelineEvent]:
+    """container_started, once per container and restart count, at the API's start time
+    (any app gives it; the sample app's own log line is finer)."""
+    running = cs.state.running if cs.state else None
+    key = (cs.name, cs.restart_count)
+    if running is None or key in st.started:
+        return []
+    st.started.add(key)
+    detail = {"container": cs.name, "restart_count": cs.restart_count}
+    return [TimelineEvent(_ts(running.started_at) or now, "container_started", pod, detail)]
 
 
 def _terminations(pod: str, st: _PodState, cs: Any, now: float) -> list[TimelineEvent]:

@@ -17,7 +17,7 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_delay
 
-from graceproof.errors import WaitTimeout
+from graceproof.errors import ImageNotAvailableError, WaitTimeout, WorkloadStartError
 
 __all__ = [
     "DEFAULT_TRANSIENT",
@@ -31,7 +31,10 @@ __all__ = [
     "pod_gone",
     "pod_is_ready",
     "pod_ready",
+    "raise_if_stuck",
+    "statefulset_ready",
     "wait_for",
+    "workload_available",
 ]
 
 T = TypeVar("T")
@@ -231,6 +234,106 @@ def deployment_available(apps: Any, namespace: str, name: str) -> Condition[Any]
         describe,
         hint="check the pods' events and logs (image pull, readiness probe, crash loop)",
     )
+
+
+# Container waiting reasons that no amount of waiting fixes within a test: the image
+# cannot be had, or the container cannot start. A rollout wait stops at once on them.
+IMAGE_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+)
+START_REASONS = frozenset(
+    {"CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError"}
+)
+
+
+def stuck_container(pod: Any) -> tuple[Any, str] | None:
+    """The first container status of `pod` waiting for a fatal reason, with the reason."""
+    statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+    for cs in statuses:
+        waiting = cs.state.waiting if cs.state else None
+        if waiting is not None and waiting.reason in IMAGE_REASONS | START_REASONS:
+            return cs, str(waiting.reason)
+    return None
+
+
+def raise_if_stuck(pods: list[Any], what: str) -> None:
+    """ImageNotAvailableError or WorkloadStartError naming the pod, container, image and
+    reason, when any of `pods` cannot start."""
+    for pod in pods:
+        found = stuck_container(pod)
+        if found is None:
+            continue
+        cs, reason = found
+        message = (cs.state.waiting.message or "").strip()
+        where = f"pod {pod.metadata.name}, container {cs.name}, image {cs.image}"
+        if reason in IMAGE_REASONS:
+            raise ImageNotAvailableError(
+                f"{what} cannot start: {where}: {reason}"
+                + (f" ({message})" if message else "")
+                + ". Load the image into the cluster (graceproof prove --image, kind load, "
+                "or --gp-image-archive), or make it pullable by the nodes; with "
+                "imagePullPolicy: Always a locally loaded image is not enough."
+            )
+        raise WorkloadStartError(
+            f"{what} cannot start: {where}: {reason}"
+            + (f" ({message})" if message else "")
+            + ". See the container's logs (kubectl logs --previous) and events."
+        )
+
+
+def workload_available(kube: Any, namespace: str, target: Any) -> Condition[Any]:
+    """The target's Deployment or StatefulSet has rolled out every replica; fails at once
+    (ImageNotAvailableError, WorkloadStartError) when a pod of it cannot start."""
+    ready = (
+        deployment_available(kube.apps, namespace, target.name)
+        if target.kind == "Deployment"
+        else statefulset_ready(kube.apps, namespace, target.name)
+    )
+
+    def probe() -> Any:
+        pods = kube.core.list_namespaced_pod(
+            namespace, label_selector=target.selector, _request_timeout=REQUEST_TIMEOUT
+        ).items
+        raise_if_stuck(pods, target.ref)
+        return ready.probe()
+
+    return Condition(ready.what, probe, ready.describe, ready.hint)
+
+
+def statefulset_ready(apps: Any, namespace: str, name: str) -> Condition[Any]:
+    """The StatefulSet's rollout is complete: every replica ready on the update revision."""
+    seen = _Seen()
+
+    def probe() -> Any:
+        s = seen.read(
+            lambda: apps.read_namespaced_stateful_set(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+        if s is None:
+            return None
+        want = s.spec.replicas if s.spec.replicas is not None else 1
+        st = s.status
+        done = (
+            (st.observed_generation or 0) >= (s.metadata.generation or 0)
+            and (st.ready_replicas or 0) == want
+            and (st.updated_replicas or 0) == want
+            and st.current_revision == st.update_revision
+        )
+        return s if done else None
+
+    def describe() -> str:
+        s = seen.obj
+        if s is None:
+            return f"statefulset {namespace}/{name} {seen.note}"
+        st = s.status
+        return (
+            f"statefulset {namespace}/{name}: desired {s.spec.replicas}, ready "
+            f"{st.ready_replicas or 0}, updated {st.updated_replicas or 0}, revision "
+            f"{st.current_revision} -> {st.update_revision}"
+        )
+
+    return Condition(f"statefulset {namespace}/{name} to be ready", probe, describe)
 
 
 def describe_pod(pod: Any) -> str:

@@ -35,6 +35,8 @@ class TeamService(Workload):
     node_port: int = field(metadata=NOT_IN_ID)
     replicas: int = 3
 
+    uses_session_image: ClassVar[bool] = True
+
     @property
     def label(self) -> str:
         return "team-service" if self.prestop_sleep_s is None else "team-service-hooked"
@@ -84,7 +86,8 @@ class TeamService(Workload):
         ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
         deployment_available(ctx.kube.apps, ctx.namespace, "orders").wait(180)
         return Target(
-            deployment="orders",
+            kind="Deployment",
+            name="orders",
             selector="team.example/app=orders",
             service="orders-public",
             node_port=self.node_port,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from graceproof import config
+from graceproof import paths
 from graceproof.config import (
     DEFAULT_IMAGE,
     KIND_NODE_IMAGES,
@@ -206,7 +206,8 @@ def test_default_image_comes_from_versions_env_under_the_rootdir(tmp_path: Path)
 def test_default_image_without_versions_env_is_the_builtin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "_SOURCE_ROOT", tmp_path / "no-checkout")
+    monkeypatch.setattr(paths, "checkout_root", lambda: None)
+    monkeypatch.setattr(paths, "INSTALLED_DATA", tmp_path / "no-data")
     assert build(root=tmp_path).image == DEFAULT_IMAGE
 
 

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
-from graceproof.errors import BadKubeconfigError, ImageNotAvailableError, MissingToolError
+from graceproof.errors import (
+    BadKubeconfigError,
+    CommandFailedError,
+    ImageNotAvailableError,
+    MissingToolError,
+)
 from graceproof.providers.existing import ExistingProvider, containerd_ref
 
 IMAGE = "graceproof/workload:0.1.0"
@@ -185,3 +190,52 @@ def test_stop_creates_and_deletes_nothing_in_the_cluster(
 )
 def test_containerd_ref_normalizes_like_docker(image: str, ref: str) -> None:
     assert containerd_ref(image) == ref
+
+
+class _DockerRunner:
+    """ctr lists the image only after an import; docker saves to the path it is given."""
+
+    def __init__(self, docker_has_it: bool) -> None:
+        self.calls: list[list[str]] = []
+        self.imported = False
+        self.docker_has_it = docker_has_it
+
+    def __call__(self, argv: Any, timeout: float) -> str:
+        argv = [str(a) for a in argv]
+        self.calls.append(argv)
+        if argv[:3] == ["docker", "image", "save"]:
+            if not self.docker_has_it:
+                raise CommandFailedError(argv, 1, "No such image")
+            return ""
+        if argv[-2:-1] == ["import"]:
+            self.imported = True
+        if "ls" in argv:
+            return REF + "\n" if self.imported else ""
+        return ""
+
+
+def test_an_image_of_a_local_docker_engine_is_saved_and_imported(
+    make: Any, write_kubeconfig: Any, cluster_dir: Path, fake_which: Any
+) -> None:
+    write_cluster_env(cluster_dir)
+    runner = _DockerRunner(docker_has_it=True)
+    which = fake_which("/opt/bin/ctr", "docker")
+    provider = make(write_kubeconfig(directory=cluster_dir), runner=runner, which=which)
+    provider.start()
+    provider.load_image(IMAGE)
+    save = next(c for c in runner.calls if c[:3] == ["docker", "image", "save"])
+    assert save[3] == "-o" and save[5] == IMAGE
+    assert [*CTR, "import", save[4]] in runner.calls  # the very file docker wrote
+
+
+def test_without_the_image_in_docker_the_error_still_names_it(
+    make: Any, write_kubeconfig: Any, cluster_dir: Path, fake_which: Any
+) -> None:
+    write_cluster_env(cluster_dir)
+    runner = _DockerRunner(docker_has_it=False)
+    which = fake_which("/opt/bin/ctr", "docker")
+    provider = make(write_kubeconfig(directory=cluster_dir), runner=runner, which=which)
+    provider.start()
+    with pytest.raises(ImageNotAvailableError, match=REF):
+        provider.load_image(IMAGE)
+    assert not runner.imported

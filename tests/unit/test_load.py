@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import graceproof.load as load_module
+from graceproof import paths
 from graceproof.load import (
     LoadRun,
     LoadSettings,
@@ -163,9 +163,12 @@ def test_the_default_locustfile_is_the_repositorys(monkeypatch: pytest.MonkeyPat
     assert default_locustfile() == ROOT / "workloads" / "locustfile.py"
 
 
-def test_without_a_checkout_the_locustfile_must_be_given(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_checkout_or_package_data_the_locustfile_must_be_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("GRACEPROOF_LOCUSTFILE", raising=False)
-    monkeypatch.setattr(load_module, "repo_workloads_dir", lambda: None)
+    monkeypatch.setattr(paths, "checkout_root", lambda: None)
+    monkeypatch.setattr(paths, "INSTALLED_DATA", tmp_path / "no-data")
     with pytest.raises(LocustfileNotFound, match="pass locustfile="):
         default_locustfile()
     monkeypatch.setenv("GRACEPROOF_LOCUSTFILE", "/nonexistent/locustfile.py")

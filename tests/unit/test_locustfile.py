@@ -198,3 +198,83 @@ def test_an_unknown_connection_policy_is_refused(tmp_path: Path) -> None:
     run = run_locust("http://127.0.0.1:30080", tmp_path / "r.jsonl", GRACEPROOF_CONNECTION="pooled")
     assert run.returncode == 2
     assert "GRACEPROOF_CONNECTION" in run.stderr
+
+
+def test_expected_statuses_decide_success(app: RunningApp, tmp_path: Path) -> None:
+    # 503 is what this endpoint answers; the user says it is the expected answer.
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}",
+        records_path,
+        seconds=2,
+        users=1,
+        GRACEPROOF_PATH="/status?code=503",
+        GRACEPROOF_EXPECT="503",
+    )
+    assert run.returncode == 0, run.stderr
+    records = read_records(records_path)
+    assert records and all(r.ok and r.status == 503 for r in records)
+
+
+def test_a_200_outside_the_expected_statuses_is_a_failure(app: RunningApp, tmp_path: Path) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}",
+        records_path,
+        seconds=2,
+        users=1,
+        GRACEPROOF_EXPECT="204",
+        GRACEPROOF_HOST_HEADER="web.example",
+    )
+    assert run.returncode == 1
+    records = read_records(records_path)
+    assert records and {(r.ok, r.status, r.error) for r in records} == {(False, 200, "http_other")}
+
+
+def test_the_method_is_sent_as_given(app: RunningApp, tmp_path: Path) -> None:
+    # The sample app serves GET only: http.server answers 501 to a HEAD it lacks.
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}", records_path, seconds=2, users=1, GRACEPROOF_METHOD="HEAD"
+    )
+    assert run.returncode == 1
+    assert {r.status for r in read_records(records_path)} == {501}
+
+
+def test_a_port_whose_request_timed_out_is_quarantined_across_runs(tmp_path: Path) -> None:
+    # A server that accepts and never answers: every request times out, as requests
+    # to a pod that is gone do (there the SYN goes unanswered; same rule).
+    quarantine = tmp_path / "ports.json"
+    held: list[socket.socket] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        port = server.getsockname()[1]
+
+        def accept() -> None:
+            while True:
+                try:
+                    held.append(server.accept()[0])
+                except OSError:
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        run = run_locust(
+            f"http://127.0.0.1:{port}",
+            tmp_path / "r.jsonl",
+            seconds=3,
+            users=1,
+            GRACEPROOF_TIMEOUT="0.5",
+            GRACEPROOF_SOURCE_PORTS="40000-40009",
+            GRACEPROOF_PORT_QUARANTINE=str(quarantine),
+        )
+    for conn in held:
+        conn.close()
+    assert run.returncode == 1, run.stderr
+    records = read_records(tmp_path / "r.jsonl")
+    assert records and all(r.error == "timeout" for r in records)
+    saved = {int(p): until for p, until in json.loads(quarantine.read_text()).items()}
+    # One port per timed-out request, none used twice while quarantined.
+    assert len(saved) == len(records) and set(saved) <= set(range(40000, 40010))
+    # Each is held for the kernel's SYN_SENT timeout and more.
+    assert min(saved.values()) > max(r.t for r in records) + 100

@@ -46,6 +46,10 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+def terminations(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    return [e for e in events if e.kind == "container_terminated"]
+
+
 def kinds(events: list[TimelineEvent]) -> list[str]:
     return [e.kind for e in events]
 
@@ -265,7 +269,9 @@ def test_each_container_of_a_pod_reports_its_own_termination() -> None:
 def test_restart_in_place_reports_the_last_termination_at_its_finish_time() -> None:
     tracker = PodTracker()
     tracker.apply("ADDED", pod(ready=True, containers=[running()]), NOW)
-    events = tracker.apply("MODIFIED", pod(containers=[restarted(finished=at(5))]), NOW + 1)
+    events = terminations(
+        tracker.apply("MODIFIED", pod(containers=[restarted(finished=at(5))]), NOW + 1)
+    )
     assert events == [
         TimelineEvent(
             at(5).timestamp(),
@@ -281,7 +287,7 @@ def test_last_termination_without_finish_time_is_stamped_with_watch_time() -> No
     tracker = PodTracker()
     tracker.apply("ADDED", pod(), NOW)
     events = tracker.apply("MODIFIED", pod(containers=[restarted(finished=None)]), NOW + 1)
-    assert [(e.kind, e.t) for e in events] == [("container_terminated", NOW + 1)]
+    assert [(e.kind, e.t) for e in terminations(events)] == [("container_terminated", NOW + 1)]
 
 
 def test_termination_seen_live_is_not_reported_again_as_last_state_after_restart() -> None:
@@ -289,7 +295,8 @@ def test_termination_seen_live_is_not_reported_again_as_last_state_after_restart
     tracker.apply("ADDED", pod(), NOW)
     crashed = tracker.apply("MODIFIED", pod(containers=[terminated(restarts=0)]), NOW + 1)
     assert kinds(crashed) == ["container_terminated"]
-    assert tracker.apply("MODIFIED", pod(containers=[restarted(restarts=1)]), NOW + 2) == []
+    after = tracker.apply("MODIFIED", pod(containers=[restarted(restarts=1)]), NOW + 2)
+    assert kinds(after) == ["container_started"]  # the restarted container, not its crash
 
 
 def test_second_crash_after_a_restart_is_a_new_termination() -> None:
@@ -560,7 +567,14 @@ def test_recorder_records_pod_events_and_follows_each_running_container() -> Non
     ]
     rec, followed = _recorder_fed(items)
     rec._watch_pods()
-    assert kinds(rec.events()) == ["pod_created", "container_terminated", "pod_ready", "pod_gone"]
+    assert kinds(rec.events()) == [
+        "pod_created",
+        "container_started",
+        "container_started",
+        "container_terminated",
+        "pod_ready",
+        "pod_gone",
+    ]
     assert followed == [("web-1", "app", 0), ("web-1", "app", 1)]
 
 
@@ -575,3 +589,16 @@ def test_recorder_records_k8s_events_once() -> None:
     rec, _ = _recorder_fed([{"type": "ADDED", "object": ev}, {"type": "MODIFIED", "object": ev}])
     rec._watch_events()
     assert [(e.kind, e.pod) for e in rec.events()] == [("k8s_event", "web-1")]
+
+
+def test_each_container_start_is_reported_once_per_restart_at_its_api_time() -> None:
+    tracker = PodTracker()
+    first = tracker.apply("ADDED", pod(containers=[running()]), NOW)
+    assert [(e.kind, e.t, e.detail) for e in first if e.kind == "container_started"] == [
+        ("container_started", at(1).timestamp(), {"container": "app", "restart_count": 0})
+    ]
+    assert "container_started" not in kinds(
+        tracker.apply("MODIFIED", pod(containers=[running()]), NOW + 1)
+    )
+    again = tracker.apply("MODIFIED", pod(containers=[running(restarts=1)]), NOW + 2)
+    assert [e.detail["restart_count"] for e in again if e.kind == "container_started"] == [1]

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from graceproof.kube import Kube
 from graceproof.result import Disruption as DisruptionRecord
-from graceproof.waiting import REQUEST_TIMEOUT, deployment_available, pod_is_ready, wait_for
+from graceproof.waiting import REQUEST_TIMEOUT, pod_is_ready, wait_for, workload_available
 from graceproof.workloads.base import Target, changed_parameters, parameters_of
 
 __all__ = ["Disruption", "DisruptionContext", "serving_pods", "wait_all_gone"]
@@ -80,9 +80,22 @@ class DisruptionContext:
         self.record.act("delete", pod=name)
         self.kube.core.delete_namespaced_pod(name, self.namespace)
 
-    def patch_deployment(self, body: dict[str, Any], action: str, **detail: Any) -> None:
+    def patch_workload(self, body: dict[str, Any], action: str, **detail: Any) -> None:
+        """Patch the target's Deployment or StatefulSet, and record it."""
         self.record.act(action, **detail)
-        self.kube.apps.patch_namespaced_deployment(self.target.deployment, self.namespace, body)
+        patch = {
+            "Deployment": self.kube.apps.patch_namespaced_deployment,
+            "StatefulSet": self.kube.apps.patch_namespaced_stateful_set,
+        }[self.target.kind]
+        patch(self.target.name, self.namespace, body)
+
+    def scale_workload(self, replicas: int) -> None:
+        self.record.act("scale", replicas=replicas)
+        scale = {
+            "Deployment": self.kube.apps.patch_namespaced_deployment_scale,
+            "StatefulSet": self.kube.apps.patch_namespaced_stateful_set_scale,
+        }[self.target.kind]
+        scale(self.target.name, self.namespace, {"spec": {"replicas": replicas}})
 
     def wait_serving(self, want: int, exclude: Collection[str], timeout: float = 120.0) -> None:
         """Wait until `want` pods not in `exclude` serve (replacements are Ready)."""
@@ -101,8 +114,8 @@ class DisruptionContext:
         )
 
     def wait_rollout(self, timeout: float) -> None:
-        """Wait until the Deployment's rollout is complete (kubectl rollout status)."""
-        deployment_available(self.kube.apps, self.namespace, self.target.deployment).wait(timeout)
+        """Wait until the target's rollout is complete (kubectl rollout status)."""
+        workload_available(self.kube, self.namespace, self.target).wait(timeout)
 
 
 class Disruption(ABC):

@@ -20,6 +20,6 @@ class RolloutRestart(Disruption):
         stamp = datetime.now(UTC).isoformat()
         annotations = {"kubectl.kubernetes.io/restartedAt": stamp}
         body = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
-        ctx.patch_deployment(body, "restart", restarted_at=stamp)
+        ctx.patch_workload(body, "restart", restarted_at=stamp)
         ctx.wait_rollout(self.timeout_s)
         ctx.record.act("rollout_complete")

@@ -11,7 +11,7 @@ from graceproof.errors import WorkloadSpecError
 
 @dataclass(frozen=True)
 class ScaleDown(Disruption):
-    """Set the Deployment's replicas to `to`; the controller picks the pods to end."""
+    """Set the target's replicas to `to`; its controller picks the pods to end."""
 
     kind: ClassVar[str] = "scale-down"
     to: int = 1
@@ -24,13 +24,9 @@ class ScaleDown(Disruption):
     def run(self, ctx: DisruptionContext) -> None:
         if self.to >= ctx.target.replicas:
             raise WorkloadSpecError(
-                f"scale-down to {self.to} terminates nothing: deployment "
-                f"{ctx.target.deployment} has {ctx.target.replicas} replicas; choose to < "
-                f"{ctx.target.replicas}"
+                f"scale-down to {self.to} terminates nothing: {ctx.target.ref} has "
+                f"{ctx.target.replicas} replicas; choose to < {ctx.target.replicas}"
             )
-        ctx.record.act("scale", replicas=self.to)
-        ctx.kube.apps.patch_namespaced_deployment_scale(
-            ctx.target.deployment, ctx.namespace, {"spec": {"replicas": self.to}}
-        )
+        ctx.scale_workload(self.to)
         ctx.wait_rollout(self.timeout_s)
         ctx.record.act("scaled", replicas=self.to)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from graceproof.config import OptionError, Options, read_env_file
-from graceproof.errors import ImageNotAvailableError, MissingToolError
+from graceproof.errors import CommandFailedError, ImageNotAvailableError, MissingToolError
 from graceproof.kube import read_kubeconfig
 from graceproof.providers.base import ClusterProvider, Runner, Which, run_command, write_private
 
@@ -129,10 +130,14 @@ class ExistingProvider(ClusterProvider):
     def load_image(self, image: str, archive: Path | None = None) -> None:
         address = self.cluster_env.get("CONTAINERD_ADDRESS")
         if not address:
-            log.info(
-                "cluster %s: graceproof cannot load images into it; %s must already be "
-                "pullable by its nodes",
+            # Only hack/'s local cluster says (cluster.env) where its containerd is.
+            log.log(
+                logging.WARNING if archive is not None else logging.INFO,
+                "cluster %s: graceproof cannot load images into it (no %s next to its "
+                "kubeconfig)%s; %s must already be pullable by its nodes",
                 self.name,
+                CLUSTER_ENV,
+                f", so {archive} was not imported" if archive is not None else "",
                 image,
             )
             return
@@ -143,16 +148,38 @@ class ExistingProvider(ClusterProvider):
         if archive is not None:
             self._runner([*images, "import", str(archive)], IMPORT_TIMEOUT)
         ref = containerd_ref(image)
-        listed = self._runner([*images, "ls", "-q", f"name=={ref}"], QUERY_TIMEOUT).split()
-        if ref not in listed:
-            source = (
-                f"after importing {archive}" if archive else "and no --gp-image-archive was given"
-            )
-            raise ImageNotAvailableError(
-                f"image {ref} is not in the cluster's containerd ({address}) {source}. "
-                "Build and import it (hack/ scripts), or pass --gp-image-archive with a "
-                "`docker save` tar."
-            )
+
+        def present() -> bool:
+            listed = self._runner([*images, "ls", "-q", f"name=={ref}"], QUERY_TIMEOUT).split()
+            return ref in listed
+
+        if present():
+            return
+        if archive is None and self._docker_save(image, images):
+            log.info("imported %s from the local Docker engine (docker image save)", image)
+            if present():
+                return
+        source = f"after importing {archive}" if archive else "and no --gp-image-archive was given"
+        raise ImageNotAvailableError(
+            f"image {ref} is not in the cluster's containerd ({address}) {source}. "
+            "Build and import it (hack/ scripts), pass a `docker save` tar "
+            "(--gp-image-archive, graceproof prove --image-archive), or build it where a "
+            "Docker engine runs (it is then imported by docker image save)."
+        )
+
+    def _docker_save(self, image: str, images: list[str]) -> bool:
+        """Import `image` from a local Docker engine, when there is one that has it."""
+        if self._which("docker") is None:
+            return False
+        with tempfile.TemporaryDirectory(prefix="graceproof-image-") as tmp:
+            tar = str(Path(tmp) / "image.tar")
+            try:
+                self._runner(["docker", "image", "save", "-o", tar, image], IMPORT_TIMEOUT)
+            except CommandFailedError as exc:  # no engine, or it lacks the image
+                log.info("docker image save %s failed: %s", image, exc.output.strip())
+                return False
+            self._runner([*images, "import", tar], IMPORT_TIMEOUT)
+        return True
 
     def stop(self) -> None:
         self._kubeconfig.unlink(missing_ok=True)

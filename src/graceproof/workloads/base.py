@@ -10,7 +10,7 @@ user's own manifests are another. A new kind of workload is one subclass:
         def deploy(self, ctx: DeployContext) -> Target:
             ctx.kube.apply(my_docs, ctx.namespace)
             deployment_available(ctx.kube.apps, ctx.namespace, "web").wait(180)
-            return Target(deployment="web", selector="app=web", service="web",
+            return Target(kind="Deployment", name="web", selector="app=web", service="web",
                           node_port=30085, replicas=3, grace_seconds=30)
 """
 
@@ -48,6 +48,7 @@ UNIVERSAL_SIGNALS = frozenset(
         "endpoint_ready",
         "endpoint_not_ready",
         "endpoint_removed",
+        "container_started",
         "container_terminated",
         "k8s_event",
         "disruption",
@@ -61,19 +62,26 @@ class DeployContext:
 
     kube: Kube
     namespace: str
-    image: str  # the session's sample-workload image; workloads with their own ignore it
+    image: str  # the session's sample image, when the workload `uses_session_image`
 
 
 @dataclass(frozen=True)
 class Target:
     """What a scenario disrupts and loads once the workload is deployed."""
 
-    deployment: str  # the Deployment whose pods are terminated
+    kind: str  # Deployment or StatefulSet: the controller whose pods are terminated
+    name: str
     selector: str  # label selector of its pods
     service: str  # the Service whose EndpointSlices the timeline watches
     node_port: int  # where load from the host enters, on 127.0.0.1
     replicas: int
     grace_seconds: int  # the pods' terminationGracePeriodSeconds
+    pod_port: int | None = None  # the port the pods serve the load on, for diagnostics
+
+    @property
+    def ref(self) -> str:
+        """`deployment/web`, as kubectl names it."""
+        return f"{self.kind.lower()}/{self.name}"
 
 
 class Workload(ABC):
@@ -81,6 +89,10 @@ class Workload(ABC):
 
     signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS
     """The timeline kinds this workload can give (graceproof.model.EVENT_KINDS)."""
+
+    uses_session_image: ClassVar[bool] = False
+    """Whether it runs the session's sample-workload image (`DeployContext.image`): only
+    then is that image loaded into the cluster for it."""
 
     @property
     def label(self) -> str:

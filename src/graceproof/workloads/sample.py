@@ -32,7 +32,7 @@ from graceproof.hooks import (
 )
 from graceproof.model import Expected
 from graceproof.paths import repo_workloads_dir
-from graceproof.waiting import deployment_available
+from graceproof.waiting import workload_available
 from graceproof.workloads.base import NOT_IN_ID, UNIVERSAL_SIGNALS, DeployContext, Target, Workload
 
 __all__ = [
@@ -328,6 +328,7 @@ class SampleApp(Workload):
     ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
 
     signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS | APP_SIGNALS
+    uses_session_image: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _check(self.hook, self.grace_seconds, self.shutdown_mode, self.replicas)
@@ -360,15 +361,18 @@ class SampleApp(Workload):
 
     def deploy(self, ctx: DeployContext) -> Target:
         ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
-        deployment_available(ctx.kube.apps, ctx.namespace, self.name).wait(self.ready_timeout_s)
-        return Target(
-            deployment=self.name,
+        target = Target(
+            kind="Deployment",
+            name=self.name,
             selector=f"{NAME_LABEL}={self.name}",
             service=self.name,
             node_port=self.node_port,
             replicas=self.replicas,
             grace_seconds=self.grace_seconds,
+            pod_port=APP_PORT,
         )
+        workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
+        return target
 
 
 def example(variant: str) -> list[dict[str, Any]]:

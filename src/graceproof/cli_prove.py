@@ -1,0 +1,302 @@
+"""`graceproof prove`: a team's manifests, kustomization or chart in; a zero-downtime
+verdict out, with its negative control, a report, and an exit code:
+0 proven, 1 not proven, 2 bad input (nothing is deployed then).
+
+    graceproof prove -f deploy/ --kubeconfig kc.yaml
+    graceproof prove -k deploy/overlays/prod --kind --image myapp:1.2.3
+    graceproof prove --chart chart/ --set preStopSleepSeconds=5 --kubeconfig kc.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import secrets
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from graceproof.config import KIND_NODE_IMAGES, normalize_k8s_version
+from graceproof.disruptions import DISRUPTIONS, disruption_named
+from graceproof.errors import (
+    GraceproofError,
+    ImageNotAvailableError,
+    ManifestRejectedError,
+    OptionError,
+    TargetUnreachableError,
+    WorkloadSpecError,
+    WorkloadStartError,
+)
+from graceproof.kube import Kube
+from graceproof.load import HTTP_METHODS, LoadSettings
+from graceproof.model import CONNECTION_POLICIES
+from graceproof.paths import kind_config
+from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
+from graceproof.proving import ProofOutcome, prove_with_control
+from graceproof.report import write_report
+from graceproof.result import ClusterInfo
+from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
+from graceproof.workloads.manifests import DEFAULT_NODE_PORT, ManifestWorkload
+
+__all__ = ["add_parser", "run"]
+
+EXIT_PROVEN = 0
+EXIT_NOT_PROVEN = 1
+EXIT_BAD_INPUT = 2
+# Found when the workload is deployed, before any load: the input is at fault.
+BAD_INPUT_AT_DEPLOY = (
+    WorkloadSpecError,
+    OptionError,
+    ImageNotAvailableError,
+    WorkloadStartError,
+    ManifestRejectedError,
+    TargetUnreachableError,
+)
+
+log = logging.getLogger("graceproof")
+
+
+def _statuses(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected statuses like 200,204, not {text!r}") from exc
+
+
+def _input_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("input (one of)")
+    one = src.add_mutually_exclusive_group(required=True)
+    one.add_argument(
+        "-f",
+        "--filename",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="a YAML file or a folder of them (repeatable)",
+    )
+    one.add_argument(
+        "-k",
+        "--kustomize",
+        type=Path,
+        metavar="DIR",
+        help="a kustomize folder (rendered by kubectl kustomize)",
+    )
+    one.add_argument(
+        "--chart", type=Path, metavar="DIR", help="a Helm chart (rendered by helm template)"
+    )
+    src.add_argument(
+        "--values",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a values file for --chart (repeatable)",
+    )
+    src.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a value for --chart (repeatable)",
+    )
+    t = p.add_argument_group("target")
+    t.add_argument(
+        "--target",
+        metavar="KIND/NAME",
+        help="the Deployment or StatefulSet to disrupt, e.g. deployment/web "
+        "(default: the only one)",
+    )
+    t.add_argument(
+        "--service",
+        metavar="NAME[:PORT]",
+        help="the Service in front of it (default: the only one selecting its pods)",
+    )
+    t.add_argument(
+        "--node-port",
+        type=int,
+        default=DEFAULT_NODE_PORT,
+        help=f"node port of graceproof's own load Service (default {DEFAULT_NODE_PORT}; "
+        "kind maps 30080-30089 to 127.0.0.1)",
+    )
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    load = p.add_argument_group("traffic and disruption")
+    load.add_argument("--path", default="/", help="HTTP path (default /)")
+    load.add_argument("--method", default="GET", choices=HTTP_METHODS)
+    load.add_argument("--host-header", metavar="HOST", help="a Host header to send")
+    load.add_argument(
+        "--expect-status",
+        type=_statuses,
+        default=(),
+        metavar="CODES",
+        help="statuses that count as success, e.g. 200,204 (default: < 400)",
+    )
+    load.add_argument("--users", type=int, default=10)
+    load.add_argument("--connection", choices=CONNECTION_POLICIES, default="new")
+    load.add_argument("--disruption", choices=sorted(DISRUPTIONS), default="delete-one-by-one")
+    load.add_argument(
+        "--no-control",
+        action="store_true",
+        help="skip the negative control (the same manifests without preStop hooks)",
+    )
+    c = p.add_argument_group("cluster (one of)")
+    where = c.add_mutually_exclusive_group(required=True)
+    where.add_argument("--kubeconfig", type=Path, help="an existing cluster (never changed)")
+    where.add_argument("--kind", action="store_true", help="create a kind cluster for the run")
+    c.add_argument(
+        "--k8s-version", default="1.34", help=f"kind: one of {', '.join(KIND_NODE_IMAGES)}"
+    )
+    c.add_argument("--cluster-name", default="graceproof", help="kind cluster name")
+    c.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
+    c.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="an image to load into the cluster (kind load; repeatable)",
+    )
+    c.add_argument(
+        "--image-archive",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="TAR",
+        help="a docker-save archive to import (local cluster; repeatable)",
+    )
+    p.add_argument("--report-dir", type=Path, default=Path("reports"))
+    p.add_argument("--run-id", default=None, help="label of what the run creates (default random)")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "prove",
+        help="prove a workload (manifests, kustomize or a Helm chart) keeps every request",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _input_args(p)
+    _run_args(p)
+    p.set_defaults(func=run)
+
+
+def source_of(args: argparse.Namespace) -> ManifestSource:
+    if (args.values or args.set) and not args.chart:
+        raise OptionError("--values and --set go with --chart")
+    if args.filename:
+        return ManifestFiles(tuple(args.filename))
+    if args.kustomize:
+        return Kustomization(args.kustomize)
+    return HelmChart(args.chart, values=tuple(args.values), set=tuple(args.set))
+
+
+def archive_tags(path: Path) -> list[str]:
+    """The image names a docker-save archive holds (its manifest.json RepoTags)."""
+    try:
+        with tarfile.open(path) as tar:
+            member = tar.extractfile("manifest.json")
+            manifest = json.load(member) if member else []
+    except (OSError, KeyError, tarfile.TarError, ValueError) as exc:
+        raise OptionError(f"--image-archive {path}: not a docker-save archive ({exc})") from exc
+    tags = [t for entry in manifest for t in entry.get("RepoTags") or []]
+    if not tags:
+        raise OptionError(f"--image-archive {path}: its manifest.json names no image (RepoTags)")
+    return tags
+
+
+@contextmanager
+def _provider(args: argparse.Namespace) -> Iterator[ClusterProvider]:
+    with tempfile.TemporaryDirectory(prefix="graceproof-") as state:
+        provider: ClusterProvider
+        if args.kubeconfig is not None:
+            if not args.kubeconfig.is_file():
+                raise OptionError(f"--kubeconfig {args.kubeconfig}: no such file")
+            provider = ExistingProvider(source_kubeconfig=args.kubeconfig, state_dir=Path(state))
+        else:
+            minor = normalize_k8s_version(args.k8s_version)
+            provider = KindProvider(
+                name=args.cluster_name,
+                node_image=KIND_NODE_IMAGES[minor],
+                config_file=kind_config(),
+                state_dir=Path(state),
+                keep=args.keep_cluster,
+            )
+        with provider:
+            yield provider
+
+
+def _load_images(provider: ClusterProvider, args: argparse.Namespace) -> None:
+    for image in args.image:
+        log.info("loading image %s", image)
+        provider.load_image(image)
+    for archive in args.image_archive:
+        for tag in archive_tags(archive):
+            log.info("importing %s from %s", tag, archive)
+            provider.load_image(tag, archive)
+
+
+def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome:
+    load = LoadSettings(
+        users=args.users,
+        connection=args.connection,
+        path=args.path,
+        method=args.method,
+        host_header=args.host_header,
+        expect_status=args.expect_status,
+    )
+    run_id = args.run_id or secrets.token_hex(3)
+    with _provider(args) as provider, Kube.from_kubeconfig(provider.kubeconfig) as kube:
+        _load_images(provider, args)
+        cluster = ClusterInfo(provider.kind, provider.name, kube.server_version())
+        outcome = prove_with_control(
+            kube,
+            workload,
+            disruption=disruption_named(args.disruption),
+            load=load,
+            run_id=run_id,
+            cluster=cluster,
+            out_dir=args.report_dir,
+            control=not args.no_control,
+        )
+    results = [r for r in (outcome.control, outcome.hooked) if r is not None]
+    report = write_report(results, args.report_dir)
+    for line in outcome.lines():
+        print(line)
+    print(f"report: {report.summary}")
+    return outcome
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="graceproof %(asctime)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)  # fmt: skip
+    try:
+        source = source_of(args)
+        log.info("rendering %s", source.describe())
+        workload = ManifestWorkload.load(
+            source, target=args.target, service=args.service, node_port=args.node_port
+        )
+        r = workload.resolved
+        log.info(
+            "target %s behind %s (targetPort %s); %d preStop hook(s)",
+            r.workload.ref,
+            r.service.ref,
+            r.target_port,
+            r.hooks,
+        )
+        LoadSettings(users=args.users, path=args.path)  # bad traffic settings: exit 2 now
+    except (WorkloadSpecError, OptionError, ValueError) as exc:
+        print(f"graceproof prove: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        outcome = _prove(args, workload)
+    except BAD_INPUT_AT_DEPLOY as exc:
+        print(f"graceproof prove: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except GraceproofError as exc:
+        print(f"graceproof prove: not proven: {exc}", file=sys.stderr)
+        return EXIT_NOT_PROVEN
+    return EXIT_PROVEN if outcome.proven else EXIT_NOT_PROVEN

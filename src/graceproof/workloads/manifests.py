@@ -1,0 +1,352 @@
+"""A team's own workload: their manifests, kustomization or chart, as a `Workload`.
+
+Everything is rendered and checked before anything touches the cluster:
+
+- every object goes into the test's namespace; cluster-scoped objects are refused;
+- the target is the one Deployment or StatefulSet (or the one named), and the Service
+  in front of it is the one whose selector picks its pods (or the one named);
+- the Service's targetPort must be a port a container of those pods exposes.
+
+graceproof leaves the team's Service as it is and adds its own NodePort Service with
+the same selector and targetPort, so load from 127.0.0.1 goes through the cluster's
+own proxy path. `without_hooks()` derives the negative control: the same manifests
+with every preStop hook removed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from graceproof.errors import WorkloadSpecError
+from graceproof.model import Expected
+from graceproof.sources import Doc, ManifestSource
+from graceproof.waiting import workload_available
+from graceproof.workloads.base import NOT_IN_ID, DeployContext, Target, Workload
+
+__all__ = ["CLUSTER_SCOPED", "ManifestWorkload", "Resolved", "resolve"]
+
+log = logging.getLogger(__name__)
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+# Kinds that exist outside any namespace: graceproof creates nothing it cannot delete
+# with the test's namespace.
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "CertificateSigningRequest",
+        "ClusterIssuer",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CSIDriver",
+        "CSINode",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeAttachment",
+    }
+)
+DEFAULT_NODE_PORT = 30080
+LOAD_SERVICE_PREFIX = "graceproof-load-"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the checks found: the objects to apply and what to disrupt and load."""
+
+    docs: tuple[Doc, ...]
+    workload: Doc
+    service: Doc
+    service_port: dict[str, Any]
+    target_port: int | str
+    hooks: int  # preStop hooks in the workload's containers
+
+
+def _template(doc: Doc) -> dict[str, Any]:
+    template: dict[str, Any] = (doc.body.get("spec") or {}).get("template") or {}
+    return template
+
+
+def _pod_labels(doc: Doc) -> dict[str, str]:
+    return dict((_template(doc).get("metadata") or {}).get("labels") or {})
+
+
+def _containers(doc: Doc) -> list[dict[str, Any]]:
+    return list((_template(doc).get("spec") or {}).get("containers") or [])
+
+
+def _check_scope(docs: list[Doc]) -> None:
+    refused = [f"{d.ref} ({d.origin})" for d in docs if d.kind in CLUSTER_SCOPED]
+    if refused:
+        raise WorkloadSpecError(
+            "cluster-scoped objects are refused (graceproof applies everything into the "
+            "test's namespace and deletes it afterwards): "
+            + ", ".join(refused)
+            + ". Leave them out of the input (install them once, outside the proof)."
+        )
+
+
+def _pick_workload(docs: list[Doc], named: str | None) -> Doc:
+    candidates = [d for d in docs if d.kind in WORKLOAD_KINDS]
+    found = ", ".join(d.ref for d in candidates) or "none"
+    if named is not None:
+        for d in candidates:
+            if d.ref == named.lower() or d.name == named:
+                return d
+        raise WorkloadSpecError(
+            f"--target {named}: no such Deployment or StatefulSet in the input (found: {found})"
+        )
+    if not candidates:
+        kinds = sorted({d.kind for d in docs}) or ["nothing"]
+        raise WorkloadSpecError(
+            f"no Deployment or StatefulSet in the input (found {', '.join(kinds)}): "
+            "graceproof needs a workload whose pods it can terminate"
+        )
+    if len(candidates) > 1:
+        raise WorkloadSpecError(
+            f"several workloads in the input ({found}): name the one to disrupt with "
+            f"--target, e.g. --target {candidates[0].ref}"
+        )
+    return candidates[0]
+
+
+def _selects(service: Doc, labels: dict[str, str]) -> bool:
+    selector = (service.body.get("spec") or {}).get("selector") or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _pick_service(docs: list[Doc], workload: Doc, named: str | None) -> tuple[Doc, str | None]:
+    labels = _pod_labels(workload)
+    services = [d for d in docs if d.kind == "Service"]
+    if named is not None:
+        name, _, port = named.partition(":")
+        name = name.removeprefix("service/")
+        for s in services:
+            if s.name == name:
+                if not _selects(s, labels):
+                    selector = (s.body.get("spec") or {}).get("selector") or {}
+                    raise WorkloadSpecError(
+                        f"service/{name} ({s.origin}): its selector {selector} matches no pod "
+                        f"of {workload.ref}, whose pods are labelled {labels}"
+                    )
+                return s, port or None
+        found = ", ".join(s.ref for s in services) or "none"
+        raise WorkloadSpecError(f"--service {named}: no such Service in the input ({found})")
+    matching = [s for s in services if _selects(s, labels)]
+    if len(matching) == 1:
+        return matching[0], None
+    if not matching:
+        raise WorkloadSpecError(
+            f"no Service in the input selects the pods of {workload.ref} (labels {labels}): "
+            "add the Service in front of it, or name one with --service NAME[:PORT]"
+        )
+    raise WorkloadSpecError(
+        f"several Services select the pods of {workload.ref} "
+        f"({', '.join(s.ref for s in matching)}): name one with --service NAME[:PORT]"
+    )
+
+
+def _pick_port(service: Doc, wanted: str | None) -> dict[str, Any]:
+    ports: list[dict[str, Any]] = list((service.body.get("spec") or {}).get("ports") or [])
+    names = ", ".join(f"{p.get('name', '')}:{p.get('port')}" for p in ports) or "none"
+    if wanted is not None:
+        for p in ports:
+            if str(p.get("name")) == wanted or str(p.get("port")) == wanted:
+                return p
+        raise WorkloadSpecError(f"{service.ref} has no port {wanted!r} (ports: {names})")
+    if len(ports) != 1:
+        raise WorkloadSpecError(
+            f"{service.ref} has {len(ports)} ports ({names}): name one with "
+            f"--service {service.name}:PORT"
+        )
+    return ports[0]
+
+
+def _container_ports(workload: Doc) -> list[tuple[str, str | None, int]]:
+    return [
+        (str(c.get("name")), p.get("name"), int(p["containerPort"]))
+        for c in _containers(workload)
+        for p in c.get("ports") or []
+        if "containerPort" in p
+    ]
+
+
+def _check_target_port(service: Doc, port: dict[str, Any], workload: Doc) -> int | str:
+    target: int | str = port.get("targetPort") or port["port"]
+    exposed = _container_ports(workload)
+    listing = (
+        ", ".join(f"{c}: {n + ' ' if n else ''}{num}" for c, n, num in exposed) or "none declared"
+    )
+    if isinstance(target, str) and not target.isdigit():
+        if not any(n == target for _, n, _ in exposed):
+            raise WorkloadSpecError(
+                f"{service.ref} port {port.get('name') or port.get('port')}: targetPort "
+                f"{target!r} is not a named port of any container of {workload.ref} "
+                f"(container ports: {listing})"
+            )
+        return target
+    number = int(target)
+    if exposed and not any(num == number for _, _, num in exposed):
+        raise WorkloadSpecError(
+            f"{service.ref} port {port.get('name') or port.get('port')}: targetPort {number} "
+            f"is not exposed by any container of {workload.ref} (container ports: {listing})"
+        )
+    return number
+
+
+def resolve(docs: list[Doc], target: str | None = None, service: str | None = None) -> Resolved:
+    """Check the manifests and find what to disrupt and load (WorkloadSpecError naming
+    the object, the field and the fix otherwise)."""
+    _check_scope(docs)
+    workload = _pick_workload(docs, target)
+    svc, port_name = _pick_service(docs, workload, service)
+    port = _pick_port(svc, port_name)
+    hooks = sum(1 for c in _containers(workload) if (c.get("lifecycle") or {}).get("preStop"))
+    return Resolved(
+        docs=tuple(docs),
+        workload=workload,
+        service=svc,
+        service_port=port,
+        target_port=_check_target_port(svc, port, workload),
+        hooks=hooks,
+    )
+
+
+def _strip_hooks(body: dict[str, Any]) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    pod_spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for c in pod_spec.get("containers") or []:
+        lifecycle = c.get("lifecycle")
+        if isinstance(lifecycle, dict):
+            lifecycle.pop("preStop", None)
+            if not lifecycle:
+                del c["lifecycle"]
+    return body
+
+
+@dataclass(frozen=True)
+class ManifestWorkload(Workload):
+    """A team's manifests (any `ManifestSource`), checked when made: use `load`."""
+
+    source: ManifestSource = field(metadata=NOT_IN_ID)
+    resolved: Resolved = field(repr=False, compare=False, metadata=NOT_IN_ID)
+    control: bool = False  # the derived negative control: every preStop hook removed
+    node_port: int = field(default=DEFAULT_NODE_PORT, metadata=NOT_IN_ID)
+    ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
+
+    @classmethod
+    def load(
+        cls,
+        source: ManifestSource,
+        *,
+        target: str | None = None,
+        service: str | None = None,
+        node_port: int = DEFAULT_NODE_PORT,
+    ) -> ManifestWorkload:
+        """Render `source` and check it; WorkloadSpecError before any cluster call."""
+        resolved = resolve(source.render(), target, service)
+        return cls(source, resolved, node_port=node_port)
+
+    def without_hooks(self, node_port: int | None = None) -> ManifestWorkload:
+        """The negative control: the same workload with every preStop hook removed
+        (on another node port when both run at once, e.g. in one pytest test)."""
+        return replace(self, control=True, node_port=node_port or self.node_port)
+
+    @property
+    def label(self) -> str:
+        # The form (files, kustomize, helm) and the target: the same workload given
+        # as a chart and as plain files are two scenarios.
+        w = self.resolved.workload
+        base = f"{self.source.kind}-{w.kind.lower()}-{w.name}"
+        return f"{base}-no-hook" if self.control else base
+
+    @property
+    def expected(self) -> Expected:
+        return "errors" if self.control else "no-errors"
+
+    def parameters(self) -> dict[str, Any]:
+        r = self.resolved
+        return {
+            "source": self.source.describe(),
+            "workload": r.workload.ref,
+            "service": f"{r.service.ref}:{r.service_port.get('name') or r.service_port['port']}",
+            "target_port": r.target_port,
+            "prestop_hooks": r.hooks,
+            "control": self.control,
+            "node_port": self.node_port,
+        }
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """What is applied: the team's objects (hooks removed for the control, own
+        namespace dropped) and graceproof's NodePort Service for the load."""
+        bodies = []
+        for doc in self.resolved.docs:
+            body = _strip_hooks(doc.body) if self.control else copy.deepcopy(doc.body)
+            body.setdefault("metadata", {}).pop("namespace", None)
+            bodies.append(body)
+        return [*bodies, self.load_service()]
+
+    def load_service(self) -> dict[str, Any]:
+        svc = self.resolved.service
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": (LOAD_SERVICE_PREFIX + svc.name)[:63].rstrip("-"),
+                "labels": {"app.kubernetes.io/managed-by": "graceproof"},
+            },
+            "spec": {
+                "type": "NodePort",
+                "selector": dict((svc.body.get("spec") or {}).get("selector") or {}),
+                "ports": [
+                    {
+                        "name": "load",
+                        "port": int(self.resolved.service_port["port"]),
+                        "targetPort": self.resolved.target_port,
+                        "nodePort": self.node_port,
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+        }
+
+    def pod_port(self) -> int | None:
+        """The container port number behind the Service's targetPort."""
+        target = self.resolved.target_port
+        if isinstance(target, int):
+            return target
+        for _, name, number in _container_ports(self.resolved.workload):
+            if name == target:
+                return number
+        return None
+
+    def deploy(self, ctx: DeployContext) -> Target:
+        ctx.kube.apply(self.manifests(), ctx.namespace)
+        w = self.resolved.workload
+        template_spec = _template(w).get("spec") or {}
+        selector = (w.body.get("spec") or {}).get("selector", {}).get("matchLabels") or {}
+        target = Target(
+            kind=w.kind,
+            name=w.name,
+            selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+            service=self.resolved.service.name,
+            node_port=self.node_port,
+            replicas=int((w.body.get("spec") or {}).get("replicas", 1)),
+            grace_seconds=int(template_spec.get("terminationGracePeriodSeconds", 30)),
+            pod_port=self.pod_port(),
+        )
+        if self.control and not self.resolved.hooks:
+            log.warning("%s has no preStop hook: the control is the same workload", w.ref)
+        workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
+        return target

@@ -1,0 +1,272 @@
+"""A team's manifests: parsing with file and line, the checks before anything is
+deployed, target and Service detection, the derived control, and `graceproof prove`'s
+exit code 2 for bad input (no cluster is reached: the checks come first)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from graceproof.cli import main
+from graceproof.errors import WorkloadSpecError
+from graceproof.sources import HelmChart, Kustomization, ManifestFiles, parse_yaml
+from graceproof.workloads.manifests import ManifestWorkload, resolve
+
+
+def deployment(name: str = "web", labels: dict[str, str] | None = None) -> dict[str, Any]:
+    labels = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "prod"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "terminationGracePeriodSeconds": 20,
+                    "containers": [
+                        {
+                            "name": "server",
+                            "image": "nginx:1",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service(
+    name: str = "web", selector: dict[str, str] | None = None, **port: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": selector or {"app": "web"},
+            "ports": [port or {"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }
+
+
+def write(tmp_path: Path, *docs: dict[str, Any], name: str = "app.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump_all(docs), encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, *docs: dict[str, Any], **kw: Any) -> ManifestWorkload:
+    return ManifestWorkload.load(ManifestFiles((write(tmp_path, *docs),)), **kw)
+
+
+def test_one_deployment_and_its_service_are_found(tmp_path: Path) -> None:
+    w = load(tmp_path, deployment(), service())
+    assert w.resolved.workload.ref == "deployment/web"
+    assert w.resolved.service.ref == "service/web"
+    assert w.resolved.target_port == "http"
+    assert w.pod_port() == 8080
+    assert w.resolved.hooks == 1
+    assert w.label == "files-deployment-web"
+    assert w.expected == "no-errors"
+
+
+def test_the_load_service_is_graceproofs_own_and_the_teams_stays_unchanged(
+    tmp_path: Path,
+) -> None:
+    w = load(tmp_path, deployment(), service(), node_port=30084)
+    *team, load_service = w.manifests()
+    assert team[1] == service()  # the team's Service, as written
+    assert "namespace" not in team[0]["metadata"]  # applied into the test's namespace
+    assert load_service["metadata"]["name"] == "graceproof-load-web"
+    assert load_service["spec"]["type"] == "NodePort"
+    assert load_service["spec"]["selector"] == {"app": "web"}
+    assert load_service["spec"]["ports"][0]["targetPort"] == "http"
+    assert load_service["spec"]["ports"][0]["nodePort"] == 30084
+
+
+def test_the_control_removes_every_prestop_hook_and_keeps_the_rest(tmp_path: Path) -> None:
+    d = deployment()
+    d["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["postStart"] = {
+        "exec": {"command": ["true"]}
+    }
+    w = load(tmp_path, d, service())
+    control = w.without_hooks()
+    container = control.manifests()[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["lifecycle"] == {"postStart": {"exec": {"command": ["true"]}}}
+    assert control.label == "files-deployment-web-no-hook"
+    assert control.expected == "errors"
+    # The hooked workload itself is untouched.
+    hooked = w.manifests()[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "preStop" in hooked["lifecycle"]
+
+
+def test_an_empty_lifecycle_goes_with_its_only_hook(tmp_path: Path) -> None:
+    control = load(tmp_path, deployment(), service()).without_hooks()
+    container = control.manifests()[0]["spec"]["template"]["spec"]["containers"][0]
+    assert "lifecycle" not in container
+
+
+def test_a_statefulset_is_a_target_too(tmp_path: Path) -> None:
+    s = deployment("db")
+    s["kind"] = "StatefulSet"
+    w = load(tmp_path, s, service("db", {"app": "db"}))
+    assert w.resolved.workload.ref == "statefulset/db"
+
+
+@pytest.mark.parametrize(
+    ("docs", "kw", "message"),
+    [
+        ([service()], {}, "no Deployment or StatefulSet in the input \\(found Service\\)"),
+        (
+            [deployment("a"), deployment("b"), service(selector={"app": "a"})],
+            {},
+            "several workloads in the input \\(deployment/a, deployment/b\\): name the one",
+        ),
+        ([deployment(), service()], {"target": "deployment/api"}, "--target deployment/api"),
+        (
+            [deployment(), service(selector={"app": "other"})],
+            {},
+            "no Service in the input selects the pods of deployment/web",
+        ),
+        (
+            [deployment(), service(selector={"app": "other"})],
+            {"service": "web"},
+            "service/web .*: its selector \\{'app': 'other'\\} matches no pod of deployment/web",
+        ),
+        (
+            [deployment(), service("a"), service("b")],
+            {},
+            "several Services select the pods of deployment/web \\(service/a, service/b\\)",
+        ),
+        (
+            [deployment(), service(name="http", port=80, targetPort="metrics")],
+            {},
+            "targetPort 'metrics' is not a named port of any container of deployment/web "
+            "\\(container ports: server: http 8080\\)",
+        ),
+        (
+            [deployment(), service(name="http", port=80, targetPort=9090)],
+            {},
+            "targetPort 9090 is not exposed by any container of deployment/web",
+        ),
+        (
+            [
+                deployment(),
+                service(),
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}},
+            ],
+            {},
+            "cluster-scoped objects are refused .*: namespace/prod \\(.*app.yaml:\\d+\\)",
+        ),
+        ([deployment(), service()], {"service": "web:grpc"}, "service/web has no port 'grpc'"),
+    ],
+    ids=[
+        "no-workload",
+        "several-workloads",
+        "unknown-target",
+        "no-service",
+        "selector-matches-no-pod",
+        "several-services",
+        "named-target-port-missing",
+        "numeric-target-port-missing",
+        "cluster-scoped",
+        "unknown-service-port",
+    ],
+)
+def test_bad_input_names_the_object_the_field_and_the_fix(
+    tmp_path: Path, docs: list[dict[str, Any]], kw: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(WorkloadSpecError, match=message):
+        load(tmp_path, *copy.deepcopy(docs), **kw)
+
+
+def test_a_yaml_syntax_error_gives_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: [web\n", encoding="utf-8")
+    with pytest.raises(WorkloadSpecError, match=r"broken\.yaml:5:1: YAML error"):
+        ManifestFiles((path,)).render()
+
+
+def test_each_document_knows_its_file_and_line(tmp_path: Path) -> None:
+    text = "---\n# a comment\n" + yaml.safe_dump(deployment()) + "---\n" + yaml.safe_dump(service())
+    docs = parse_yaml(text, "deploy.yaml")
+    assert [d.ref for d in docs] == ["deployment/web", "service/web"]
+    assert docs[0].origin == "deploy.yaml:3"
+    assert docs[1].origin.startswith("deploy.yaml:")
+
+
+def test_a_document_that_is_no_object_is_named(tmp_path: Path) -> None:
+    with pytest.raises(WorkloadSpecError, match=re.escape("x.yaml:1: not a Kubernetes object")):
+        parse_yaml("- just\n- a list\n", "x.yaml")
+    with pytest.raises(
+        WorkloadSpecError, match=re.escape("x.yaml:1: Service has no metadata.name")
+    ):
+        parse_yaml("apiVersion: v1\nkind: Service\nmetadata: {}\n", "x.yaml")
+
+
+def test_a_folder_gives_its_yaml_files_in_order(tmp_path: Path) -> None:
+    write(tmp_path, service(), name="b-service.yaml")
+    write(tmp_path, deployment(), name="a-deployment.yml")
+    (tmp_path / "README.md").write_text("not yaml")
+    assert [d.ref for d in ManifestFiles((tmp_path,)).render()] == [
+        "deployment/web",
+        "service/web",
+    ]
+    with pytest.raises(WorkloadSpecError, match="no such file or folder"):
+        ManifestFiles((tmp_path / "missing",)).render()
+
+
+def test_helm_template_gets_values_and_set_pairs_in_order(tmp_path: Path) -> None:
+    chart = HelmChart(tmp_path, values=(Path("a.yaml"), Path("b.yaml")), set=("x=1", "y=two"))
+    assert chart.argv("helm") == [
+        "helm", "template", "graceproof", str(tmp_path),
+        "--values", "a.yaml", "--values", "b.yaml", "--set", "x=1", "--set", "y=two",
+    ]  # fmt: skip
+    with pytest.raises(WorkloadSpecError, match="expected KEY=VALUE"):
+        HelmChart(tmp_path, set=("novalue",)).argv("helm")
+
+
+def test_a_folder_without_chart_or_kustomization_is_refused_before_any_tool(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(WorkloadSpecError, match=re.escape("no Chart.yaml")):
+        HelmChart(tmp_path).render()
+    with pytest.raises(WorkloadSpecError, match=re.escape("no kustomization.yaml")):
+        Kustomization(tmp_path).render()
+
+
+def test_resolve_counts_no_hooks_when_there_are_none(tmp_path: Path) -> None:
+    d = deployment()
+    del d["spec"]["template"]["spec"]["containers"][0]["lifecycle"]
+    docs = ManifestFiles((write(tmp_path, d, service()),)).render()
+    assert resolve(docs).hooks == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "no Deployment or StatefulSet"),
+        (["--set", "a=b"], "--values and --set go with --chart"),
+    ],
+)
+def test_prove_exits_2_on_bad_input_before_touching_a_cluster(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    path = write(tmp_path, service())
+    # The kubeconfig does not even exist: bad input is found before it is read.
+    code = main(["prove", "-f", str(path), "--kubeconfig", str(tmp_path / "nope"), *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
