@@ -265,9 +265,9 @@ up() {
     ip link add "$bridge" type bridge
   fi
   # A fixed address: a Linux bridge otherwise takes the lowest MAC of its ports, so
-  # it changes as pods come and go, and pods keep the old gateway MAC in their ARP
-  # cache for a while: replies to the host are dropped and new connections time out
-  # (seen: every load user stalled 2 s when a replacement pod started, with a hook).
+  # it changes as pods come and go while pods keep the old gateway MAC in their ARP
+  # cache. A precaution: no failure was traced to it (a 2 s stall of every load user
+  # first suspected here came from stale conntrack entries; see the locustfile).
   ip link set "$bridge" address "$bridge_mac"
   ip addr show dev "$bridge" | grep -q "inet $node_ip/" || ip addr add "$node_ip/${pod_cidr#*/}" dev "$bridge"
   ip link set "$bridge" up
