@@ -19,7 +19,7 @@ EXIT_USAGE = 2
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from graceproof.report.compare import compare
+    from graceproof.report.compare import Tolerance, compare
     from graceproof.result import load_results
 
     runs = []
@@ -28,7 +28,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if not results:
             raise FileNotFoundError(f"no graceproof result JSON in the {label} {path}")
         runs.append(results)
-    comparison = compare(runs[0], runs[1])
+    tolerance = Tolerance(
+        unavailable_s=None if args.unavailable_tolerance_s < 0 else args.unavailable_tolerance_s,
+        p99_factor=None if args.p99_tolerance_factor <= 0 else args.p99_tolerance_factor,
+    )
+    comparison = compare(runs[0], runs[1], tolerance)
     print(comparison.describe(), file=sys.stdout if comparison.ok else sys.stderr)
     return EXIT_OK if comparison.ok else EXIT_FAILED
 
@@ -87,6 +91,22 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("baseline", type=Path, help="result JSON file or directory of results")
     c.add_argument("change", type=Path, help="result JSON file or directory of results")
+    c.add_argument(
+        "--unavailable-tolerance-s",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds without any success a scenario may add before it is a regression "
+        "(default 1.0; negative: not checked)",
+    )
+    c.add_argument(
+        "--p99-tolerance-factor",
+        type=float,
+        default=2.0,
+        metavar="F",
+        help="factor by which p99 latency in the windows may grow (default 2.0, and at "
+        "least +50 ms; 0: not checked)",
+    )
     c.set_defaults(func=_cmd_compare)
 
     r = sub.add_parser("report", help="(re)build summary.md and pictures from result JSON files")

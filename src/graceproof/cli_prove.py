@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from graceproof.budget import Budget
 from graceproof.config import KIND_NODE_IMAGES, normalize_k8s_version
 from graceproof.disruptions import DISRUPTIONS, disruption_named
 from graceproof.errors import (
@@ -144,6 +145,25 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the negative control (the same manifests without preStop hooks)",
     )
+    b = p.add_argument_group("budgets (default: no failed request at all)")
+    b.add_argument(
+        "--max-error-rate",
+        type=float,
+        metavar="FRACTION",
+        help="failed/total allowed, e.g. 0.001 for 0.1 %%",
+    )
+    b.add_argument(
+        "--max-unavailable-s",
+        type=float,
+        metavar="S",
+        help="seconds without any successful request allowed",
+    )
+    b.add_argument(
+        "--max-p99-in-windows-s",
+        type=float,
+        metavar="S",
+        help="p99 latency allowed inside the termination windows",
+    )
     c = p.add_argument_group("cluster (one of)")
     where = c.add_mutually_exclusive_group(required=True)
     where.add_argument("--kubeconfig", type=Path, help="an existing cluster (never changed)")
@@ -192,6 +212,14 @@ def source_of(args: argparse.Namespace) -> ManifestSource:
     if args.kustomize:
         return Kustomization(args.kustomize)
     return HelmChart(args.chart, values=tuple(args.values), set=tuple(args.set))
+
+
+def budget_of(args: argparse.Namespace) -> Budget | None:
+    """The budget the flags give, or None for the strict zero rule."""
+    values = (args.max_error_rate, args.max_unavailable_s, args.max_p99_in_windows_s)
+    if all(v is None for v in values):
+        return None
+    return Budget(*values)
 
 
 def archive_tags(path: Path) -> list[str]:
@@ -261,6 +289,7 @@ def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome
             cluster=cluster,
             out_dir=args.report_dir,
             control=not args.no_control,
+            budget=budget_of(args),
         )
     results = [r for r in (outcome.control, outcome.hooked) if r is not None]
     report = write_report(results, args.report_dir)
@@ -288,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
             r.hooks,
         )
         LoadSettings(users=args.users, path=args.path)  # bad traffic settings: exit 2 now
+        budget_of(args)  # and bad budgets
     except (WorkloadSpecError, OptionError, ValueError) as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from graceproof.budget import Budget
 from graceproof.disruptions import Disruption
 from graceproof.kube import Kube
 from graceproof.load import LoadSettings
@@ -75,13 +76,14 @@ def prove_with_control(
     cluster: ClusterInfo,
     out_dir: Path,
     control: bool = True,
+    budget: Budget | None = None,
 ) -> ProofOutcome:
     """Run the control (unless `control` is False), then the hooked workload; write
     each result JSON into `out_dir` as soon as it is known."""
     runs = [workload.without_hooks(), workload] if control else [workload]
     results: list[ScenarioResult] = []
     for w in runs:
-        scenario = Scenario(w, disruption=disruption, load=load)
+        scenario = Scenario(w, disruption=disruption, load=load, budget=budget)
         with test_namespace(kube, run_id, w.label, lambda: False) as namespace:
             result = run_scenario(
                 kube, namespace, scenario, image="", cluster=cluster, out_dir=out_dir

@@ -24,7 +24,9 @@ from graceproof.analysis import (
     summarize,
     termination_windows,
 )
+from graceproof.budget import Budget
 from graceproof.errors import GraceproofError, ResultSchemaError
+from graceproof.measures import Measures, measure
 from graceproof.model import (
     CONNECTION_POLICIES,
     EXPECTATIONS,
@@ -132,51 +134,78 @@ class Verdict:
         return cls(expected=expected, passed=bool(d["passed"]), message=str(d["message"]))
 
 
-def judge(expected: Expected, counts: Counts, *, require_coverage: bool = True) -> Verdict:
+def judge(
+    expected: Expected,
+    counts: Counts,
+    *,
+    require_coverage: bool = True,
+    budget: Budget | None = None,
+    measures: Measures | None = None,
+) -> Verdict:
     """Pass or fail a scenario.
 
-    no-errors: no request failed at all, and (with require_coverage) some requests
+    no-errors: no request failed at all (or, with an error-rate budget, no more than
+      it allows), every other budget is met, and (with require_coverage) some requests
       fell inside a termination window: a clean run that never overlapped a
       termination proves nothing.
     errors (the negative control): some request failed inside a termination window;
-      if none did, this cluster cannot tell a hook from no hook (prior-art pitfall 4).
+      if none did, this cluster cannot tell a hook from no hook. Budgets do not apply.
     """
-    kinds = ", ".join(f"{k} {v}" for k, v in counts.error_kinds.items())
     if expected == "no-errors":
-        if counts.failed:
-            return Verdict(
-                expected,
-                False,
-                f"{counts.failed} of {counts.total} requests failed "
-                f"({counts.failed_in_windows} inside termination windows; {kinds})",
-            )
-        if require_coverage and counts.in_windows == 0:
-            return Verdict(
-                expected,
-                False,
-                f"no failures, but none of the {counts.total} requests fell inside a "
-                "termination window: the load did not cover the disruption",
-            )
-        return Verdict(
-            expected,
-            True,
-            f"0 of {counts.total} requests failed ({counts.in_windows} inside termination windows)",
-        )
+        return _judge_clean(counts, require_coverage, budget, measures)
     if expected == "errors":
-        if counts.failed_in_windows:
-            return Verdict(
-                expected,
-                True,
-                f"negative control reproduced: {counts.failed_in_windows} of "
-                f"{counts.in_windows} requests inside termination windows failed ({kinds})",
-            )
-        return Verdict(
-            expected,
-            False,
-            f"negative control did not fail: 0 of {counts.in_windows} requests inside "
-            "termination windows failed, so this setup cannot show what a hook changes",
-        )
+        return _judge_control(counts)
     raise ValueError(f"expected must be one of {EXPECTATIONS}, not {expected!r}")
+
+
+def _kinds(counts: Counts) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.error_kinds.items())
+
+
+def _judge_clean(
+    counts: Counts, require_coverage: bool, budget: Budget | None, measures: Measures | None
+) -> Verdict:
+    strict = budget is None or budget.max_error_rate is None
+    if strict and counts.failed:
+        return Verdict(
+            "no-errors",
+            False,
+            f"{counts.failed} of {counts.total} requests failed "
+            f"({counts.failed_in_windows} inside termination windows; {_kinds(counts)})",
+        )
+    breaches = budget.breaches(counts, measures) if budget is not None else []
+    if breaches:
+        return Verdict("no-errors", False, "budget exceeded: " + "; ".join(breaches))
+    if require_coverage and counts.in_windows == 0:
+        return Verdict(
+            "no-errors",
+            False,
+            f"no failures, but none of the {counts.total} requests fell inside a "
+            "termination window: the load did not cover the disruption",
+        )
+    message = (
+        f"{counts.failed} of {counts.total} requests failed ({counts.in_windows} inside "
+        "termination windows)"
+    )
+    if budget is not None:
+        message += f", within budget ({budget.describe()})"
+    return Verdict("no-errors", True, message)
+
+
+def _judge_control(counts: Counts) -> Verdict:
+    if counts.failed_in_windows:
+        return Verdict(
+            "errors",
+            True,
+            f"negative control reproduced: {counts.failed_in_windows} of "
+            f"{counts.in_windows} requests inside termination windows failed ({_kinds(counts)})",
+        )
+    return Verdict(
+        "errors",
+        False,
+        f"negative control did not fail: 0 of {counts.in_windows} requests inside "
+        "termination windows failed, so this setup cannot show what a hook changes",
+    )
 
 
 def _safe_name(text: str) -> str:
@@ -207,6 +236,8 @@ class ScenarioResult:
     name: str = ""
     # Every parameter of the scenario (workload, disruption, load), for readers.
     parameters: dict[str, Any] = field(default_factory=dict)
+    measures: Measures | None = None  # latency, unavailability, throughput dip
+    budget: Budget | None = None  # what the verdict allowed beside the zero rule
     schema: str = SCHEMA
 
     @classmethod
@@ -229,12 +260,14 @@ class ScenarioResult:
         artifacts: Mapping[str, str] | None = None,
         name: str = "",
         parameters: Mapping[str, Any] | None = None,
+        budget: Budget | None = None,
     ) -> ScenarioResult:
         """Analyse a run: termination windows, counts, bounds, series and verdict."""
         events = sorted(timeline, key=lambda e: e.t)
         last = max((r.t + r.duration for r in records), default=finished)
         windows = termination_windows(events, until=max(last, finished))
         counts = summarize(records, windows)
+        measures = measure(records, windows)
         t0 = min((r.t for r in records), default=started)
         return cls(
             scenario_id=scenario_id,
@@ -251,12 +284,20 @@ class ScenarioResult:
             windows=windows,
             timeline=events,
             series=per_second(records, t0=t0, bin_s=DEFAULT_BIN_S),
-            verdict=judge(expected, counts, require_coverage=require_coverage),
+            verdict=judge(
+                expected,
+                counts,
+                require_coverage=require_coverage,
+                budget=budget,
+                measures=measures,
+            ),
             started=started,
             finished=finished,
             artifacts=dict(artifacts or {}),
             name=name or _safe_name(scenario_id),
             parameters=dict(parameters or {}),
+            measures=measures,
+            budget=budget,
         )
 
     @property
@@ -283,6 +324,8 @@ class ScenarioResult:
             "artifacts": dict(self.artifacts),
             "name": self.file_stem,
             "parameters": dict(self.parameters),
+            "measures": None if self.measures is None else self.measures.to_dict(),
+            "budget": None if self.budget is None else self.budget.to_dict(),
         }
 
     @classmethod
@@ -319,6 +362,8 @@ class ScenarioResult:
                 artifacts={str(k): str(v) for k, v in (d.get("artifacts") or {}).items()},
                 name=str(d.get("name") or ""),
                 parameters=dict(d.get("parameters") or {}),
+                measures=Measures.from_dict(d["measures"]) if d.get("measures") else None,
+                budget=Budget.from_dict(d["budget"]) if d.get("budget") is not None else None,
             )
         except ResultSchemaError:
             raise

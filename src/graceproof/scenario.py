@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graceproof.budget import Budget
 from graceproof.disruptions import (
     DeleteOneByOne,
     Disruption,
@@ -67,6 +68,9 @@ class Scenario:
     disruption: Disruption = field(default_factory=DeleteOneByOne, metadata=NOT_IN_ID)
     load: LoadSettings = field(default_factory=LoadSettings, metadata=NOT_IN_ID)
     expected: Expected | None = field(default=None, metadata=NOT_IN_ID)
+    # What a hooked run may lose and still pass (None: the strict zero rule). A
+    # judgement of the measurement, not part of it: not in the id.
+    budget: Budget | None = field(default=None, metadata=NOT_IN_ID)
     warmup_s: float = 3.0  # steady load before the first termination
     settle_s: float = 2.0  # load after the last exit, so the window's tail is covered
 
@@ -266,6 +270,7 @@ def run_scenario(
         artifacts={"requests": records_path.name},
         name=name,
         parameters=sc.parameters(),
+        budget=sc.budget,
     )
     log.info("[%s] %s", name, res.verdict.message)
     return res

@@ -77,6 +77,7 @@ class DisruptionContext:
 
     def delete_pod(self, name: str) -> None:
         """Delete a pod with its own grace period, and record it."""
+        log.info("deleting pod %s (its own grace period)", name)
         self.record.act("delete", pod=name)
         self.kube.core.delete_namespaced_pod(name, self.namespace)
 

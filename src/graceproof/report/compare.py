@@ -5,6 +5,11 @@ the baseline and at least one in the change. Scenarios that already failed in th
 baseline, or that exist in only one run, are listed as notes but do not fail.
 Negative controls (verdict expected "errors") are meant to fail: they never count
 as regressions; a note says when one stops failing.
+
+Measured regressions of hooked scenarios count too, beyond a `Tolerance`: more
+seconds without any successful request, or a p99 latency inside the termination
+windows that grew by more than a factor (both generous by default: timing on a
+shared 2-core machine varies from run to run).
 """
 
 from __future__ import annotations
@@ -32,8 +37,55 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How much worse a measure may get before it is a regression (None: not checked)."""
+
+    unavailable_s: float | None = 1.0  # added seconds without a successful request
+    p99_factor: float | None = 2.0  # p99 in windows may grow to this factor...
+    p99_floor_s: float = 0.05  # ...and by at least this much, so 1 ms -> 3 ms is no news
+
+
+@dataclass(frozen=True)
+class MeasureRegression:
+    scenario_id: str
+    what: str
+    before: float
+    after: float
+    allowed: float
+
+    def describe(self) -> str:
+        return (
+            f"{self.scenario_id}: {self.what} {self.before:.3f} s in the baseline, "
+            f"{self.after:.3f} s in the change (allowed up to {self.allowed:.3f} s)"
+        )
+
+
+def measure_regressions(
+    scenario_id: str, before: ScenarioResult, after: ScenarioResult, tol: Tolerance
+) -> list[MeasureRegression]:
+    """The measures of `after` that are worse than `before` beyond `tol`."""
+    b, a = before.measures, after.measures
+    if b is None or a is None:
+        return []
+    out = []
+    if tol.unavailable_s is not None and a.unavailable_s > b.unavailable_s + tol.unavailable_s:
+        allowed = b.unavailable_s + tol.unavailable_s
+        out.append(
+            MeasureRegression(scenario_id, "unavailable", b.unavailable_s, a.unavailable_s, allowed)
+        )
+    lb, la = b.latency_in_windows, a.latency_in_windows
+    if tol.p99_factor is not None and lb is not None and la is not None:
+        allowed = max(lb.p99 * tol.p99_factor, lb.p99 + tol.p99_floor_s)
+        if la.p99 > allowed:
+            out.append(
+                MeasureRegression(scenario_id, "p99 latency in windows", lb.p99, la.p99, allowed)
+            )
+    return out
+
+
+@dataclass(frozen=True)
 class Comparison:
-    regressions: list[Regression] = field(default_factory=list)
+    regressions: list[Regression | MeasureRegression] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     compared: int = 0
 
@@ -72,11 +124,16 @@ def _by_id(
     return by_id
 
 
-def compare(baseline: Sequence[ScenarioResult], change: Sequence[ScenarioResult]) -> Comparison:
+def compare(
+    baseline: Sequence[ScenarioResult],
+    change: Sequence[ScenarioResult],
+    tolerance: Tolerance | None = None,
+) -> Comparison:
+    tol = tolerance or Tolerance()
     notes: list[str] = []
     base = _by_id(baseline, "baseline", notes)
     new = _by_id(change, "change", notes)
-    regressions = []
+    regressions: list[Regression | MeasureRegression] = []
     compared = 0
     for scenario_id, before in sorted(base.items()):
         after = new.get(scenario_id)
@@ -88,6 +145,7 @@ def compare(baseline: Sequence[ScenarioResult], change: Sequence[ScenarioResult]
             if before.counts.failed > 0 and after.counts.failed == 0:
                 notes.append(f"{scenario_id}: negative control no longer fails")
             continue
+        regressions += measure_regressions(scenario_id, before, after, tol)
         if before.counts.failed == 0 and after.counts.failed > 0:
             regressions.append(
                 Regression(

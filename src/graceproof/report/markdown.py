@@ -56,6 +56,36 @@ def _p(p: float) -> str:
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
+def _measured(r: ScenarioResult) -> list[str]:
+    """Unavailable seconds and p99 latency inside / outside the windows ('' if unknown)."""
+    m = r.measures
+    if m is None:
+        return ["", ""]
+    inside = f"{m.latency_in_windows.p99 * 1000:.0f} ms" if m.latency_in_windows else "-"
+    outside = f"{m.latency_outside.p99 * 1000:.0f} ms" if m.latency_outside else "-"
+    return [f"{m.unavailable_s:.2f} s", f"{inside} / {outside}"]
+
+
+def _row(r: ScenarioResult, control: ScenarioResult | None, link: str) -> list[object]:
+    c = r.counts
+    verdict = ("pass" if r.verdict.passed else "**FAIL**") + f" (expected {r.verdict.expected})"
+    return [
+        r.file_stem,
+        r.variant,
+        r.disruption.kind,
+        r.connection,
+        c.total,
+        c.failed,
+        c.in_windows,
+        c.failed_in_windows,
+        r.stats["overall"].describe() if "overall" in r.stats else "",
+        *_measured(r),
+        _p(pair_p_value(control, r)) if control is not None else "",
+        verdict,
+        f"[png]({link})" if link else "",
+    ]
+
+
 def render_markdown(
     results: Sequence[ScenarioResult],
     *,
@@ -73,31 +103,13 @@ def render_markdown(
         f"{passed} of {len(results)} scenarios passed.",
         "",
         "| scenario | variant | disruption | connection | requests | failed | in windows "
-        "| failed in windows | error rate (95%) | p vs no-hook | verdict | picture |",
-        "|---|---|---|---|---:|---:|---:|---:|---|---:|---|---|",
+        "| failed in windows | error rate (95%) | unavailable | p99 in / out of windows "
+        "| p vs no-hook | verdict | picture |",
+        "|---|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|---|",
     ]
     for r in results:
-        c = r.counts
-        control = pairs.get(r.file_stem)
-        p = _p(pair_p_value(control, r)) if control is not None else ""
-        verdict = "pass" if r.verdict.passed else "**FAIL**"
-        verdict += f" (expected {r.verdict.expected})"
         link = pictures.get(r.file_stem) or r.artifacts.get("picture", "")
-        picture = f"[png]({link})" if link else ""
-        row = [
-            r.file_stem,
-            r.variant,
-            r.disruption.kind,
-            r.connection,
-            c.total,
-            c.failed,
-            c.in_windows,
-            c.failed_in_windows,
-            r.stats["overall"].describe() if "overall" in r.stats else "",
-            p,
-            verdict,
-            picture,
-        ]
+        row = _row(r, pairs.get(r.file_stem), link)
         lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
     lines += ["", "<details><summary>Verdicts</summary>", ""]
     for r in results:
@@ -111,7 +123,9 @@ def render_markdown(
         "",
         "Error rate: rule of three (< 3/n) when no request failed, else the exact "
         "Clopper-Pearson interval. p: one-sided Fisher exact test that the hook variant "
-        "fails less often than no-hook under the same disruption and connection policy.",
+        "fails less often than no-hook under the same disruption and connection policy. "
+        "Unavailable: seconds in which no request succeeded. Latency counts failed "
+        "requests too (a timeout is felt as the timeout).",
         "",
     ]
     return "\n".join(lines)

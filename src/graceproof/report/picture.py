@@ -110,8 +110,17 @@ def _titles(fig: Figure, top: Axes, result: ScenarioResult) -> None:
         fontweight="bold",
         color="black" if verdict.passed else FAIL_COLOR,
     )
+    m = result.measures
+    measured = ""
+    if m is not None:
+        measured = f"; unavailable {m.unavailable_s:.2f} s"
+        if m.latency_in_windows is not None:
+            measured += f"; p99 in windows {m.latency_in_windows.p99 * 1000:.0f} ms"
+        if m.latency_outside is not None:
+            measured += f", outside {m.latency_outside.p99 * 1000:.0f} ms"
     top.set_title(
         f"{result.file_stem}: {counts.failed} of {counts.total} requests failed, "
-        f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows",
+        f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows"
+        + measured,
         fontsize=10,
     )
