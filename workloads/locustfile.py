@@ -1,15 +1,41 @@
-"""Locust load for graceproof: GET <path> on http://127.0.0.1:<port>, one JSON line per request.
+"""Locust load for graceproof: <method> <path> on http://127.0.0.1:<port>, a JSON line a request.
 
 Self-contained on purpose (it runs inside Locust's gevent-patched process, which
 must not import graceproof); graceproof.load starts it as a subprocess.
 
 It uses http.client rather than HttpUser so the connection policy is explicit:
+  GRACEPROOF_MODE        closed (default): each user sends a request, waits for its answer,
+                         pauses GRACEPROOF_WAIT, sends the next. While answers hang (a pod
+                         IP that vanished) nothing new is sent, so an outage looks smaller
+                         than it is (coordinated omission).
+                         open: arrivals at a fixed rate whatever the answers do. Each user
+                         owns 1/users of GRACEPROOF_RATE and schedules its arrivals at the
+                         intended times t0 + k * users / rate (t0: a random phase, so the
+                         users interleave), with Locust's own wait_time; each request runs
+                         in its own greenlet of a per-user gevent Pool, so a hung request
+                         does not delay the next one.
+  GRACEPROOF_RATE        open mode: requests per second, all users together (required)
+  GRACEPROOF_USERS       open mode: how many users share the rate, over all Locust
+                         processes (default: Locust's --users)
+  GRACEPROOF_MAX_IN_FLIGHT  open mode: requests in flight per user, at most (default:
+                         2 x the user's rate x GRACEPROOF_TIMEOUT + 10, room for every
+                         arrival of two timeouts)
+  GRACEPROOF_LATE_AFTER  open mode, seconds (default 0.02): an arrival that cannot start
+                         within this of its intended time (the user's pool is full, or the
+                         scheduler or the request's greenlet ran late: a saturated
+                         generator) is not sent; it is recorded at once as a failure with
+                         error "late", so no arrival is ever dropped or sent late silently.
   GRACEPROOF_CONNECTION  new (default): a new TCP connection per request, `Connection: close`
-                         keepalive: one connection per user, reused; re-opened after an
-                         error, after `Connection: close`, or when the server closed it
-                         while idle (checked before reuse, as urllib3 and Go clients do)
+                         keepalive: closed mode, one connection per user, reused; re-opened
+                         after an error, after `Connection: close`, or when the server
+                         closed it while idle (checked before reuse, as urllib3 and Go
+                         clients do). Open mode: each in-flight request needs a connection
+                         of its own, so each user keeps a stack of idle connections: a
+                         request takes the most recently used one (the same checks), or
+                         opens a new one when none is idle, and gives it back after a clean
+                         answer; the stack never exceeds the in-flight bound.
   GRACEPROOF_TIMEOUT     per socket operation (connect, each read), seconds (default 2)
-  GRACEPROOF_WAIT        pause between requests of one user, seconds (default 0.02)
+  GRACEPROOF_WAIT        closed mode: pause between requests of one user, seconds (default 0.02)
   GRACEPROOF_PATH        request path (default /)
   GRACEPROOF_METHOD      GET (default), HEAD or OPTIONS
   GRACEPROOF_HOST_HEADER a Host header to send (default: none beyond http.client's own)
@@ -30,7 +56,11 @@ It uses http.client rather than HttpUser so the connection policy is explicit:
                          it and goes to the dead pod again. Seen: a hooked run that reused
                          10 ports of its negative control's timeouts timed out 10 times.
   GRACEPROOF_RECORDS     file that receives one JSON line per request with the fields of
-                         graceproof.model.RequestRecord: t, duration, ok, status, error, pod
+                         graceproof.model.RequestRecord: t, duration, ok, status, error, pod;
+                         open mode adds `intended`, the time the request was due. There `t`
+                         is when it really started and `duration` runs from `intended` to
+                         its end (so it includes any delay in sending: latency as a client
+                         arriving at `intended` saw it). Closed mode: `duration` from `t`.
 """
 
 from __future__ import annotations
@@ -47,8 +77,17 @@ import time
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+import gevent  # type: ignore[import-untyped]  # Locust runs on gevent; no stubs
+import gevent.pool  # type: ignore[import-untyped]
 from locust import User, constant, events, task
+from locust.exception import StopUser
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 
+MODE = os.environ.get("GRACEPROOF_MODE", "closed")
+RATE = float(os.environ.get("GRACEPROOF_RATE") or 0)
+USERS = int(os.environ.get("GRACEPROOF_USERS") or 0)
+MAX_IN_FLIGHT = int(os.environ.get("GRACEPROOF_MAX_IN_FLIGHT") or 0)
+LATE_AFTER = float(os.environ.get("GRACEPROOF_LATE_AFTER") or 0.02)
 CONNECTION = os.environ.get("GRACEPROOF_CONNECTION", "new")
 TIMEOUT = float(os.environ.get("GRACEPROOF_TIMEOUT", "2"))
 WAIT = float(os.environ.get("GRACEPROOF_WAIT", "0.02"))
@@ -160,6 +199,11 @@ class BoundConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+class NotSentInTime(Exception):
+    """An open-loop arrival that could not start within GRACEPROOF_LATE_AFTER of its
+    intended time; it is recorded with error "late" instead of being sent."""
+
+
 class HostRefused(ValueError):
     """The target is not http://127.0.0.1:<port>."""
 
@@ -189,6 +233,8 @@ def classify(
 ) -> str | None:
     """The error kind of a request (graceproof.model.ERROR_KINDS), None when it succeeded:
     a status in `expect`, or below 400 when `expect` is empty."""
+    if isinstance(exc, NotSentInTime):
+        return "late"
     if exc is None:
         if status in expect or (not expect and status < 400):
             return None
@@ -218,12 +264,20 @@ def write_record(record: dict[str, Any]) -> None:
     _records_file.write(json.dumps(record) + "\n")
 
 
-def _refuse_foreign_hosts(environment: Any, **_kwargs: Any) -> None:
-    # Runs before any user starts: a refused host means no request is ever sent.
+def _refuse_bad_settings(environment: Any, **_kwargs: Any) -> None:
+    # Runs before any user starts: a refused setting or host means no request is ever sent.
+    problems = []
     if CONNECTION not in ("new", "keepalive"):
-        sys.stderr.write(
-            f"graceproof: GRACEPROOF_CONNECTION must be 'new' or 'keepalive', not {CONNECTION!r}\n"
-        )
+        problems.append(f"GRACEPROOF_CONNECTION must be 'new' or 'keepalive', not {CONNECTION!r}")
+    if MODE not in ("closed", "open"):
+        problems.append(f"GRACEPROOF_MODE must be 'closed' or 'open', not {MODE!r}")
+    if MODE == "open" and RATE <= 0:
+        problems.append("GRACEPROOF_MODE=open needs GRACEPROOF_RATE, requests per second > 0")
+    if MODE == "open" and (LATE_AFTER <= 0 or MAX_IN_FLIGHT < 0):
+        problems.append("GRACEPROOF_LATE_AFTER must be > 0 and GRACEPROOF_MAX_IN_FLIGHT >= 0")
+    for problem in problems:
+        sys.stderr.write(f"graceproof: {problem}\n")
+    if problems:
         sys.exit(2)
     try:
         loopback_port(environment.host)
@@ -238,11 +292,87 @@ def _close_records(**_kwargs: Any) -> None:
     save_quarantine(QUARANTINE, _quarantine)
 
 
-events.init.add_listener(_refuse_foreign_hosts)
-events.quitting.add_listener(_close_records)
+events.init.add_listener(_refuse_bad_settings)  # type: ignore[no-untyped-call]
+events.quitting.add_listener(_close_records)  # type: ignore[no-untyped-call]
+
+
+def request_headers() -> dict[str, str]:
+    headers = {"Connection": "close"} if CONNECTION == "new" else {}
+    if HOST_HEADER:
+        headers["Host"] = HOST_HEADER
+    return headers
+
+
+HEADERS = request_headers()
+
+
+def exchange(conn: BoundConnection) -> tuple[int, str | None, int, Exception | None]:
+    """One request on `conn`: (status, pod, body length, exception); status 0 and the
+    exception when no full answer arrived."""
+    try:
+        conn.request(METHOD, PATH, headers=HEADERS)
+        response = conn.getresponse()
+        body = response.read()
+    except Exception as e:  # every failure is data: classify and record it
+        return 0, None, 0, e
+    return response.status, response.getheader("X-Pod-Name"), len(body), None
+
+
+def quarantine_if_unanswered(conn: BoundConnection, error: str | None) -> None:
+    if error == "timeout" and conn.source_port is not None:
+        # Its SYN may be unanswered: keep the port off until conntrack forgets it.
+        _quarantine[conn.source_port] = time.time() + QUARANTINE_S
+
+
+def idle_closed_by_server(conn: BoundConnection) -> bool:
+    """Not reusable: no socket any more, or an idle socket that is readable, which the
+    server closed (or sent junk on)."""
+    if conn.sock is None:
+        return True
+    readable, _, _ = select.select([conn.sock], [], [], 0)
+    return bool(readable)
+
+
+def make_record(
+    t: float,
+    duration: float,
+    status: int,
+    error: str | None,
+    pod: str | None,
+    intended: float | None = None,
+) -> dict[str, Any]:
+    """The fields of graceproof.model.RequestRecord; `intended` in open mode only."""
+    record: dict[str, Any] = {"t": t, "duration": duration, "ok": error is None}
+    record.update(status=status, error=error, pod=pod)
+    if intended is not None:
+        record["intended"] = intended
+    return record
+
+
+def report(
+    environment: Any, record: dict[str, Any], exc: BaseException | None, length: int
+) -> None:
+    """Write the record and tell Locust, so its own statistics agree with the records."""
+    write_record(record)
+    failure = exc
+    if failure is None and record["error"] is not None:
+        failure = Exception(f"HTTP {record['status']}")
+    environment.events.request.fire(
+        request_type=METHOD,
+        name=PATH,
+        response_time=record["duration"] * 1000.0,
+        response_length=length,
+        exception=failure,
+        context={"pod": record["pod"], "error": record["error"]},
+        response=None,
+    )
 
 
 class GraceproofUser(User):
+    """Closed loop: request, answer, pause, next request."""
+
+    # Any mode but open keeps this user, so a bad GRACEPROOF_MODE reaches the init check.
+    abstract = MODE == "open"
     wait_time = constant(WAIT)
 
     def __init__(self, environment: Any) -> None:
@@ -259,12 +389,10 @@ class GraceproofUser(User):
             self.conn = None
 
     def _connection(self) -> BoundConnection:
-        if CONNECTION == "keepalive" and self.conn is not None and self.conn.sock is not None:
-            # An idle socket that is readable was closed by the server (or sent junk):
-            # reconnect instead of failing the next request on it.
-            readable, _, _ = select.select([self.conn.sock], [], [], 0)
-            if readable:
-                self._drop()
+        if CONNECTION == "keepalive" and self.conn is not None and idle_closed_by_server(self.conn):
+            # Reconnect instead of failing the next request on a socket the server closed
+            # (or one that http.client closed after `Connection: close`).
+            self._drop()
         if self.conn is None:
             self.conn = BoundConnection(LOOPBACK, self.port, timeout=TIMEOUT)
         return self.conn
@@ -272,51 +400,118 @@ class GraceproofUser(User):
     @task
     def get(self) -> None:
         conn = self._connection()
-        headers = {"Connection": "close"} if CONNECTION == "new" else {}
-        if HOST_HEADER:
-            headers["Host"] = HOST_HEADER
         t = time.time()
         start = time.perf_counter()
-        status = 0
-        pod: str | None = None
-        length = 0
-        exc: Exception | None = None
-        try:
-            conn.request(METHOD, PATH, headers=headers)
-            response = conn.getresponse()
-            body = response.read()
-            status = response.status
-            pod = response.getheader("X-Pod-Name")
-            length = len(body)
-        except Exception as e:  # every failure is data: classify and record it
-            exc = e
+        status, pod, length, exc = exchange(conn)
         duration = time.perf_counter() - start
         error = classify(exc, status, EXPECT)
-        if error == "timeout" and conn.source_port is not None:
-            # Its SYN may be unanswered: keep the port off until conntrack forgets it.
-            _quarantine[conn.source_port] = time.time() + QUARANTINE_S
+        quarantine_if_unanswered(conn, error)
         if exc is not None or CONNECTION == "new":
             # After an error the connection state is unknown: start afresh.
             self._drop()
-        write_record(
-            {
-                "t": t,
-                "duration": duration,
-                "ok": error is None,
-                "status": status,
-                "error": error,
-                "pod": pod,
-            }
-        )
-        failure: Exception | None = exc
-        if failure is None and error is not None:
-            failure = Exception(f"HTTP {status}")
-        self.environment.events.request.fire(
-            request_type=METHOD,
-            name=PATH,
-            response_time=duration * 1000.0,
-            response_length=length,
-            exception=failure,
-            context={"pod": pod, "error": error},
-            response=None,
-        )
+        report(self.environment, make_record(t, duration, status, error, pod), exc, length)
+
+
+# Open-mode times are taken from the monotonic clock (so `intended <= t` always holds and
+# a clock step cannot bunch or skip arrivals) and written as epoch seconds through this
+# anchor, read once per process.
+_EPOCH_AT = time.time() - time.perf_counter()
+
+
+def epoch(perf: float) -> float:
+    return _EPOCH_AT + perf
+
+
+def default_in_flight(user_rate: float) -> int:
+    """Room for every arrival of two timeouts (a connect and a read that both hang)."""
+    return int(2 * user_rate * TIMEOUT) + 10
+
+
+class OpenLoopUser(User):
+    """Open loop: arrivals at fixed intended times, each request in its own greenlet."""
+
+    abstract = MODE != "open"
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.port = loopback_port(self.host or environment.host)
+        options = environment.parsed_options
+        users = USERS or (options.num_users if options is not None else 0) or 1
+        self.interval = users / RATE
+        self.pool = gevent.pool.Pool(MAX_IN_FLIGHT or default_in_flight(RATE / users))
+        self.idle: list[BoundConnection] = []  # keepalive: most recently used last
+        # A random phase: the users' arrivals interleave instead of coming in bursts.
+        self.t0 = time.perf_counter() + random.uniform(0.0, self.interval)
+        self.arrivals = 0
+
+    def next_arrival(self) -> float:
+        return self.t0 + self.arrivals * self.interval
+
+    def wait_time(self) -> float:
+        # Locust sleeps this long between two tasks: until the next intended time.
+        return max(0.0, self.next_arrival() - time.perf_counter())
+
+    def stopping(self) -> bool:
+        """Locust began to stop: the run is over. (Its stop first blocks the event loop
+        for some 50 ms, in inspect.stack(): arrivals due then would all look late.)"""
+        runner = self.environment.runner
+        return runner is not None and runner.state in (STATE_STOPPING, STATE_CLEANUP, STATE_STOPPED)
+
+    @task
+    def arrive(self) -> None:
+        intended = self.next_arrival()
+        self.arrivals += 1
+        now = time.perf_counter()
+        while now < intended:  # gevent's timers may fire a little early
+            gevent.sleep(intended - now)
+            now = time.perf_counter()
+        if self.stopping():
+            raise StopUser  # an arrival after the end of the run is not made
+        if self.pool.full():
+            self.late(intended, now, "the in-flight bound was reached")
+        elif now - intended > LATE_AFTER:
+            self.late(intended, now, "the scheduler woke late")
+        else:
+            self.pool.spawn(self.send, intended)
+
+    def late(self, intended: float, now: float, why: str) -> None:
+        exc = NotSentInTime(f"not sent within {LATE_AFTER} s of its intended time: {why}")
+        error = classify(exc, 0, EXPECT)
+        record = make_record(epoch(now), now - intended, 0, error, None, epoch(intended))
+        report(self.environment, record, exc, 0)
+
+    def _checkout(self) -> BoundConnection:
+        while CONNECTION == "keepalive" and self.idle:
+            conn = self.idle.pop()
+            if not idle_closed_by_server(conn):
+                return conn
+            conn.close()
+        return BoundConnection(LOOPBACK, self.port, timeout=TIMEOUT)
+
+    def send(self, intended: float) -> None:
+        start = time.perf_counter()
+        # Once Locust is stopping, a request handed over in time is sent even if its
+        # greenlet starts late: its duration, from `intended`, shows the delay.
+        if start - intended > LATE_AFTER and not self.stopping():
+            self.late(intended, start, "its greenlet started late")
+            return
+        conn = self._checkout()
+        status, pod, length, exc = exchange(conn)
+        end = time.perf_counter()
+        error = classify(exc, status, EXPECT)
+        quarantine_if_unanswered(conn, error)
+        if exc is None and CONNECTION == "keepalive" and conn.sock is not None:
+            self.idle.append(conn)
+        else:
+            # New policy, an error (state unknown), or the server said `Connection: close`.
+            conn.close()
+        record = make_record(epoch(start), end - intended, status, error, pod, epoch(intended))
+        report(self.environment, record, exc, length)
+
+    def on_stop(self) -> None:
+        # No new arrival from here; the requests in flight end within their timeouts
+        # (a connect and a read at most) and are recorded.
+        self.pool.join(timeout=2 * TIMEOUT + 1)
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()

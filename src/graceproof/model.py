@@ -26,6 +26,7 @@ ERROR_KINDS = (
     "http_5xx",
     "http_other",
     "other",
+    "late",  # open-loop load: not sent, as it could not start on time (a saturated generator)
 )
 
 # Kinds of timeline event; `detail` carries the rest.
@@ -50,7 +51,13 @@ EVENT_KINDS = (
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One HTTP request made by the load generator."""
+    """One HTTP request made by the load generator.
+
+    Closed-loop load: `duration` runs from `t`. Open-loop load (arrivals at a fixed
+    rate) also sets `intended`, when the request was due: `t` is when it really
+    started (`intended <= t`) and `duration` runs from `intended`, so a delay in
+    sending counts as latency instead of vanishing (coordinated omission).
+    """
 
     t: float  # start time
     duration: float  # seconds
@@ -58,9 +65,13 @@ class RequestRecord:
     status: int  # HTTP status, 0 when no response arrived
     error: str | None = None  # one of ERROR_KINDS when not ok
     pod: str | None = None  # the pod that answered (X-Pod-Name header), when known
+    intended: float | None = None  # open-loop load: the time the request was due
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.intended is None:
+            del d["intended"]  # closed-loop records keep their old form
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RequestRecord:
@@ -71,6 +82,7 @@ class RequestRecord:
             status=int(d.get("status", 0)),
             error=d.get("error"),
             pod=d.get("pod"),
+            intended=None if d.get("intended") is None else float(d["intended"]),
         )
 
 
