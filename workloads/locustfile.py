@@ -443,6 +443,7 @@ class OpenLoopUser(User):
         # A random phase: the users' arrivals interleave instead of coming in bursts.
         self.t0 = time.perf_counter() + random.uniform(0.0, self.interval)
         self.arrivals = 0
+        _open_users.append(self)
 
     def next_arrival(self) -> float:
         return self.t0 + self.arrivals * self.interval
@@ -508,10 +509,28 @@ class OpenLoopUser(User):
         record = make_record(epoch(start), end - intended, status, error, pod, epoch(intended))
         report(self.environment, record, exc, length)
 
-    def on_stop(self) -> None:
-        # No new arrival from here; the requests in flight end within their timeouts
-        # (a connect and a read at most) and are recorded.
-        self.pool.join(timeout=2 * TIMEOUT + 1)
+    def close_idle(self) -> None:
         for conn in self.idle:
             conn.close()
         self.idle.clear()
+
+
+# Every open-loop user of this process: its requests in flight outlive it.
+_open_users: list[OpenLoopUser] = []
+
+
+def _finish_in_flight(**_kwargs: Any) -> None:
+    """Once Locust stopped the users (no new arrival): the requests in flight end within
+    their timeouts (a connect and a read at most) and are recorded.
+
+    Not in the user's on_stop: Locust may throw GreenletExit into a user that stopped by
+    itself, which would cut the wait short and lose the records of those requests.
+    """
+    deadline = time.monotonic() + 2 * TIMEOUT + 1
+    for user in _open_users:
+        user.pool.join(timeout=max(0.0, deadline - time.monotonic()))
+        user.close_idle()
+    _open_users.clear()
+
+
+events.test_stop.add_listener(_finish_in_flight)  # type: ignore[no-untyped-call]

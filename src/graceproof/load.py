@@ -440,6 +440,10 @@ class LoadRun:
     def _procs(self) -> list[subprocess.Popen[bytes]]:
         return ([self._proc] if self._proc is not None else []) + self._workers
 
+    def pids(self) -> list[int]:
+        """The Locust processes once started: the single one, or the master then each worker."""
+        return [proc.pid for proc in self._procs()]
+
     @property
     def running(self) -> bool:
         return any(proc.poll() is None for proc in self._procs())

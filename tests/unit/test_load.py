@@ -15,6 +15,7 @@ import pytest
 
 from graceproof import paths
 from graceproof.load import (
+    LoadResult,
     LoadRun,
     LoadSettings,
     LocustCrashed,
@@ -22,7 +23,9 @@ from graceproof.load import (
     crash_reason,
     default_locustfile,
     load_records,
+    merge_records,
 )
+from graceproof.model import RequestRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_USER = LoadSettings(users=1, connection="new")
@@ -139,6 +142,16 @@ def test_bad_arguments_are_refused_before_starting(
         ({"connection": "pooled"}, "connection must be"),
         ({"users": 0}, "users"),
         ({"path": "healthz"}, "path must start"),
+        ({"mode": "bursty"}, "mode must be one of"),
+        ({"mode": "open"}, "rate is required when mode='open'"),
+        ({"rate": 100.0}, "rate applies to mode='open' only"),
+        ({"max_in_flight": 5}, "max_in_flight applies to mode='open' only"),
+        ({"mode": "open", "rate": 0.0}, "rate must be a number of requests per second > 0"),
+        ({"mode": "open", "rate": float("nan")}, "rate must be"),
+        ({"mode": "open", "rate": 9.0, "max_in_flight": 0}, "max_in_flight must be >= 1"),
+        ({"mode": "open", "rate": 9.0, "late_after_s": 0.0}, "late_after_s must be > 0"),
+        ({"processes": 0}, "processes must be >= 1"),
+        ({"users": 2, "processes": 3}, "raise users or lower processes"),
     ],
 )
 def test_bad_load_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -192,3 +205,93 @@ def test_importing_graceproof_load_does_not_import_locust() -> None:
     check = "import sys, graceproof.load; print('locust' in sys.modules, 'gevent' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_open_mode_settings_reach_the_locustfile_and_the_result(tmp_path: Path) -> None:
+    settings = LoadSettings(users=4, mode="open", rate=250.0, max_in_flight=7, late_after_s=0.05)
+    env = LoadRun(30080, settings, duration_s=5, records_path=tmp_path / "r.jsonl").environment()
+    assert env["GRACEPROOF_MODE"] == "open"
+    assert env["GRACEPROOF_RATE"] == "250.0"
+    assert env["GRACEPROOF_USERS"] == "4"  # the rate is shared by all users
+    assert env["GRACEPROOF_MAX_IN_FLIGHT"] == "7"
+    assert env["GRACEPROOF_LATE_AFTER"] == "0.05"
+    result = LoadResult(0, [], settings, 5.0, 30080, 0.0, 1.0)
+    assert result.parameters()["mode"] == "open" and result.parameters()["rate"] == 250.0
+    closed = LoadResult(0, [], LoadSettings(), 5.0, 30080, 0.0, 1.0).parameters()
+    assert (closed["mode"], closed["rate"], closed["processes"]) == ("closed", None, 1)
+
+
+def test_a_distributed_run_has_a_master_and_workers_with_their_own_records(
+    tmp_path: Path,
+) -> None:
+    settings = LoadSettings(users=4, mode="open", rate=100.0, processes=2)
+    run = LoadRun(30080, settings, duration_s=5, records_path=tmp_path / "r.jsonl")
+    master = run.command()
+    assert "--master" in master
+    assert master[master.index("--expect-workers") + 1] == "2"
+    worker = run.worker_command()
+    assert "--worker" in worker and "--users" not in worker
+    port = str(run.master_port)
+    assert master[master.index("--master-bind-port") + 1] == port
+    assert worker[worker.index("--master-port") + 1] == port
+    assert worker[worker.index("--host") + 1] == "http://127.0.0.1:30080"
+    assert run.environment()["GRACEPROOF_RECORDS"] == ""  # the master runs no user
+    assert [run.environment(worker=i)["GRACEPROOF_RECORDS"] for i in (0, 1)] == [
+        str(tmp_path / "r.jsonl.w0"),
+        str(tmp_path / "r.jsonl.w1"),
+    ]
+    # A single Locust is as before: no master, no workers.
+    single = LoadRun(30080, ONE_USER, duration_s=5, records_path=tmp_path / "s.jsonl")
+    assert "--master" not in single.command() and single.worker_records_paths() == []
+
+
+def test_leaving_the_block_early_kills_the_master_and_every_worker(
+    app_port: int, tmp_path: Path
+) -> None:
+    settings = LoadSettings(users=2, mode="open", rate=20.0, processes=2)
+    run = LoadRun(app_port, settings, duration_s=120, records_path=tmp_path / "r.jsonl")
+    with pytest.raises(KeyboardInterrupt), run:
+        run.wait_for_records(4, timeout_s=30)
+        pids = run.pids()
+        assert len(pids) == 3
+        pgid = run._require_proc().pid
+        assert {os.getpgid(pid) for pid in pids} == {pgid}  # one process group
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C
+    assert not run.running
+    assert not group_alive(pgid)
+
+
+def test_merge_records_sorts_every_part_by_start_time(tmp_path: Path) -> None:
+    parts = [tmp_path / "r.jsonl.w0", tmp_path / "r.jsonl.w1"]
+    parts[0].write_text(
+        '{"t": 1.0, "duration": 0.1, "ok": true, "status": 200, "intended": 0.99}\n'
+        '{"t": 3.0, "duration": 0.1, "ok": true, "status": 200, "intended": 2.99}\n'
+        '{"t": 4.0, "dura'  # a worker killed mid-write
+    )
+    parts[1].write_text(
+        '{"t": 2.0, "duration": 0.0, "ok": false, "status": 0, "error": "late", "intended": 1.9}\n'
+    )
+    merged = merge_records(parts, tmp_path / "r.jsonl")
+    assert [(r.t, r.intended, r.error) for r in merged] == [
+        (1.0, 0.99, None),
+        (2.0, 1.9, "late"),
+        (3.0, 2.99, None),
+    ]
+    assert load_records(tmp_path / "r.jsonl") == merged
+
+
+def test_a_failed_worker_is_a_harness_failure() -> None:
+    record = RequestRecord(1.0, 0.01, True, 200)
+    result = LoadResult(0, [record], ONE_USER, 5.0, 30080, 0.0, 1.0, worker_returncodes=(0, -9))
+    assert (
+        crash_reason(result) == "Locust worker 1 exited with -9 (not 0 or 1: it failed by itself)"
+    )
+
+
+def test_records_without_an_intended_time_keep_their_old_form() -> None:
+    old = {"t": 1.0, "duration": 0.5, "ok": False, "status": 0, "error": "timeout", "pod": None}
+    record = RequestRecord.from_dict(old)
+    assert record.intended is None
+    assert record.to_dict() == old  # closed-loop records are written as before
+    opened = RequestRecord(2.0, 0.3, True, 200, None, "web-0", intended=1.9)
+    assert RequestRecord.from_dict(opened.to_dict()) == opened

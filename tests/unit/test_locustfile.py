@@ -5,53 +5,25 @@ Locust is never imported here (it monkey-patches gevent into the process).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from graceproof.model import ERROR_KINDS, RequestRecord
 
+if TYPE_CHECKING:  # the fixture's type, from tests/unit/conftest.py
+    from conftest import RunningApp
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "workloads" / "locustfile.py"
 SERVER = ROOT / "workloads" / "app" / "server.py"
-
-
-@dataclass
-class RunningApp:
-    port: int
-    connections: list[int]  # one entry per accepted TCP connection
-
-
-@pytest.fixture
-def app() -> Iterator[RunningApp]:
-    """The sample app in this process (it is stdlib only), counting connections."""
-    spec = importlib.util.spec_from_file_location("graceproof_app_server_lf", SERVER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    state = module.App({"PORT": "0", "BIND_ADDRESS": "127.0.0.1", "POD_NAME": "web-0"})
-    connections: list[int] = []
-    track = state.track
-
-    def counting_track(conn: socket.socket) -> None:
-        connections.append(1)
-        track(conn)
-
-    state.track = counting_track
-    server = module.Server(state)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield RunningApp(port=server.server_address[1], connections=connections)
-    server.shutdown()
-    server.server_close()
 
 
 def run_locust(
@@ -86,10 +58,13 @@ def run_locust(
     )
 
 
-def read_records(path: Path) -> list[RequestRecord]:
+RECORD_FIELDS = {"t", "duration", "ok", "status", "error", "pod"}
+
+
+def read_records(path: Path, fields: set[str] = RECORD_FIELDS) -> list[RequestRecord]:
     lines = path.read_text().splitlines()
     for line in lines:
-        assert set(json.loads(line)) == {"t", "duration", "ok", "status", "error", "pod"}
+        assert set(json.loads(line)) == fields
     return [RequestRecord.from_dict(json.loads(line)) for line in lines]
 
 
@@ -278,3 +253,38 @@ def test_a_port_whose_request_timed_out_is_quarantined_across_runs(tmp_path: Pat
     assert len(saved) == len(records) and set(saved) <= set(range(40000, 40010))
     # Each is held for the kernel's SYN_SENT timeout and more.
     assert min(saved.values()) > max(r.t for r in records) + 100
+
+
+def test_open_mode_records_the_intended_time_and_locust_agrees(
+    app: RunningApp, tmp_path: Path
+) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}",
+        records_path,
+        GRACEPROOF_MODE="open",
+        GRACEPROOF_RATE="50",
+        GRACEPROOF_CONNECTION="keepalive",
+    )
+    assert run.returncode == 0, run.stderr
+    records = read_records(records_path, RECORD_FIELDS | {"intended"})
+    assert len(records) > 100  # 50 a second for some 3 s
+    assert all(r.ok and r.intended is not None and r.intended <= r.t for r in records)
+    assert locust_totals(run.stdout) == (len(records), 0)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GRACEPROOF_MODE": "open"}, "GRACEPROOF_MODE=open needs GRACEPROOF_RATE"),
+        ({"GRACEPROOF_MODE": "bursty"}, "GRACEPROOF_MODE must be 'closed' or 'open'"),
+    ],
+)
+def test_a_bad_mode_is_refused_before_any_request(
+    env: dict[str, str], message: str, app: RunningApp, tmp_path: Path
+) -> None:
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(f"http://127.0.0.1:{app.port}", records_path, seconds=2, users=1, **env)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert not records_path.exists() and not app.connections

@@ -120,7 +120,6 @@ def _titles(fig: Figure, top: Axes, result: ScenarioResult) -> None:
             measured += f", outside {m.latency_outside.p99 * 1000:.0f} ms"
     top.set_title(
         f"{result.file_stem}: {counts.failed} of {counts.total} requests failed, "
-        f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows"
-        + measured,
+        f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows" + measured,
         fontsize=10,
     )
