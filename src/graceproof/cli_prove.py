@@ -145,25 +145,6 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the negative control (the same manifests without preStop hooks)",
     )
-    b = p.add_argument_group("budgets (default: no failed request at all)")
-    b.add_argument(
-        "--max-error-rate",
-        type=float,
-        metavar="FRACTION",
-        help="failed/total allowed, e.g. 0.001 for 0.1 %%",
-    )
-    b.add_argument(
-        "--max-unavailable-s",
-        type=float,
-        metavar="S",
-        help="seconds without any successful request allowed",
-    )
-    b.add_argument(
-        "--max-p99-in-windows-s",
-        type=float,
-        metavar="S",
-        help="p99 latency allowed inside the termination windows",
-    )
     c = p.add_argument_group("cluster (one of)")
     where = c.add_mutually_exclusive_group(required=True)
     where.add_argument("--kubeconfig", type=Path, help="an existing cluster (never changed)")
@@ -192,6 +173,28 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", default=None, help="label of what the run creates (default random)")
 
 
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    b = p.add_argument_group("budgets (default: no failed request at all)")
+    b.add_argument(
+        "--max-error-rate",
+        type=float,
+        metavar="FRACTION",
+        help="failed/total allowed, e.g. 0.001 for 0.1 %%",
+    )
+    b.add_argument(
+        "--max-unavailable-s",
+        type=float,
+        metavar="S",
+        help="seconds without any successful request allowed",
+    )
+    b.add_argument(
+        "--max-p99-in-windows-s",
+        type=float,
+        metavar="S",
+        help="p99 latency allowed inside the termination windows",
+    )
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "prove",
@@ -201,6 +204,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     _input_args(p)
     _run_args(p)
+    _budget_args(p)
     p.set_defaults(func=run)
 
 

@@ -270,3 +270,12 @@ def test_prove_exits_2_on_bad_input_before_touching_a_cluster(
     code = main(["prove", "-f", str(path), "--kubeconfig", str(tmp_path / "nope"), *extra])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_prove_refuses_a_budget_out_of_range_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, deployment(), service())
+    argv = ["prove", "-f", str(path), "--kubeconfig", str(tmp_path / "nope")]
+    assert main([*argv, "--max-error-rate", "5"]) == 2
+    assert "max_error_rate is a fraction" in capsys.readouterr().err
