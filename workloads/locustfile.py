@@ -287,13 +287,18 @@ def _refuse_bad_settings(environment: Any, **_kwargs: Any) -> None:
 
 
 def _close_records(**_kwargs: Any) -> None:
+    global _records_file
     if _records_file is not None:
         _records_file.close()
+        _records_file = None  # a late record reopens the file (append) rather than fail
     save_quarantine(QUARANTINE, _quarantine)
 
 
 events.init.add_listener(_refuse_bad_settings)  # type: ignore[no-untyped-call]
-events.quitting.add_listener(_close_records)  # type: ignore[no-untyped-call]
+# On `quit`, not `quitting`: on SIGTERM (how graceproof stops a run) Locust fires
+# `quitting` before it stops the users, whose requests in flight then finish and
+# must still be recorded; `quit` comes after the runner has stopped.
+events.quit.add_listener(_close_records)  # type: ignore[no-untyped-call]
 
 
 def request_headers() -> dict[str, str]:

@@ -85,6 +85,8 @@ class Counts:
     error_kinds: dict[str, int] = field(default_factory=dict)
     error_kinds_in_windows: dict[str, int] = field(default_factory=dict)
     pods: dict[str, int] = field(default_factory=dict)  # answers per pod (X-Pod-Name)
+    windows: int = 0  # termination windows
+    windows_covered: int = 0  # of them, those at least one request overlapped
 
     @property
     def ok(self) -> int:
@@ -103,6 +105,8 @@ class Counts:
             "error_kinds": dict(self.error_kinds),
             "error_kinds_in_windows": dict(self.error_kinds_in_windows),
             "pods": dict(self.pods),
+            "windows": self.windows,
+            "windows_covered": self.windows_covered,
         }
 
     @classmethod
@@ -117,6 +121,8 @@ class Counts:
                 str(k): int(v) for k, v in (d.get("error_kinds_in_windows") or {}).items()
             },
             pods={str(k): int(v) for k, v in (d.get("pods") or {}).items()},
+            windows=int(d.get("windows", 0)),
+            windows_covered=int(d.get("windows_covered", 0)),
         )
 
 
@@ -125,9 +131,13 @@ def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWin
     kinds: Counter[str] = Counter()
     kinds_in: Counter[str] = Counter()
     pods: Counter[str] = Counter()
+    covered: set[int] = set()
     for record in records:
         total += 1
         inside = in_any_window(record, windows)
+        if inside:
+            end = record.t + max(record.duration, 0.0)
+            covered.update(i for i, w in enumerate(windows) if record.t <= w.end and end >= w.start)
         in_windows += inside
         if record.pod:
             pods[record.pod] += 1
@@ -146,6 +156,8 @@ def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWin
         error_kinds=dict(kinds.most_common()),
         error_kinds_in_windows=dict(kinds_in.most_common()),
         pods=dict(sorted(pods.items())),
+        windows=len(windows),
+        windows_covered=len(covered),
     )
 
 

@@ -9,6 +9,7 @@ was exceeded, by how much.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,8 +28,8 @@ class Budget:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if value is not None and value < 0:
-                raise WorkloadSpecError(f"budget {name} must be >= 0, not {value}")
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise WorkloadSpecError(f"budget {name} must be a number >= 0, not {value}")
         if self.max_error_rate is not None and self.max_error_rate > 1:
             raise WorkloadSpecError(
                 f"budget max_error_rate is a fraction (0.001 = 0.1 %), not {self.max_error_rate}"

@@ -7,6 +7,7 @@ Exit codes: 0 fine, 1 a regression (compare) or stale manifests (manifests --che
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if not results:
             raise FileNotFoundError(f"no graceproof result JSON in the {label} {path}")
         runs.append(results)
+    for flag, value in (
+        ("--unavailable-tolerance-s", args.unavailable_tolerance_s),
+        ("--p99-tolerance-factor", args.p99_tolerance_factor),
+    ):
+        if not math.isfinite(value):
+            raise ValueError(f"{flag} must be a number, not {value}")
     tolerance = Tolerance(
         unavailable_s=None if args.unavailable_tolerance_s < 0 else args.unavailable_tolerance_s,
         p99_factor=None if args.p99_tolerance_factor <= 0 else args.p99_tolerance_factor,

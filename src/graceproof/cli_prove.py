@@ -20,19 +20,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from kubernetes.client.exceptions import ApiException
+
 from graceproof.budget import Budget
 from graceproof.config import KIND_NODE_IMAGES, normalize_k8s_version
 from graceproof.disruptions import DISRUPTIONS, disruption_named
 from graceproof.errors import (
+    BadKubeconfigError,
+    ClusterUnreachableError,
     GraceproofError,
     ImageNotAvailableError,
     ManifestRejectedError,
+    MissingToolError,
     OptionError,
     TargetUnreachableError,
     WorkloadSpecError,
     WorkloadStartError,
 )
-from graceproof.kube import Kube
+from graceproof.kube import Kube, api_message
 from graceproof.load import HTTP_METHODS, LoadSettings
 from graceproof.model import CONNECTION_POLICIES
 from graceproof.paths import kind_config
@@ -50,6 +55,9 @@ EXIT_NOT_PROVEN = 1
 EXIT_BAD_INPUT = 2
 # Found when the workload is deployed, before any load: the input is at fault.
 BAD_INPUT_AT_DEPLOY = (
+    BadKubeconfigError,
+    ClusterUnreachableError,
+    MissingToolError,
     WorkloadSpecError,
     OptionError,
     ImageNotAvailableError,
@@ -322,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
         )
         LoadSettings(users=args.users, path=args.path)  # bad traffic settings: exit 2 now
         budget_of(args)  # and bad budgets
-    except (WorkloadSpecError, OptionError, ValueError) as exc:
+    except (WorkloadSpecError, OptionError, ValueError, MissingToolError) as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
@@ -333,4 +341,10 @@ def run(args: argparse.Namespace) -> int:
     except GraceproofError as exc:
         print(f"graceproof prove: not proven: {exc}", file=sys.stderr)
         return EXIT_NOT_PROVEN
+    except ApiException as exc:  # e.g. 403: this user may not create namespaces
+        print(
+            f"graceproof prove: the API server refused (HTTP {exc.status}): {api_message(exc)}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     return EXIT_PROVEN if outcome.proven else EXIT_NOT_PROVEN

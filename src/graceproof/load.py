@@ -573,8 +573,13 @@ class LoadRun:
                 raise LocustCrashed(f"{problem}; stderr:\n{result.stderr_tail}")
         return result
 
-    def stop(self, grace_s: float = 5.0) -> None:
-        """Terminate the process group (SIGTERM, then SIGKILL after grace_s)."""
+    def stop(self, grace_s: float | None = None) -> None:
+        """Terminate the process group (SIGTERM, then SIGKILL after grace_s). By default
+        Locust gets the time to stop its users (--stop-timeout) and to let open-loop
+        requests in flight end (two timeouts), and a margin: killed sooner, it would
+        lose their records and look crashed."""
+        if grace_s is None:
+            grace_s = self.stop_timeout_s + 2 * self.settings.timeout_s + 3
         proc = self._proc
         if proc is None or not self.running:
             return

@@ -183,6 +183,13 @@ def _judge_clean(
             f"no failures, but none of the {counts.total} requests fell inside a "
             "termination window: the load did not cover the disruption",
         )
+    if require_coverage and counts.windows_covered < counts.windows:
+        return Verdict(
+            "no-errors",
+            False,
+            f"{counts.windows - counts.windows_covered} of {counts.windows} termination "
+            "windows had no request inside: the load did not cover every termination",
+        )
     message = (
         f"{counts.failed} of {counts.total} requests failed ({counts.in_windows} inside "
         "termination windows)"

@@ -30,7 +30,7 @@ from graceproof.disruptions import (
     serving_pods,
     wait_all_gone,
 )
-from graceproof.errors import TargetUnreachableError, TimelineError, WaitTimeout
+from graceproof.errors import LoadError, TargetUnreachableError, TimelineError, WaitTimeout
 from graceproof.kube import Kube
 from graceproof.load import LoadResult, LoadRun, LoadSettings
 from graceproof.model import Expected, TimelineEvent
@@ -225,6 +225,14 @@ def _measure(kube: Kube, namespace: str, sc: Scenario, target: Target, records_p
         record.started = time.time()
         _disrupt(ctx, sc, timeline)
         time.sleep(sc.settle_s)  # a measurement too: the last window's tail
+        if not load.running:
+            # Locust's --run-time ran out during the disruption: terminations after it
+            # had no load, and a pass would claim what was not measured.
+            raise LoadError(
+                f"the load ended (its bound, {load.duration_s:.0f} s) before the disruption "
+                f"and the terminations it caused were over; slow replacements of "
+                f"{target.ref}? Make its pods ready faster or rerun"
+            )
         load.stop()
         result = load.wait(check=True)
     if timeline.errors:

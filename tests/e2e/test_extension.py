@@ -109,7 +109,7 @@ class DeleteOldest(Disruption):
         deleted: set[str] = set()
         for pod in pods[: self.count]:
             ctx.delete_pod(pod.metadata.name)
-            deleted.add(pod.metadata.name)
+            deleted.add(pod.metadata.uid)
             ctx.wait_serving(ctx.target.replicas, exclude=deleted)
 
 

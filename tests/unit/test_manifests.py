@@ -59,6 +59,13 @@ def service(
     }
 
 
+def _with_expressions(d: dict[str, Any]) -> dict[str, Any]:
+    d["spec"]["selector"]["matchExpressions"] = [
+        {"key": "tier", "operator": "In", "values": ["web"]}
+    ]
+    return d
+
+
 def write(tmp_path: Path, *docs: dict[str, Any], name: str = "app.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump_all(docs), encoding="utf-8")
@@ -166,9 +173,27 @@ def test_a_statefulset_is_a_target_too(tmp_path: Path) -> None:
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}},
             ],
             {},
-            "cluster-scoped objects are refused .*: namespace/prod \\(.*app.yaml:\\d+\\)",
+            "cluster-scoped objects .* are refused .*: namespace/prod \\(.*app.yaml:\\d+\\)",
         ),
         ([deployment(), service()], {"service": "web:grpc"}, "service/web has no port 'grpc'"),
+        (
+            [
+                deployment(),
+                service(),
+                {
+                    "apiVersion": "monitoring.coreos.com/v1",
+                    "kind": "ServiceMonitor",
+                    "metadata": {"name": "web"},
+                },
+            ],
+            {},
+            "custom resources\\) are refused .*servicemonitor/web",
+        ),
+        (
+            [_with_expressions(deployment()), service()],
+            {},
+            "spec.selector must be matchLabels only",
+        ),
     ],
     ids=[
         "no-workload",
@@ -181,6 +206,8 @@ def test_a_statefulset_is_a_target_too(tmp_path: Path) -> None:
         "numeric-target-port-missing",
         "cluster-scoped",
         "unknown-service-port",
+        "custom-resource",
+        "selector-expressions",
     ],
 )
 def test_bad_input_names_the_object_the_field_and_the_fix(
@@ -279,3 +306,30 @@ def test_prove_refuses_a_budget_out_of_range_with_exit_2(
     argv = ["prove", "-f", str(path), "--kubeconfig", str(tmp_path / "nope")]
     assert main([*argv, "--max-error-rate", "5"]) == 2
     assert "max_error_rate is a fraction" in capsys.readouterr().err
+
+
+def test_the_source_names_the_scenario(tmp_path: Path) -> None:
+    from graceproof.scenario import Scenario
+
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    one = ManifestWorkload.load(ManifestFiles((write(a, deployment(), service()),)))
+    two = ManifestWorkload.load(ManifestFiles((write(b, deployment(), service()),)))
+    assert Scenario(one).scenario_id != Scenario(two).scenario_id
+    assert Scenario(one).scenario_id.startswith("files-deployment-web--delete-one-by-one--new--")
+
+
+def test_prove_says_which_tool_is_missing_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chart = tmp_path / "chart"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    monkeypatch.delenv("GRACEPROOF_HELM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr("graceproof.sources._CACHE", tmp_path / "no-cache")
+    code = main(["prove", "--chart", str(chart), "--kubeconfig", str(tmp_path / "nope")])
+    assert code == 2
+    assert "'helm' was not found on PATH" in capsys.readouterr().err

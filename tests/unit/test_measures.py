@@ -96,7 +96,7 @@ def test_p99_and_unavailability_budgets_are_checked_beside_the_zero_rule() -> No
 def test_a_budget_out_of_range_is_refused() -> None:
     with pytest.raises(WorkloadSpecError, match="fraction"):
         Budget(max_error_rate=5)
-    with pytest.raises(WorkloadSpecError, match="max_unavailable_s must be >= 0"):
+    with pytest.raises(WorkloadSpecError, match="max_unavailable_s must be a number >= 0"):
         Budget(max_unavailable_s=-1)
 
 
@@ -148,3 +148,21 @@ def test_results_keep_measures_and_budget_through_json(tmp_path: Path) -> None:
     result = replace(_hooked(steady(0, 10)), budget=Budget(max_error_rate=0.001))
     again = load_json(result.write_json(tmp_path))
     assert again.measures == result.measures and again.budget == result.budget
+
+
+def test_a_nan_budget_is_refused_rather_than_passing_everything() -> None:
+    with pytest.raises(WorkloadSpecError, match="nan"):
+        Budget(max_error_rate=float("nan"))
+
+
+def test_a_window_without_any_request_fails_a_clean_run() -> None:
+    records = steady(0, 4)  # the load stopped before the second termination
+    windows = [
+        TerminationWindow("web-1", T0 + 2, T0 + 3),
+        TerminationWindow("web-2", T0 + 6, T0 + 7),
+    ]
+    counts = summarize(records, windows)
+    assert (counts.windows, counts.windows_covered) == (2, 1)
+    verdict = judge("no-errors", counts)
+    assert not verdict.passed
+    assert "1 of 2 termination windows had no request inside" in verdict.message

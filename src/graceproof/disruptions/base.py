@@ -11,7 +11,7 @@ named (graceproof.waiting). A new kind is one subclass in a new module:
         def run(self, ctx: DisruptionContext) -> None:
             pod = max(ctx.serving(), key=lambda p: p.metadata.creation_timestamp)
             ctx.delete_pod(pod.metadata.name)
-            ctx.wait_serving(ctx.target.replicas, exclude={pod.metadata.name})
+            ctx.wait_serving(ctx.target.replicas, exclude={pod.metadata.uid})
 """
 
 from __future__ import annotations
@@ -99,11 +99,12 @@ class DisruptionContext:
         scale(self.target.name, self.namespace, {"spec": {"replicas": replicas}})
 
     def wait_serving(self, want: int, exclude: Collection[str], timeout: float = 120.0) -> None:
-        """Wait until `want` pods not in `exclude` serve (replacements are Ready)."""
+        """Wait until `want` pods whose UIDs are not in `exclude` serve (replacements are
+        Ready). UIDs, not names: a StatefulSet's replacement has its predecessor's name."""
         last: list[str] = []
 
         def probe() -> list[Any] | None:
-            pods = [p for p in self.serving() if p.metadata.name not in exclude]
+            pods = [p for p in self.serving() if p.metadata.uid not in exclude]
             last[:] = [p.metadata.name for p in pods]
             return pods if len(pods) >= want else None
 

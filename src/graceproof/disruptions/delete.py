@@ -22,6 +22,6 @@ class DeleteOneByOne(Disruption):
         for pod in original:
             name = pod.metadata.name
             ctx.delete_pod(name)
-            deleted.add(name)
+            deleted.add(pod.metadata.uid)
             ctx.wait_serving(len(original), deleted, self.timeout_per_pod_s)
             ctx.record.act("replacement_ready", after=name)

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import kubernetes.client
 
 from graceproof.errors import WorkloadSpecError
 from graceproof.model import Expected
@@ -86,14 +89,44 @@ def _containers(doc: Doc) -> list[dict[str, Any]]:
     return list((_template(doc).get("spec") or {}).get("containers") or [])
 
 
+def _namespaced_create(doc: Doc) -> bool:
+    """Whether the kubernetes client can create `doc` in a namespace, looked up as
+    kube.apply (kubernetes.utils.create_from_yaml) looks it up: false for
+    cluster-scoped kinds and for kinds it does not know (custom resources), which
+    graceproof could not confine to the test's namespace."""
+    group, _, version = str(doc.body.get("apiVersion", "")).partition("/")
+    if not version:
+        group, version = "core", group
+    group = "".join(group.rsplit(".k8s.io", 1))
+    prefix = "".join(word.capitalize() for word in group.split("."))
+    api = getattr(kubernetes.client, f"{prefix}{version.capitalize()}Api", None)
+    kind = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", doc.kind)
+    kind = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", kind).lower()
+    return api is not None and hasattr(api, f"create_namespaced_{kind}")
+
+
 def _check_scope(docs: list[Doc]) -> None:
-    refused = [f"{d.ref} ({d.origin})" for d in docs if d.kind in CLUSTER_SCOPED]
+    refused = [
+        f"{d.ref} ({d.origin})"
+        for d in docs
+        if d.kind in CLUSTER_SCOPED or not _namespaced_create(d)
+    ]
     if refused:
         raise WorkloadSpecError(
-            "cluster-scoped objects are refused (graceproof applies everything into the "
+            "cluster-scoped objects and kinds graceproof cannot create in a namespace "
+            "(custom resources) are refused (graceproof applies everything into the "
             "test's namespace and deletes it afterwards): "
             + ", ".join(refused)
             + ". Leave them out of the input (install them once, outside the proof)."
+        )
+
+
+def _check_selector(workload: Doc) -> None:
+    selector = (workload.body.get("spec") or {}).get("selector") or {}
+    if not selector.get("matchLabels") or selector.get("matchExpressions"):
+        raise WorkloadSpecError(
+            f"{workload.ref} ({workload.origin}): spec.selector must be matchLabels only: "
+            "graceproof disrupts exactly the pods those labels select"
         )
 
 
@@ -210,6 +243,7 @@ def resolve(docs: list[Doc], target: str | None = None, service: str | None = No
     the object, the field and the fix otherwise)."""
     _check_scope(docs)
     workload = _pick_workload(docs, target)
+    _check_selector(workload)
     svc, port_name = _pick_service(docs, workload, service)
     port = _pick_port(svc, port_name)
     hooks = sum(1 for c in _containers(workload) if (c.get("lifecycle") or {}).get("preStop"))
@@ -274,6 +308,12 @@ class ManifestWorkload(Workload):
     @property
     def expected(self) -> Expected:
         return "errors" if self.control else "no-errors"
+
+    def changed(self) -> dict[str, Any]:
+        """The input names the scenario: two charts with a `deployment/web`, or one chart
+        with other --set values, are different scenarios (the rendered content is not
+        hashed: a change to the manifests is what `compare` is for)."""
+        return {"source": self.source.describe(), **super().changed()}
 
     def parameters(self) -> dict[str, Any]:
         r = self.resolved
