@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -295,3 +296,22 @@ def test_records_without_an_intended_time_keep_their_old_form() -> None:
     assert record.to_dict() == old  # closed-loop records are written as before
     opened = RequestRecord(2.0, 0.3, True, 200, None, "web-0", intended=1.9)
     assert RequestRecord.from_dict(opened.to_dict()) == opened
+
+
+def test_a_request_in_flight_when_the_load_is_stopped_is_still_recorded(
+    hanging_port: int, tmp_path: Path
+) -> None:
+    # graceproof stops a run with SIGTERM; Locust then fires `quitting` before it stops
+    # its users: the request still hanging must be recorded (as a timeout) all the same.
+    settings = LoadSettings(users=1, connection="new", timeout_s=1.5)
+    run = LoadRun(hanging_port, settings, duration_s=60, records_path=tmp_path / "r.jsonl")
+    with run:
+        run.wait_for_records(1, timeout_s=30)  # one request timed out; the next hangs
+        stopped = time.time()
+        run.stop()
+        result = run.wait(check=False)
+    assert result.records, result.stderr_tail
+    assert {r.error for r in result.records} == {"timeout"}
+    # The request that hung across the stop is there, ended by its timeout after it.
+    assert max(r.t + r.duration for r in result.records) > stopped
+    assert "I/O operation on closed file" not in result.stderr_tail
