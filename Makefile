@@ -77,6 +77,7 @@ images: ## build the workload image for the chosen PROVIDER
 
 images-kind:
 	docker build -t $(WORKLOAD_IMAGE) workloads/
+	docker build -t $$(sed -n 's/^EXAMPLE_NGINX_IMAGE=//p' hack/versions.env) examples/nginx/
 
 images-local:
 	hack/images.sh
@@ -85,10 +86,12 @@ e2e: ## run the zero-downtime proofs on kind or the local cluster (see PROVIDER)
 	@provider=$$(hack/provider.sh '$(PROVIDER)') && $(MAKE) e2e-$$provider
 
 e2e-kind: venv images-kind
+	export GRACEPROOF_HELM=$$(command -v helm || hack/tools.sh helm); \
 	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_KIND_OPTS) $(PYTEST_ARGS))
 
 e2e-local: venv local-cluster
 	archive=$$(hack/images.sh); \
+	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm); \
 	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 
 test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster, then down/up

@@ -5,7 +5,6 @@ is not there, a port that refuses), each refused before any load, leaving nothin
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -29,19 +28,11 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = ROOT / "examples" / "nginx"
-ARCHIVE_ENV = "GRACEPROOF_EXAMPLE_NGINX_ARCHIVE"
 
 
-@pytest.fixture(scope="module")
-def nginx_image(cluster: ClusterProvider) -> None:
-    """The example's image in the cluster (made by examples/nginx/image.sh; `make test`
-    passes its archive)."""
-    archive = os.environ.get(ARCHIVE_ENV)
-    assert archive, f"{ARCHIVE_ENV} is not set: run examples/nginx/image.sh (make test does)"
-    from graceproof.cli_prove import archive_tags
-
-    for tag in archive_tags(Path(archive)):
-        cluster.load_image(tag, Path(archive))
+@pytest.fixture
+def nginx_image(nginx_image_args: list[str]) -> None:
+    """The example's image in the cluster (tests/e2e/conftest.py)."""
 
 
 def _check_pair(hooked: ScenarioResult, control: ScenarioResult) -> None:
