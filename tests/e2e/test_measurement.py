@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from graceproof.budget import Budget
-from graceproof.hooks import NoHook
+from graceproof.hooks import NoHook, SleepHook
+from graceproof.load import LoadSettings
 from graceproof.providers import ClusterProvider
 from graceproof.result import ScenarioResult, judge
 from graceproof.scenario import Scenario
@@ -76,3 +77,37 @@ def test_a_proof_shows_its_phases_as_they_happen(
     assert positions == sorted(positions), proc.stderr  # in the order they happen
     assert proc.stdout.startswith("PROVEN: 0 of ")
     assert "no negative control was run" in proc.stdout
+
+
+def test_open_loop_load_shows_the_outage_that_closed_loop_hides(prove: Prove) -> None:
+    """The same no-hook deletions under both loads: closed-loop users wait for answers
+    and send nothing while requests hang; open-loop arrivals keep coming, and every one
+    that fails or cannot be sent on time is counted."""
+    closed = prove(Scenario(SampleApp(NoHook(), node_port=30088)))
+    # The open loop offers what the closed loop carried in its steady state.
+    assert closed.measures is not None
+    rate = max(200.0, round(closed.measures.steady_ok_rps, -1))
+    open_loop = LoadSettings(mode="open", rate=rate, late_after_s=0.1)
+    opened = prove(Scenario(SampleApp(NoHook(), node_port=30089), load=open_loop))
+    lost_closed = closed.counts.failed
+    lost_open = opened.counts.failed  # late arrivals are failures of kind "late"
+    print(
+        f"closed loop: {lost_closed} of {closed.counts.total} failed; open loop at "
+        f"{rate:g}/s: {lost_open} of {opened.counts.total} failed or late "
+        f"({dict(opened.counts.error_kinds)})"
+    )
+    assert opened.load["mode"] == "open" and closed.load["mode"] == "closed"
+    assert lost_closed > 0
+    assert lost_open >= 5 * lost_closed
+
+
+def test_a_hooked_run_stays_clean_under_open_loop_load(prove: Prove) -> None:
+    result = prove(
+        Scenario(
+            SampleApp(SleepHook(5), node_port=30085),
+            load=LoadSettings(mode="open", rate=400.0, late_after_s=0.1),
+        )
+    )
+    assert result.counts.in_windows > 0
+    assert result.counts.failed == 0, result.verdict.message
+    assert result.verdict.passed
