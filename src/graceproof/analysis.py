@@ -87,6 +87,11 @@ class Counts:
     pods: dict[str, int] = field(default_factory=dict)  # answers per pod (X-Pod-Name)
     windows: int = 0  # termination windows
     windows_covered: int = 0  # of them, those at least one request overlapped
+    # Open-loop arrivals the generator could not send on time (error "late"). They
+    # are not requests: no pod saw them, so they are neither in `total` nor failures;
+    # counted apart, as a hole in the measurement rather than a verdict on the pods.
+    late: int = 0
+    late_in_windows: int = 0
 
     @property
     def ok(self) -> int:
@@ -107,6 +112,8 @@ class Counts:
             "pods": dict(self.pods),
             "windows": self.windows,
             "windows_covered": self.windows_covered,
+            "late": self.late,
+            "late_in_windows": self.late_in_windows,
         }
 
     @classmethod
@@ -123,18 +130,24 @@ class Counts:
             pods={str(k): int(v) for k, v in (d.get("pods") or {}).items()},
             windows=int(d.get("windows", 0)),
             windows_covered=int(d.get("windows_covered", 0)),
+            late=int(d.get("late", 0)),
+            late_in_windows=int(d.get("late_in_windows", 0)),
         )
 
 
 def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWindow]) -> Counts:
-    total = failed = in_windows = failed_in_windows = 0
+    total = failed = in_windows = failed_in_windows = late = late_in_windows = 0
     kinds: Counter[str] = Counter()
     kinds_in: Counter[str] = Counter()
     pods: Counter[str] = Counter()
     covered: set[int] = set()
     for record in records:
-        total += 1
         inside = in_any_window(record, windows)
+        if record.late:
+            late += 1
+            late_in_windows += inside
+            continue
+        total += 1
         if inside:
             end = record.t + max(record.duration, 0.0)
             covered.update(i for i, w in enumerate(windows) if record.t <= w.end and end >= w.start)
@@ -158,6 +171,8 @@ def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWin
         pods=dict(sorted(pods.items())),
         windows=len(windows),
         windows_covered=len(covered),
+        late=late,
+        late_in_windows=late_in_windows,
     )
 
 
@@ -211,8 +226,8 @@ def per_second(
     failed = [0] * bins
     for r in records:
         i = math.floor((r.t + r.duration - start) / bin_s)
-        if not 0 <= i < bins:
-            continue  # before t0
+        if not 0 <= i < bins or r.late:
+            continue  # before t0, or never sent
         if r.ok:
             ok[i] += 1
         else:

@@ -151,6 +151,15 @@ class LoadSettings:
         if not self.late_after_s > 0:
             raise ValueError(f"late_after_s must be > 0 seconds, not {self.late_after_s}")
 
+    def describe(self) -> str:
+        """One line for progress output: mode, rate, users, processes, connection."""
+        pace = f"open loop at {self.rate:g}/s" if self.mode == "open" else "closed loop"
+        procs = f" in {self.processes} processes" if self.processes > 1 else ""
+        return (
+            f"{pace}, {self.users} users{procs}, {self.connection} connections, "
+            f"{self.method} {self.path}"
+        )
+
     def environment(self) -> dict[str, str]:
         """The locustfile's settings, as the environment variables it reads."""
         return {

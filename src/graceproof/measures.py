@@ -143,9 +143,11 @@ def _rates(
 
 
 def measure(records: Sequence[RequestRecord], windows: Sequence[TerminationWindow]) -> Measures:
-    """Latency, unavailability and throughput dip of one run."""
-    inside = [r.duration for r in records if in_any_window(r, windows)]
-    outside = [r.duration for r in records if not in_any_window(r, windows)]
+    """Latency, unavailability and throughput dip of one run. Late arrivals (never
+    sent) have no latency; they count in unavailability only by not succeeding."""
+    sent = [r for r in records if not r.late]
+    inside = [r.duration for r in sent if in_any_window(r, windows)]
+    outside = [r.duration for r in sent if not in_any_window(r, windows)]
     done = sorted(r.t + r.duration for r in records if r.ok)
     first_t = min((r.t for r in records), default=0.0)
     steady, in_rate = _rates(done, windows, first_t)

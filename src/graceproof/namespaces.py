@@ -61,9 +61,11 @@ def test_namespace(
     keep_on_failure: Callable[[], bool],
     *,
     delete_timeout: float = _DELETE_TIMEOUT,
+    wait: bool = True,
 ) -> Iterator[str]:
-    """Create a labelled namespace for one test, yield its name, then delete it and
-    wait until it is gone, unless `keep_on_failure()` says to keep it."""
+    """Create a labelled namespace for one test, yield its name, then delete it,
+    unless `keep_on_failure()` says to keep it. With `wait`, return once it is gone;
+    without, once its Services and pods are (see `delete_namespaces`)."""
     name = namespace_name(run_id, test_name)
     kube.core.create_namespace(
         {"metadata": {"name": name, "labels": _labels(run_id)}}, _request_timeout=REQUEST_TIMEOUT
@@ -81,7 +83,7 @@ def test_namespace(
         if keep:
             _mark_kept(kube, name)
         else:
-            delete_namespaces(kube, [name], timeout=delete_timeout)
+            delete_namespaces(kube, [name], timeout=delete_timeout, wait=wait)
 
 
 def _mark_kept(kube: Kube, name: str) -> None:
@@ -97,23 +99,30 @@ def _mark_kept(kube: Kube, name: str) -> None:
     )
 
 
-def delete_namespaces(kube: Kube, names: list[str], *, timeout: float = _DELETE_TIMEOUT) -> None:
-    """Delete `names` and wait (bounded) until none of them exists any more.
+def delete_namespaces(
+    kube: Kube, names: list[str], *, timeout: float = _DELETE_TIMEOUT, wait: bool = True
+) -> None:
+    """Delete `names`; with `wait`, until (bounded) none of them exists any more.
 
     Their pods then go at once (grace period 0): this is teardown, after every
     measurement of the test; waiting for each pod's preStop hook and grace period
     again would only cost time (5-30 s per namespace). The namespace is deleted first:
-    in a terminating namespace no controller can create a replacement pod."""
+    in a terminating namespace no controller can create a replacement pod. Its
+    Services are deleted at once too, which frees their NodePorts for the next test:
+    the namespace controller takes some 5 s more to remove the rest (measured:
+    benchmarks/phases.py), which a test session need not wait for test by test
+    (`delete_run_namespaces` waits for all of them at its end)."""
     for name in names:
         try:
             kube.core.delete_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+            kube.core.delete_collection_namespaced_service(name, _request_timeout=REQUEST_TIMEOUT)
             kube.core.delete_collection_namespaced_pod(
                 name, grace_period_seconds=0, _request_timeout=REQUEST_TIMEOUT
             )
         except ApiException as exc:
             if exc.status != 404:
                 raise
-    if not names:
+    if not names or not wait:
         return
     remaining: list[str] = list(names)
 
@@ -141,23 +150,27 @@ def _exists(kube: Kube, name: str) -> bool:
     return True
 
 
-def _list(kube: Kube, selector: str) -> list[str]:
+def _list(kube: Kube, selector: str, *, terminating: bool = True) -> list[str]:
     items = kube.core.list_namespace(
         label_selector=selector, _request_timeout=REQUEST_TIMEOUT
     ).items
-    return [str(ns.metadata.name) for ns in items]
+    return [
+        str(ns.metadata.name)
+        for ns in items
+        if terminating or ns.metadata.deletion_timestamp is None
+    ]
 
 
 def delete_run_namespaces(
     kube: Kube, run_id: str, *, timeout: float = _DELETE_TIMEOUT
 ) -> list[str]:
-    """Delete every namespace of run `run_id` except those kept for a failed test.
-    Returns the names deleted."""
-    names = _list(
-        kube, f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{RUN_ID_LABEL}={run_id},!{KEPT_LABEL}"
-    )
-    delete_namespaces(kube, names, timeout=timeout)
-    return names
+    """Delete every namespace of run `run_id` except those kept for a failed test, and
+    wait until all of them are gone, those already being deleted too. Returns the
+    names it had to delete (leftovers: not yet being deleted)."""
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{RUN_ID_LABEL}={run_id},!{KEPT_LABEL}"
+    leftovers = _list(kube, selector, terminating=False)
+    delete_namespaces(kube, _list(kube, selector), timeout=timeout)
+    return leftovers
 
 
 def delete_all_graceproof_namespaces(kube: Kube, *, timeout: float = _DELETE_TIMEOUT) -> list[str]:

@@ -171,7 +171,8 @@ def _judge_clean(
             "no-errors",
             False,
             f"{counts.failed} of {counts.total} requests failed "
-            f"({counts.failed_in_windows} inside termination windows; {_kinds(counts)})",
+            f"({counts.failed_in_windows} inside termination windows; {_kinds(counts)})"
+            + _late(counts),
         )
     breaches = budget.breaches(counts, measures) if budget is not None else []
     if breaches:
@@ -196,7 +197,17 @@ def _judge_clean(
     )
     if budget is not None:
         message += f", within budget ({budget.describe()})"
-    return Verdict("no-errors", True, message)
+    return Verdict("no-errors", True, message + _late(counts))
+
+
+def _late(counts: Counts) -> str:
+    """Arrivals never sent, said beside the verdict: the bound covers sent requests only."""
+    if not counts.late:
+        return ""
+    return (
+        f"; {counts.late} open-loop arrivals ({counts.late_in_windows} inside windows) were "
+        "not sent on time (a saturated generator) and are not counted as requests"
+    )
 
 
 def _judge_control(counts: Counts) -> Verdict:
@@ -205,7 +216,8 @@ def _judge_control(counts: Counts) -> Verdict:
             "errors",
             True,
             f"negative control reproduced: {counts.failed_in_windows} of "
-            f"{counts.in_windows} requests inside termination windows failed ({_kinds(counts)})",
+            f"{counts.in_windows} requests inside termination windows failed ({_kinds(counts)})"
+            + _late(counts),
         )
     return Verdict(
         "errors",
@@ -245,6 +257,9 @@ class ScenarioResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     measures: Measures | None = None  # latency, unavailability, throughput dip
     budget: Budget | None = None  # what the verdict allowed beside the zero rule
+    # Seconds spent in each phase of the proof (deploy, load_start, warmup, disruption,
+    # terminations, settle, load_stop, verdict): where a proof's time goes.
+    phases: dict[str, float] = field(default_factory=dict)
     schema: str = SCHEMA
 
     @classmethod
@@ -333,6 +348,7 @@ class ScenarioResult:
             "parameters": dict(self.parameters),
             "measures": None if self.measures is None else self.measures.to_dict(),
             "budget": None if self.budget is None else self.budget.to_dict(),
+            "phases": {k: round(v, 3) for k, v in self.phases.items()},
         }
 
     @classmethod
@@ -371,6 +387,7 @@ class ScenarioResult:
                 parameters=dict(d.get("parameters") or {}),
                 measures=Measures.from_dict(d["measures"]) if d.get("measures") else None,
                 budget=Budget.from_dict(d["budget"]) if d.get("budget") is not None else None,
+                phases={str(k): float(v) for k, v in (d.get("phases") or {}).items()},
             )
         except ResultSchemaError:
             raise

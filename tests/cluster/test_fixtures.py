@@ -264,3 +264,30 @@ def test_workload_image_is_available_in_the_cluster(
 ) -> None:
     # For the local cluster this checked containerd for the image (cluster.env).
     assert workload_image == graceproof_options.image
+
+
+def test_a_namespace_left_without_waiting_frees_its_node_port_and_the_sweep_waits(
+    kube: Kube, fresh_run_id: str
+) -> None:
+    """Teardown returns before the namespace controller is done (some 5 s): the
+    Service is gone at once, so the next test may take the same NodePort; the end of
+    the session waits for every namespace still terminating, and reports none of them
+    as a leftover."""
+    service = {
+        "metadata": {"name": "np"},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app": "none"},
+            "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30078}],
+        },
+    }
+    made: list[str] = []
+    try:
+        for test_name in ("first", "second"):
+            with test_namespace(kube, fresh_run_id, test_name, lambda: False, wait=False) as ns:
+                made.append(ns)
+                kube.core.create_namespaced_service(ns, service)
+        assert delete_run_namespaces(kube, fresh_run_id) == []
+        assert not any(exists(kube, n) for n in made)
+    finally:
+        delete_namespaces(kube, [n for n in made if exists(kube, n)])

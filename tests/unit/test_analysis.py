@@ -13,7 +13,9 @@ from graceproof.analysis import (
     summarize,
     termination_windows,
 )
+from graceproof.measures import measure
 from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
+from graceproof.result import judge
 
 T0 = 1_764_400_000.0  # load start
 
@@ -181,3 +183,34 @@ def test_per_second_of_a_full_run_adds_up_to_the_counts() -> None:
 def test_per_second_refuses_an_empty_bin() -> None:
     with pytest.raises(ValueError, match="bin_s"):
         per_second([], bin_s=0)
+
+
+def test_late_arrivals_are_counted_apart_from_requests_and_failures() -> None:
+    """An open-loop arrival never sent is no request a pod saw: not in `total`, not a
+    failure, not a bin of the series; counted apart, inside the windows too."""
+    windows = termination_windows(rollout_timeline())
+    w = windows[0]
+    sent = [
+        RequestRecord(t=w.start - 1.0, duration=0.01, ok=True, status=200, intended=w.start - 1.0),
+        RequestRecord(t=w.start + 0.1, duration=0.01, ok=True, status=200, intended=w.start + 0.1),
+    ]
+    late = [
+        RequestRecord(t=w.start + 0.2, duration=0.1, ok=False, status=0, error="late", intended=t)
+        for t in (w.start + 0.1, w.start + 0.15)
+    ] + [RequestRecord(t=T0, duration=0.1, ok=False, status=0, error="late", intended=T0 - 0.1)]
+    counts = summarize(sent + late, windows)
+    assert (counts.total, counts.failed, counts.in_windows) == (2, 0, 1)
+    assert (counts.late, counts.late_in_windows) == (3, 2)
+    assert "late" not in counts.error_kinds
+    assert Counts.from_dict(counts.to_dict()) == counts
+    assert sum(per_second(sent + late).failed) == 0
+    m = measure(sent + late, windows)
+    assert m.latency_in_windows is not None and m.latency_in_windows.max == 0.01
+    verdict = judge("no-errors", counts, require_coverage=False)
+    assert verdict.passed
+    assert "3 open-loop arrivals (2 inside windows) were not sent on time" in verdict.message
+
+
+def test_counts_of_older_results_have_no_late_arrivals() -> None:
+    old = {"total": 5, "failed": 1, "in_windows": 2, "failed_in_windows": 1}
+    assert (Counts.from_dict(old).late, Counts.from_dict(old).late_in_windows) == (0, 0)

@@ -78,6 +78,7 @@ def _row(r: ScenarioResult, control: ScenarioResult | None, link: str) -> list[o
         c.failed,
         c.in_windows,
         c.failed_in_windows,
+        f"{c.late} ({c.late_in_windows})" if c.late else "0",
         r.stats["overall"].describe() if "overall" in r.stats else "",
         *_measured(r),
         _p(pair_p_value(control, r)) if control is not None else "",
@@ -103,9 +104,9 @@ def render_markdown(
         f"{passed} of {len(results)} scenarios passed.",
         "",
         "| scenario | variant | disruption | connection | requests | failed | in windows "
-        "| failed in windows | error rate (95%) | unavailable | p99 in / out of windows "
-        "| p vs no-hook | verdict | picture |",
-        "|---|---|---|---|---:|---:|---:|---:|---|---:|---|---:|---|---|",
+        "| failed in windows | late (in windows) | error rate (95%) | unavailable "
+        "| p99 in / out of windows | p vs no-hook | verdict | picture |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---|---|",
     ]
     for r in results:
         link = pictures.get(r.file_stem) or r.artifacts.get("picture", "")
