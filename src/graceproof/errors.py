@@ -112,6 +112,48 @@ class WorkloadSpecError(GraceproofError, ValueError):
     """A workload, hook or disruption parameter is out of range."""
 
 
+class EvictionRefusedError(WorkloadSpecError):
+    """The Eviction API kept refusing a pod (HTTP 429) until the disruption's timeout:
+    a PodDisruptionBudget that the drain cannot satisfy. Bad input, like a parameter out
+    of range: the budget, the replicas or the nodes must change, not the wait."""
+
+    def __init__(
+        self,
+        pod: str,
+        namespace: str,
+        timeout: float,
+        attempts: int,
+        budgets: Sequence[str],
+        last_message: str,
+        hint: str | None = None,
+    ) -> None:
+        self.pod = pod
+        self.namespace = namespace
+        self.timeout = timeout
+        self.attempts = attempts
+        self.budgets = list(budgets)
+        self.last_message = last_message
+        lines = [
+            f"the eviction of pod {namespace}/{pod} was refused {attempts} times in "
+            f"{timeout:g}s (HTTP 429); the API server's last answer: {last_message}",
+        ]
+        if self.budgets:
+            lines += [f"PodDisruptionBudget {b}" for b in self.budgets]
+            lines.append(
+                "fix: let the budget allow a disruption (lower minAvailable or raise "
+                "maxUnavailable, or add replicas), and make sure the replacements can "
+                "become Ready on another schedulable node"
+            )
+        else:
+            lines.append(
+                "no PodDisruptionBudget in the namespace selects the pod: the 429 came "
+                "from the API server itself (throttling); rerun, or raise the timeout"
+            )
+        if hint:
+            lines.append(f"hint: {hint}")
+        super().__init__("\n  ".join(lines))
+
+
 class LoadError(GraceproofError, RuntimeError):
     """The load generator could not run or produced nothing usable."""
 

@@ -109,6 +109,11 @@ class Kube:
     def discovery(self) -> Any:
         return k8s.DiscoveryV1Api(self.api_client)
 
+    @property
+    def policy(self) -> Any:
+        """policy/v1: PodDisruptionBudgets (evictions are a pod subresource, in core)."""
+        return k8s.PolicyV1Api(self.api_client)
+
     def _version(self, timeout: float | None = None) -> Any:
         # `timeout` bounds each connection attempt, so an unreachable server fails fast.
         return k8s.VersionApi(self.api_client).get_code(_request_timeout=timeout)

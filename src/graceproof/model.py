@@ -32,6 +32,7 @@ ERROR_KINDS = (
 # Kinds of timeline event; `detail` carries the rest.
 EVENT_KINDS = (
     "pod_created",  # pod object created
+    "pod_scheduled",  # bound to a node (detail: node)
     "pod_ready",  # Ready condition became True
     "pod_deleted",  # deletionTimestamp set (the start of termination)
     "pod_gone",  # pod object removed from the API
@@ -66,6 +67,11 @@ class RequestRecord:
     error: str | None = None  # one of ERROR_KINDS when not ok
     pod: str | None = None  # the pod that answered (X-Pod-Name header), when known
     intended: float | None = None  # open-loop load: the time the request was due
+
+    @property
+    def late(self) -> bool:
+        """An open-loop arrival the generator could not send on time: never sent."""
+        return self.error == "late"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -18,7 +18,9 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,10 @@ class Scenario:
 
     @property
     def want(self) -> Expected:
-        return self.expected if self.expected is not None else self.workload.expected
+        if self.expected is not None:
+            return self.expected
+        # A disruption no hook can survive (a force delete) decides over the workload.
+        return "errors" if self.disruption.expects_errors else self.workload.expected
 
     def changed(self) -> dict[str, Any]:
         """Every parameter not at its default, that the readable id does not name."""
@@ -184,6 +189,24 @@ def _why_silent(ctx: DeployContext, target: Target) -> str:
     )
 
 
+class Phases:
+    """The phases of one proof: each says when it starts (the progress lines of
+    `make e2e` and the CLI) and how long it took (the result's `phases`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, phase: str, message: str) -> Iterator[None]:
+        log.info("[%s] %s", self.name, message)
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.monotonic() - t0
+
+
 @dataclass
 class _Run:
     """What one measured phase produced."""
@@ -195,18 +218,28 @@ class _Run:
     finished: float
 
 
-def _disrupt(ctx: DisruptionContext, sc: Scenario, timeline: TimelineRecorder) -> None:
+def _disrupt(
+    ctx: DisruptionContext, sc: Scenario, timeline: TimelineRecorder, phases: Phases
+) -> None:
     before = {p.metadata.name for p in ctx.serving()}
-    sc.disruption.run(ctx)
+    with phases.phase("disruption", f"disruption {sc.disruption.kind} under load"):
+        sc.disruption.run(ctx)
     ctx.record.finished = time.time()
     for a in ctx.record.actions:
-        timeline.add("disruption", a.get("pod"), a["t"], action=a["action"])
+        timeline.add(
+            "disruption",
+            a.get("pod"),
+            a["t"],
+            **{k: v for k, v in a.items() if k not in ("t", "pod")},
+        )
     gone = before - {p.metadata.name for p in ctx.serving()}
-    log.info("[%s] waiting for %d terminating pod(s) to finish", sc.scenario_id, len(gone))
-    wait_all_gone(ctx.kube, ctx.namespace, gone, timeout=ctx.target.grace_seconds + 60)
+    with phases.phase("terminations", f"waiting for {len(gone)} terminating pod(s) to finish"):
+        wait_all_gone(ctx.kube, ctx.namespace, gone, timeout=ctx.target.grace_seconds + 60)
 
 
-def _measure(kube: Kube, namespace: str, sc: Scenario, target: Target, records_path: Path) -> _Run:
+def _measure(
+    kube: Kube, namespace: str, sc: Scenario, target: Target, records_path: Path, phases: Phases
+) -> _Run:
     started = time.time()
     record = DisruptionRecord(kind=sc.disruption.kind, started=started)
     ctx = DisruptionContext(kube, namespace, target, record)
@@ -219,12 +252,14 @@ def _measure(kube: Kube, namespace: str, sc: Scenario, target: Target, records_p
             records_path=records_path,
         ) as load,
     ):
-        load.wait_for_records(sc.load.users)
-        time.sleep(sc.warmup_s)  # a measurement, not a wait: steady load first
-        log.info("[%s] disruption %s under load", sc.scenario_id, sc.disruption.kind)
+        with phases.phase("load_start", f"load starting: {sc.load.describe()}"):
+            load.wait_for_records(sc.load.users)
+        with phases.phase("warmup", f"steady load for {sc.warmup_s:g} s"):
+            time.sleep(sc.warmup_s)  # a measurement, not a wait: steady load first
         record.started = time.time()
-        _disrupt(ctx, sc, timeline)
-        time.sleep(sc.settle_s)  # a measurement too: the last window's tail
+        _disrupt(ctx, sc, timeline, phases)
+        with phases.phase("settle", f"load for {sc.settle_s:g} s after the last exit"):
+            time.sleep(sc.settle_s)  # a measurement too: the last window's tail
         if not load.running:
             # Locust's --run-time ran out during the disruption: terminations after it
             # had no load, and a pass would claim what was not measured.
@@ -233,8 +268,9 @@ def _measure(kube: Kube, namespace: str, sc: Scenario, target: Target, records_p
                 f"and the terminations it caused were over; slow replacements of "
                 f"{target.ref}? Make its pods ready faster or rerun"
             )
-        load.stop()
-        result = load.wait(check=True)
+        with phases.phase("load_stop", "stopping the load"):
+            load.stop()
+            result = load.wait(check=True)
     if timeline.errors:
         raise TimelineError(timeline.errors)
     return _Run(result, record, timeline.events(), started, time.time())
@@ -253,17 +289,28 @@ def run_scenario(
     result there has. The caller writes the returned result (`write_json(out_dir)`)."""
     name = reserve_name(out_dir, sc.scenario_id)
     records_path = out_dir / f"{name}{RESERVED_SUFFIX}"
+    phases = Phases(name)
     try:
-        log.info("[%s] deploying %s in %s", name, sc.workload.label, namespace)
-        target = deploy(DeployContext(kube, namespace, image), sc.workload, sc.load)
-        run = _measure(kube, namespace, sc, target, records_path)
+        with phases.phase("deploy", f"deploying {sc.workload.label} in {namespace}"):
+            target = deploy(DeployContext(kube, namespace, image), sc.workload, sc.load)
+        run = _measure(kube, namespace, sc, target, records_path, phases)
     except BaseException:
         # A run that recorded no request leaves no empty file behind; one that did
         # keeps its records for the diagnosis.
         if records_path.exists() and records_path.stat().st_size == 0:
             records_path.unlink()
         raise
-    res = ScenarioResult.build(
+    with phases.phase("verdict", "judging the records"):
+        res = _judge(sc, run, cluster, name, records_path)
+    res = replace(res, phases=phases.seconds)
+    log.info("[%s] %s", name, res.verdict.message)
+    return res
+
+
+def _judge(
+    sc: Scenario, run: _Run, cluster: ClusterInfo, name: str, records_path: Path
+) -> ScenarioResult:
+    return ScenarioResult.build(
         scenario_id=sc.scenario_id,
         variant=sc.workload.label,
         connection=sc.load.connection,
@@ -280,5 +327,3 @@ def run_scenario(
         parameters=sc.parameters(),
         budget=sc.budget,
     )
-    log.info("[%s] %s", name, res.verdict.message)
-    return res

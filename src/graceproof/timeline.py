@@ -4,8 +4,8 @@ Each source runs in its own thread and appends TimelineEvents stamped with the h
 clock at the moment the watch delivered them: API timestamps have one-second
 resolution, the watch is sub-second. Sources:
 
-- pods: created, Ready, deletion requested (deletionTimestamp set), container
-  terminated (reason, exit code), gone;
+- pods: created, scheduled (the node it runs on), Ready, deletion requested
+  (deletionTimestamp set), container terminated (reason, exit code), gone;
 - EndpointSlices of the service: ready / serving / terminating per pod, removal;
 - Events of the namespace (Killing, FailedPreStopHook, ...);
 - the app's own log lines (JSON with "event" and "t"): SIGTERM, exit, hook start and
@@ -59,6 +59,7 @@ def _ts(value: Any) -> float | None:
 @dataclass
 class _PodState:
     created: bool = False
+    node: str | None = None  # spec.nodeName once scheduled
     ready: bool = False
     deleted: bool = False
     terminated: set[tuple[str, int]] = field(default_factory=set)  # (container, restarts)
@@ -69,8 +70,10 @@ class PodTracker:
     """Turns pod watch events into pod_* and container_terminated TimelineEvents.
 
     A watch repeats unchanged states and may deliver them late, so each fact is reported
-    once per pod: its creation, the deletion request, each container termination (per
-    restart count); pod_ready on each change of Ready to True; pod_gone on each DELETED.
+    once per pod: its creation, its node (pod_scheduled, detail node), the deletion
+    request, each container termination (per restart count); pod_ready on each change
+    of Ready to True; pod_gone on each DELETED, after a pod_deleted when no earlier
+    event showed the deletion of a pod removed with grace 0 (a force delete).
     """
 
     def __init__(self) -> None:
@@ -81,12 +84,18 @@ class PodTracker:
         name = pod.metadata.name
         st = self._pods.setdefault(name, _PodState())
         if watch_type == "DELETED":
-            return [TimelineEvent(now, "pod_gone", name)]
+            return [*_forced(name, st, pod, now), TimelineEvent(now, "pod_gone", name)]
         out: list[TimelineEvent] = []
         if not st.created:
             st.created = True
             created = _ts(pod.metadata.creation_timestamp) or now
             out.append(TimelineEvent(created, "pod_created", name))
+        node = pod.spec.node_name if pod.spec is not None else None
+        if node and node != st.node:
+            # The node a pod runs on never changes; a replacement is a new pod, so this
+            # is reported once per pod, at the watch time it was first seen bound.
+            st.node = node
+            out.append(TimelineEvent(now, "pod_scheduled", name, {"node": node}))
         ready = pod_is_ready(pod)
         if ready and not st.ready:
             out.append(TimelineEvent(now, "pod_ready", name))
@@ -102,6 +111,22 @@ class PodTracker:
             out.extend(_start(name, st, cs, now))
             out.extend(_terminations(name, st, cs, now))
         return out
+
+
+def _forced(pod: str, st: _PodState, obj: Any, now: float) -> list[TimelineEvent]:
+    """pod_deleted for a pod removed with grace period 0 whose deletion no earlier watch
+    event showed (a force delete may remove it at once): without it the pod would have
+    no termination window. The kubelet also removes a gracefully ended pod with grace
+    0, but by then its deletion was seen and reported."""
+    if st.deleted or obj.metadata.deletion_grace_period_seconds != 0:
+        return []
+    st.deleted = True
+    detail = {
+        "grace_seconds": 0,
+        "deletion_timestamp": str(obj.metadata.deletion_timestamp),
+        "seen_at_removal": True,
+    }
+    return [TimelineEvent(now, "pod_deleted", pod, detail)]
 
 
 def _start(pod: str, st: _PodState, cs: Any, now: float) -> list[TimelineEvent]:

@@ -14,8 +14,12 @@ from graceproof.config import build_options
 from graceproof.disruptions import (
     DISRUPTIONS,
     DeleteOneByOne,
+    DeleteWithGrace,
     Disruption,
     DisruptionContext,
+    DrainNode,
+    Evict,
+    RollingUpdate,
     RolloutRestart,
     ScaleDown,
     disruption_named,
@@ -184,6 +188,10 @@ def test_disruptions_are_named_in_one_registry() -> None:
         "delete-one-by-one": DeleteOneByOne,
         "rollout-restart": RolloutRestart,
         "scale-down": ScaleDown,
+        "drain-node": DrainNode,
+        "evict": Evict,
+        "rolling-update": RollingUpdate,
+        "delete-grace": DeleteWithGrace,
     } == DISRUPTIONS
     assert disruption_named("scale-down") == ScaleDown(to=1)
     with pytest.raises(WorkloadSpecError, match="unknown disruption 'drain'"):

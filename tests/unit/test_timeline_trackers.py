@@ -25,6 +25,7 @@ from kubernetes.client import (
     V1ObjectReference,
     V1Pod,
     V1PodCondition,
+    V1PodSpec,
     V1PodStatus,
 )
 
@@ -602,3 +603,53 @@ def test_each_container_start_is_reported_once_per_restart_at_its_api_time() -> 
     )
     again = tracker.apply("MODIFIED", pod(containers=[running(restarts=1)]), NOW + 2)
     assert [e.detail["restart_count"] for e in again if e.kind == "container_started"] == [1]
+
+
+# nodes and force deletes --------------------------------------------------------------
+def on_node(node: str | None, name: str = "web-1", **kw: Any) -> V1Pod:
+    """A pod as `pod` builds it, bound to `node` (None: not scheduled yet)."""
+    obj = pod(name, **kw)
+    obj.spec = V1PodSpec(containers=[], node_name=node)
+    return obj
+
+
+def test_the_node_a_pod_runs_on_is_reported_once_when_it_is_bound() -> None:
+    tracker = PodTracker()
+    assert "pod_scheduled" not in kinds(tracker.apply("ADDED", on_node(None), NOW))
+    bound = tracker.apply("MODIFIED", on_node("node-a"), NOW + 1)
+    assert [(e.kind, e.t, e.detail) for e in bound] == [
+        ("pod_scheduled", NOW + 1, {"node": "node-a"})
+    ]
+    assert tracker.apply("MODIFIED", on_node("node-a", ready=True), NOW + 2) == [
+        TimelineEvent(NOW + 2, "pod_ready", "web-1")
+    ]
+
+
+def test_a_pod_first_seen_bound_reports_creation_then_its_node() -> None:
+    events = PodTracker().apply("ADDED", on_node("node-a", ready=True), NOW)
+    assert kinds(events) == ["pod_created", "pod_scheduled", "pod_ready"]
+
+
+def test_a_replacement_reports_the_node_it_was_rescheduled_to() -> None:
+    tracker = PodTracker()
+    tracker.apply("ADDED", on_node("node-a", "web-1", ready=True), NOW)
+    tracker.apply("MODIFIED", on_node("node-a", "web-1", deleted=at(9), grace=30), NOW + 1)
+    events = tracker.apply("ADDED", on_node("node-b", "web-2"), NOW + 2)
+    scheduled = [(e.pod, e.detail["node"]) for e in events if e.kind == "pod_scheduled"]
+    assert scheduled == [("web-2", "node-b")]
+
+
+def test_a_pod_force_deleted_unseen_gets_its_deletion_before_it_is_gone() -> None:
+    tracker = PodTracker()
+    tracker.apply("ADDED", pod(ready=True), NOW)
+    events = tracker.apply("DELETED", pod(deleted=at(10), grace=0), NOW + 1)
+    assert kinds(events) == ["pod_deleted", "pod_gone"]
+    assert events[0].t == NOW + 1 and events[0].detail["grace_seconds"] == 0
+
+
+def test_a_deletion_already_seen_is_not_reported_again_when_the_kubelet_removes_the_pod() -> None:
+    tracker = PodTracker()
+    tracker.apply("ADDED", pod(ready=True), NOW)
+    tracker.apply("MODIFIED", pod(deleted=at(40), grace=30), NOW + 1)
+    # The kubelet removes a gracefully ended pod with grace 0.
+    assert kinds(tracker.apply("DELETED", pod(deleted=at(40), grace=0), NOW + 5)) == ["pod_gone"]

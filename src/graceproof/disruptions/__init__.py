@@ -9,6 +9,10 @@ from graceproof.disruptions.base import (
     wait_all_gone,
 )
 from graceproof.disruptions.delete import DeleteOneByOne
+from graceproof.disruptions.drain import DrainNode
+from graceproof.disruptions.evict import Evict
+from graceproof.disruptions.grace import DeleteWithGrace
+from graceproof.disruptions.rolling import RollingUpdate
 from graceproof.disruptions.rollout import RolloutRestart
 from graceproof.disruptions.scale import ScaleDown
 from graceproof.errors import WorkloadSpecError
@@ -16,8 +20,12 @@ from graceproof.errors import WorkloadSpecError
 __all__ = [
     "DISRUPTIONS",
     "DeleteOneByOne",
+    "DeleteWithGrace",
     "Disruption",
     "DisruptionContext",
+    "DrainNode",
+    "Evict",
+    "RollingUpdate",
     "RolloutRestart",
     "ScaleDown",
     "disruption_named",
@@ -26,7 +34,16 @@ __all__ = [
 ]
 
 DISRUPTIONS: dict[str, type[Disruption]] = {
-    cls.kind: cls for cls in (DeleteOneByOne, RolloutRestart, ScaleDown)
+    cls.kind: cls
+    for cls in (
+        DeleteOneByOne,
+        RolloutRestart,
+        ScaleDown,
+        DrainNode,
+        Evict,
+        RollingUpdate,
+        DeleteWithGrace,
+    )
 }
 
 

@@ -2,8 +2,10 @@
 
 A disruption takes pods away the way a user or a controller would, with the pods'
 own grace period (never --grace-period or --force, which remove the behaviour under
-test), and records each step it takes (`ctx.record.act`). Waits are bounded and
-named (graceproof.waiting). A new kind is one subclass in a new module:
+test; the one exception is `DeleteWithGrace`, delete-grace, a negative control that
+overrides the grace period on purpose), and records each step it takes
+(`ctx.record.act`). Waits are bounded and named (graceproof.waiting). A new kind is
+one subclass in a new module:
 
     @dataclass(frozen=True)
     class DeleteNewest(Disruption):
@@ -130,6 +132,13 @@ class Disruption(ABC):
     def run(self, ctx: DisruptionContext) -> None:
         """Terminate pods of `ctx.target`; return once the workload serves again with
         its replacements (the terminating pods may still be finishing)."""
+
+    @property
+    def expects_errors(self) -> bool:
+        """Whether a proof under this disruption must show errors whatever the workload
+        does (a negative control no hook can save, e.g. a force delete). Consulted by
+        `Scenario.want` when the scenario sets no expectation of its own."""
+        return False
 
     def parameters(self) -> dict[str, Any]:
         return parameters_of(self)

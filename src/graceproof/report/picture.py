@@ -7,6 +7,7 @@ display needed, safe in CI and in a pytest process.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -16,6 +17,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import LineStyleType
 
+from graceproof.model import TimelineEvent
 from graceproof.result import ScenarioResult
 
 OK_COLOR = "#4c72b0"
@@ -30,6 +32,20 @@ MARKERS: dict[str, tuple[str, str, LineStyleType, float]] = {
     "sigterm": ("SIGTERM", "#9467bd", "--", 1.4),
     "app_exit": ("app exit", "#8c564b", "-", 1.0),
 }
+# Disruption actions with a node, drawn from the result's record (result.disruption),
+# which keeps each action's detail: the node, the eviction's HTTP answer.
+NODE_ACTIONS: dict[str, tuple[str, str, LineStyleType, float]] = {
+    "cordon": ("cordon", "#17becf", "-", 2.4),
+    "uncordon": ("uncordon", "#17becf", ":", 2.4),
+}
+# Eviction attempts by HTTP answer -> (label, color, marker); other answers in grey.
+EVICTIONS: dict[int, tuple[str, str, str]] = {
+    201: ("eviction accepted (201)", "black", "v"),
+    429: ("eviction refused (429, budget)", FAIL_COLOR, "x"),
+}
+OTHER_EVICTION = ("eviction, other answer", "#7f7f7f", "o")
+# One color per node for the pods scheduled on it (pod_scheduled events).
+NODE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22")
 
 
 def render_picture(result: ScenarioResult, path: Path) -> Path:
@@ -52,6 +68,9 @@ def render_picture(result: ScenarioResult, path: Path) -> Path:
         end = max(1.0, result.finished - result.started)
     for axis in (top, bottom):
         _mark_timeline(axis, result, end)
+        _mark_node_actions(axis, result, end)
+    _mark_evictions(top, result, end)
+    _mark_nodes(top, result, end)
     top.set_ylabel("ok requests / s")
     bottom.set_ylabel("failed requests / s")
     bottom.set_xlabel(
@@ -82,6 +101,87 @@ def _mark_timeline(axis: Axes, result: ScenarioResult, end: float) -> None:
     axis.set_xlim(0, end)
 
 
+def _actions(result: ScenarioResult, end: float, *names: str) -> list[dict[str, Any]]:
+    """The record's actions called `names` inside the picture, times from t0."""
+    t0 = result.series.t0
+    return [
+        {**a, "x": float(a["t"]) - t0}
+        for a in result.disruption.actions
+        if a.get("action") in names and "t" in a and 0 <= float(a["t"]) - t0 <= end
+    ]
+
+
+def _mark_node_actions(axis: Axes, result: ScenarioResult, end: float) -> None:
+    """Cordon and uncordon of a node as vertical lines."""
+    for a in _actions(result, end, *NODE_ACTIONS):
+        _, color, linestyle, width = NODE_ACTIONS[a["action"]]
+        axis.axvline(a["x"], color=color, linestyle=linestyle, linewidth=width, zorder=3)
+
+
+def _pin(top: Axes) -> dict[str, Any]:
+    """Scatter options for a marker at a height in axes fraction (x in data)."""
+    return {"zorder": 4, "transform": top.get_xaxis_transform(), "clip_on": False}
+
+
+def _eviction_style(status: Any) -> tuple[str, str, str]:
+    return EVICTIONS.get(status, OTHER_EVICTION) if isinstance(status, int) else OTHER_EVICTION
+
+
+def _mark_evictions(top: Axes, result: ScenarioResult, end: float) -> None:
+    """Each eviction attempt as a marker at the foot of the top panel, by its answer:
+    a run of red crosses is a budget holding the drain back."""
+    for a in _actions(result, end, "evict"):
+        _, color, marker = _eviction_style(a.get("status"))
+        # A white edge keeps a marker readable on the blue bars behind it.
+        edge = "white" if marker != "x" else None
+        top.scatter(
+            [a["x"]],
+            [0.04],
+            marker=marker,
+            c=color,
+            edgecolors=edge,
+            s=50,
+            linewidths=0.5 if edge else 1.8,  # an x is all edge
+            **_pin(top),
+        )
+
+
+def _node_colors(result: ScenarioResult) -> dict[str, str]:
+    nodes = sorted({str(e.detail["node"]) for e in result.timeline if _scheduled(e)})
+    return {n: NODE_COLORS[i % len(NODE_COLORS)] for i, n in enumerate(nodes)}
+
+
+def _scheduled(event: TimelineEvent) -> bool:
+    return event.kind == "pod_scheduled" and bool(event.detail.get("node"))
+
+
+def _mark_nodes(top: Axes, result: ScenarioResult, end: float) -> None:
+    """Each pod's node, where it was first seen scheduled: a marker at the head of the
+    top panel in the node's color (a drain shows as markers turning another color)."""
+    t0, colors = result.series.t0, _node_colors(result)
+    for e in result.timeline:
+        if _scheduled(e) and 0 <= e.t - t0 <= end:
+            color = colors[str(e.detail["node"])]
+            top.scatter([e.t - t0], [0.96], marker="s", color=color, s=24, **_pin(top))
+
+
+def _node_handles(result: ScenarioResult, end: float) -> list[Line2D | Patch]:
+    """Legend entries for nodes, cordons and eviction answers present in the picture."""
+    handles: list[Line2D | Patch] = [
+        Line2D([], [], color=color, marker="s", linestyle="", label=f"pod on {node}")
+        for node, color in _node_colors(result).items()
+    ]
+    for action, (label, color, ls, lw) in NODE_ACTIONS.items():
+        nodes = sorted({str(a.get("node")) for a in _actions(result, end, action)})
+        if nodes:
+            text = f"{label} {', '.join(nodes)}"
+            handles.append(Line2D([], [], color=color, linestyle=ls, linewidth=lw, label=text))
+    styles = {_eviction_style(a.get("status")) for a in _actions(result, end, "evict")}
+    for label, color, marker in sorted(styles):
+        handles.append(Line2D([], [], color=color, marker=marker, linestyle="", label=label))
+    return handles
+
+
 def _legend(top: Axes, result: ScenarioResult, end: float) -> None:
     t0 = result.series.t0
     seen = {e.kind for e in result.timeline if 0 <= e.t - t0 <= end}
@@ -96,6 +196,7 @@ def _legend(top: Axes, result: ScenarioResult, end: float) -> None:
         for kind, (label, color, ls, lw) in MARKERS.items()
         if kind in seen
     ]
+    handles += _node_handles(result, end)
     top.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
 
 
@@ -120,6 +221,8 @@ def _titles(fig: Figure, top: Axes, result: ScenarioResult) -> None:
             measured += f", outside {m.latency_outside.p99 * 1000:.0f} ms"
     top.set_title(
         f"{result.file_stem}: {counts.failed} of {counts.total} requests failed, "
-        f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows" + measured,
+        f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows"
+        + (f", {counts.late} late (not sent)" if counts.late else "")
+        + measured,
         fontsize=10,
     )

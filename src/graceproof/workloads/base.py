@@ -42,6 +42,7 @@ NOT_IN_ID = {"in_id": False}
 UNIVERSAL_SIGNALS = frozenset(
     {
         "pod_created",
+        "pod_scheduled",
         "pod_ready",
         "pod_deleted",
         "pod_gone",

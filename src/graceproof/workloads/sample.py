@@ -12,6 +12,7 @@ YAML files in workloads/manifests/; a unit test keeps them equal to `render`.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,9 +41,11 @@ __all__ = [
     "APP_STDOUT",
     "NODE_PORTS",
     "SHUTDOWN_MODES",
+    "SPREAD_TOPOLOGY_KEY",
     "STOP_LOG_MESSAGE",
     "STOP_LOG_PATH",
     "VARIANTS",
+    "Pdb",
     "SampleApp",
     "ShutdownMode",
     "WorkloadSpecError",
@@ -96,6 +99,105 @@ def _check(hook: PreStopHook, grace_seconds: int, shutdown_mode: str, replicas: 
     hook.check(grace_seconds)
     if replicas < 1:
         raise WorkloadSpecError(f"replicas must be >= 1, not {replicas}")
+
+
+_PERCENT = re.compile(r"(\d+)%")
+# One replica per node: the nodes' hostname label is the topology domain.
+SPREAD_TOPOLOGY_KEY = "kubernetes.io/hostname"
+
+
+def _int_or_percent(where: str, value: int | str) -> None:
+    """WorkloadSpecError unless `value` is an int >= 0 or a percentage 0-100 %."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise WorkloadSpecError(f"{where} must be an int or a percentage like '50%', not {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise WorkloadSpecError(f"{where} must be >= 0, not {value}")
+        return
+    match = _PERCENT.fullmatch(value)
+    if match is None or int(match.group(1)) > 100:
+        raise WorkloadSpecError(
+            f"{where} must be an int >= 0 or a percentage from '0%' to '100%', not {value!r}"
+        )
+
+
+@dataclass(frozen=True)
+class Pdb:
+    """A PodDisruptionBudget (policy/v1) over the app's pods: exactly one of
+    `min_available` and `max_unavailable`, each an int or "N%".
+
+    Pdb(min_available=2)        # evictions wait while fewer than 2 other pods are healthy
+    Pdb(max_unavailable=1)      # one pod at a time
+    """
+
+    min_available: int | str | None = None
+    max_unavailable: int | str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.min_available is None) == (self.max_unavailable is None):
+            raise WorkloadSpecError(
+                "Pdb: set exactly one of min_available and max_unavailable "
+                "(PodDisruptionBudget spec.minAvailable / spec.maxUnavailable), not "
+                f"min_available={self.min_available!r}, max_unavailable={self.max_unavailable!r}"
+            )
+        if self.min_available is not None:
+            _int_or_percent("Pdb: min_available (spec.minAvailable)", self.min_available)
+        if self.max_unavailable is not None:
+            _int_or_percent("Pdb: max_unavailable (spec.maxUnavailable)", self.max_unavailable)
+
+    def render(
+        self, name: str, labels: Mapping[str, str], selector: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The PodDisruptionBudget named `name`, selecting the pods that `selector` does."""
+        spec: dict[str, Any] = (
+            {"minAvailable": self.min_available}
+            if self.min_available is not None
+            else {"maxUnavailable": self.max_unavailable}
+        )
+        spec["selector"] = {"matchLabels": dict(selector)}
+        return {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "labels": dict(labels)},
+            "spec": spec,
+        }
+
+
+def _check_node_selector(node_selector: Mapping[str, str] | None) -> None:
+    if node_selector is None:
+        return
+    bad = {k: v for k, v in node_selector.items() if not (k and isinstance(v, str))}
+    if not node_selector or bad:
+        raise WorkloadSpecError(
+            "node_selector must be None or a non-empty mapping of node label to value, "
+            f"e.g. {{'{SPREAD_TOPOLOGY_KEY}': 'node-1'}}; not {dict(node_selector)!r}"
+        )
+
+
+def _place(
+    pod_spec: dict[str, Any],
+    selector: Mapping[str, str],
+    *,
+    spread: bool,
+    node_selector: Mapping[str, str] | None,
+) -> None:
+    """Where the pods may run: one per node as far as it goes (`spread`), or only on
+    the nodes with the labels of `node_selector`."""
+    if node_selector:
+        pod_spec["nodeSelector"] = dict(node_selector)
+    if spread:
+        pod_spec["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": SPREAD_TOPOLOGY_KEY,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": dict(selector)},
+                # A cordoned node carries the unschedulable taint; with the default
+                # (Ignore) it would still count as a domain, and a drain's replacements
+                # could never be placed without breaking the skew.
+                "nodeTaintsPolicy": "Honor",
+            }
+        ]
 
 
 def container(
@@ -173,15 +275,21 @@ def render(
     node_port: int,
     labels: Mapping[str, str] | None = None,
     registry_url: str | None = None,
+    pdb: Pdb | None = None,
+    spread: bool = False,
+    node_selector: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """A Deployment and a NodePort Service of the sample workload in one variant.
+    """A Deployment and a NodePort Service of the sample workload in one variant, and
+    a PodDisruptionBudget when `pdb` is given.
 
     `variant` is a hook, or the name of a shipped one with `sleep_seconds`. `labels`
     (e.g. a run id) go on every object and on the pods. `registry_url`, when given,
-    makes the app register at start and deregister in its /prestop hook.
+    makes the app register at start and deregister in its /prestop hook. `spread` puts
+    the replicas on different nodes; `node_selector` keeps them on matching nodes.
     """
     hook = as_hook(variant, sleep_seconds)
     _check(hook, grace_seconds, shutdown_mode, replicas)
+    _check_node_selector(node_selector)
     if node_port not in NODE_PORTS:
         raise WorkloadSpecError(
             f"node_port {node_port} is outside {NODE_PORTS.start}-{NODE_PORTS.stop - 1}, "
@@ -190,10 +298,30 @@ def render(
     all_labels = _labels(name, hook, labels)
     selector = {NAME_LABEL: name}
     extra_env = {"REGISTRY_URL": registry_url} if registry_url else None
-    deployment: dict[str, Any] = {
+    pod_spec = _pod_spec(
+        hook,
+        image=image,
+        grace_seconds=grace_seconds,
+        shutdown_mode=shutdown_mode,
+        extra_env=extra_env,
+    )
+    _place(pod_spec, selector, spread=spread, node_selector=node_selector)
+    deployment = _deployment(name, replicas, all_labels, selector, pod_spec)
+    objects = [deployment, _node_port_service(name, node_port, all_labels, selector)]
+    return objects if pdb is None else [*objects, pdb.render(name, all_labels, selector)]
+
+
+def _deployment(
+    name: str,
+    replicas: int,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    pod_spec: dict[str, Any],
+) -> dict[str, Any]:
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "labels": dict(all_labels)},
+        "metadata": {"name": name, "labels": dict(labels)},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": dict(selector)},
@@ -203,19 +331,9 @@ def render(
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
-            "template": {
-                "metadata": {"labels": dict(all_labels)},
-                "spec": _pod_spec(
-                    hook,
-                    image=image,
-                    grace_seconds=grace_seconds,
-                    shutdown_mode=shutdown_mode,
-                    extra_env=extra_env,
-                ),
-            },
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
         },
     }
-    return [deployment, _node_port_service(name, node_port, all_labels, selector)]
 
 
 def _node_port_service(
@@ -316,6 +434,13 @@ class SampleApp(Workload):
 
     SampleApp(SleepHook(5))                 # or SampleApp.variant("prestop-sleep")
     SampleApp(NoHook(), shutdown_mode="drain", replicas=2)
+    SampleApp(SleepHook(5), pdb=Pdb(max_unavailable=1), spread=True)
+
+    `pdb` adds a PodDisruptionBudget over the pods (deployed with them); `spread`
+    places at most one replica more on any node than on another (topology spread on
+    kubernetes.io/hostname, DoNotSchedule, cordoned nodes not counted); `node_selector`
+    keeps every replica on the nodes carrying those labels, replacements included:
+    after a drain of the only such node they stay Pending.
     """
 
     hook: PreStopHook
@@ -326,12 +451,17 @@ class SampleApp(Workload):
     node_port: int = field(default=30085, metadata=NOT_IN_ID)
     labels: Mapping[str, str] = field(default_factory=dict, metadata=NOT_IN_ID)
     ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
+    # Placement and budget: in the id only when set (their defaults render nothing).
+    pdb: Pdb | None = None
+    spread: bool = False
+    node_selector: Mapping[str, str] | None = None
 
     signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS | APP_SIGNALS
     uses_session_image: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _check(self.hook, self.grace_seconds, self.shutdown_mode, self.replicas)
+        _check_node_selector(self.node_selector)
 
     @classmethod
     def variant(cls, name: str, sleep_seconds: int | None = None, **kw: Any) -> SampleApp:
@@ -357,6 +487,9 @@ class SampleApp(Workload):
             shutdown_mode=self.shutdown_mode,
             node_port=self.node_port,
             labels=self.labels,
+            pdb=self.pdb,
+            spread=self.spread,
+            node_selector=self.node_selector,
         )
 
     def deploy(self, ctx: DeployContext) -> Target:

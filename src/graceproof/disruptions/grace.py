@@ -1,0 +1,63 @@
+"""Delete every pod of the target with an explicit grace period: a negative control."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+from kubernetes.client import V1DeleteOptions
+
+from graceproof.disruptions.base import Disruption, DisruptionContext
+from graceproof.errors import WorkloadSpecError
+from graceproof.waiting import REQUEST_TIMEOUT
+
+__all__ = ["DeleteWithGrace"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeleteWithGrace(Disruption):
+    """Delete each pod one by one with `grace_seconds` as its grace period (0: force,
+    `kubectl delete --grace-period=0 --force`), the next once the replacement is Ready.
+
+    Unlike every other disruption, this one deliberately overrides the behaviour under
+    test: the pod's terminationGracePeriodSeconds, and with it the time its preStop hook
+    may take. With 0 the pod object goes at once and no hook can keep the endpoint
+    served, so a proof under it expects errors (`expects_errors`), hook or not.
+    """
+
+    kind: ClassVar[str] = "delete-grace"
+    grace_seconds: int = 0
+    timeout_per_pod_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        g = self.grace_seconds
+        if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+            raise WorkloadSpecError(
+                f"delete-grace: grace_seconds must be an int >= 0 (0 forces), not {g!r}"
+            )
+
+    @property
+    def expects_errors(self) -> bool:
+        # Only the force delete is a control by construction; a short grace period may
+        # still cover a short hook, so its expectation is the scenario's to state.
+        return self.grace_seconds == 0
+
+    def run(self, ctx: DisruptionContext) -> None:
+        original = ctx.serving()
+        deleted: set[str] = set()
+        for pod in original:
+            name = pod.metadata.name
+            log.info("deleting pod %s with grace period %d s (override)", name, self.grace_seconds)
+            ctx.record.act("delete", pod=name, grace_seconds=self.grace_seconds)
+            ctx.kube.core.delete_namespaced_pod(
+                name,
+                ctx.namespace,
+                body=V1DeleteOptions(grace_period_seconds=self.grace_seconds),
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+            deleted.add(pod.metadata.uid)
+            ctx.wait_serving(len(original), deleted, self.timeout_per_pod_s)
+            ctx.record.act("replacement_ready", after=name)

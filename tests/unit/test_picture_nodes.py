@@ -1,0 +1,76 @@
+"""The picture of a drain: the node each pod ran on, cordon and uncordon, and each
+eviction attempt by its answer (201 accepted, 429 refused by a budget)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graceproof.model import RequestRecord, TimelineEvent
+from graceproof.report.picture import _node_handles, render_picture
+from graceproof.result import ClusterInfo, Disruption, ScenarioResult
+
+T0 = 1_764_400_000.0
+
+
+def drained() -> ScenarioResult:
+    record = Disruption(kind="drain-node", started=T0 + 2, finished=T0 + 9)
+    actions = [
+        (2.0, "cordon", {"node": "node-a"}),
+        (2.1, "evict", {"pod": "web-1", "node": "node-a", "status": 201}),
+        (2.2, "evict", {"pod": "web-2", "node": "node-a", "status": 429}),
+        (3.2, "evict", {"pod": "web-2", "node": "node-a", "status": 201}),
+        (8.0, "uncordon", {"node": "node-a"}),
+    ]
+    record.actions.extend({"t": T0 + t, "action": a, **d} for t, a, d in actions)
+    timeline = [
+        TimelineEvent(T0 + 0.1, "pod_scheduled", "web-1", {"node": "node-a"}),
+        TimelineEvent(T0 + 0.1, "pod_scheduled", "web-2", {"node": "node-a"}),
+        TimelineEvent(T0 + 2.1, "pod_deleted", "web-1"),
+        TimelineEvent(T0 + 2.5, "pod_scheduled", "web-3", {"node": "node-b"}),
+        TimelineEvent(T0 + 2.6, "pod_gone", "web-1"),
+    ]
+    records = [RequestRecord(T0 + i / 10, 0.01, True, 200) for i in range(100)]
+    return ScenarioResult.build(
+        scenario_id="prestop-sleep--drain-node--new",
+        variant="prestop-sleep",
+        connection="new",
+        disruption=record,
+        cluster=ClusterInfo(provider="existing", name="local", kubernetes_version="v1.34.4"),
+        load={"users": 2},
+        records=records,
+        timeline=timeline,
+        expected="no-errors",
+        started=T0,
+        finished=T0 + 10,
+    )
+
+
+def test_the_legend_names_the_nodes_the_cordon_and_each_eviction_answer() -> None:
+    result = drained()
+    labels = [h.get_label() for h in _node_handles(result, 10.0)]
+    assert labels == [
+        "pod on node-a",
+        "pod on node-b",
+        "cordon node-a",
+        "uncordon node-a",
+        "eviction accepted (201)",
+        "eviction refused (429, budget)",
+    ]
+
+
+def test_a_drain_picture_renders_and_survives_the_json_round_trip(tmp_path: Path) -> None:
+    result = drained()
+    assert render_picture(result, tmp_path / "drain.png").read_bytes()[:4] == b"\x89PNG"
+    again = ScenarioResult.from_dict(result.to_dict())
+    assert [h.get_label() for h in _node_handles(again, 10.0)] == [
+        h.get_label() for h in _node_handles(result, 10.0)
+    ]
+
+
+def test_a_picture_without_nodes_or_evictions_has_no_such_legend_entries() -> None:
+    result = drained()
+    result.disruption.detail["actions"] = []
+    bare = ScenarioResult.from_dict(
+        {**result.to_dict(), "timeline": [e.to_dict() for e in result.timeline[2:3]]}
+    )
+    assert _node_handles(bare, 10.0) == []
