@@ -47,12 +47,7 @@ python3 "$here/image_archive.py" --tag "docker.io/$WORKLOAD_IMAGE" --out "$workl
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env PYTHONUNBUFFERED=1
 
 if [[ "${1:-}" != "--no-import" ]]; then
-  state=${GRACEPROOF_LOCAL_CLUSTER_DIR:-$repo/.local-cluster}
-  sock="$state/containerd/containerd.sock"
-  [[ -S "$sock" ]] || gp_die "containerd of the local cluster is not running ($sock): run 'make local-cluster' first"
-  for t in "$pause_tar" "$workload_tar"; do
-    ctr --address "$sock" -n k8s.io images import "$t" >/dev/null
-  done
+  gp_import_images "$pause_tar" "$workload_tar"
   gp_log "imported $PAUSE_IMAGE and $WORKLOAD_IMAGE into the local cluster's containerd"
 fi
 echo "$workload_tar"

@@ -36,13 +36,16 @@ gp_rootfs_tar() {
 }
 
 # gp_import_images ARCHIVE...: import docker-save archives into the containerd of
-# hack/local-cluster.sh, where the kubelet finds them by tag.
+# every node of hack/local-cluster.sh, where the kubelets find them by tag.
 gp_import_images() {
-  local state sock a
+  local state sock a found=0
   state=${GRACEPROOF_LOCAL_CLUSTER_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.local-cluster}
-  sock=$state/containerd/containerd.sock
-  [[ -S $sock ]] || gp_die "containerd of the local cluster is not running ($sock): run 'make local-cluster' first"
-  for a in "$@"; do
-    ctr --address "$sock" -n k8s.io images import "$a" >/dev/null
+  for sock in "$state/containerd/containerd.sock" "$state"/node-*/containerd/containerd.sock; do
+    [[ -S $sock ]] || continue
+    found=1
+    for a in "$@"; do
+      ctr --address "$sock" -n k8s.io images import "$a" >/dev/null
+    done
   done
+  ((found)) || gp_die "containerd of the local cluster is not running ($state/containerd/containerd.sock): run 'make local-cluster' first"
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# A real single-node Kubernetes for machines where kind cannot run, in the spirit of
-# Kubernetes' hack/local-up-cluster.sh: etcd, the control plane, the kubelet and
-# kube-proxy run as host processes; pods run in containerd (with runc).
+# A real Kubernetes of one or more nodes for machines where kind cannot run, in the
+# spirit of Kubernetes' hack/local-up-cluster.sh: etcd, the control plane, the
+# kubelets and kube-proxy run as host processes; pods run in containerd (with runc).
 #
-#   hack/local-cluster.sh up       build if needed, start everything, import images,
-#                                  return when the node is Ready (idempotent)
+#   hack/local-cluster.sh up [--nodes N]
+#                                  build if needed, start everything, import images,
+#                                  return when every node is Ready (idempotent; N from
+#                                  1 to 4, default $NODES or 1)
 #   hack/local-cluster.sh down     stop every process started here (by pid), unmount,
 #                                  remove netns, the CNI bridge and iptables chains
 #   hack/local-cluster.sh status   what runs
@@ -21,22 +23,40 @@ source "$here/lib.sh"
 
 state=${GRACEPROOF_LOCAL_CLUSTER_DIR:-$repo/.local-cluster}
 node=graceproof-local
-pod_cidr=10.88.0.0/16
-# The kubelet refuses a loopback node IP, so the node's address is the gateway of
-# the pod bridge that up creates: an address of this cluster's own network, never
-# one of the host's interfaces. NodePorts still listen on 127.0.0.1 only.
-node_ip=10.88.0.1
 service_cidr=10.96.0.0/16
 service_ip=10.96.0.1
-bridge=gp-cni0
-bridge_mac=02:67:70:00:00:01 # locally administered, unicast
+max_nodes=4
+# Every node's pod CIDR (10.88/16, 10.89/16, ...) lies in this one range.
+cluster_cidr=10.88.0.0/14
 bin=$(gp_bin_dir)
 pki=$state/pki
 logs=$state/logs
 pids=$state/pids
 sock=$state/containerd/containerd.sock
 kubeconfig=$state/kubeconfig
+nodes_file=$state/nodes
 up_timeout=${GRACEPROOF_UP_TIMEOUT:-180}
+
+# ---- nodes ---------------------------------------------------------------------
+# Node 1 keeps the paths of the single-node cluster; node N > 1 lives in node-N/.
+# Each node is a kubelet with its own containerd (root, state, socket), pod CIDR,
+# bridge, node IP and cgroup root. They share this host's network namespace, so one
+# kube-proxy serves every node, and the host's route to each bridge joins their pods.
+node_name() { if (($1 == 1)); then echo "$node"; else echo "$node-$1"; fi; }
+node_dir() { if (($1 == 1)); then echo "$state"; else echo "$state/node-$1"; fi; }
+node_cidr() { echo "10.$((87 + $1)).0.0/16"; }
+# The kubelet refuses a loopback node IP, so a node's address is the gateway of the
+# pod bridge that up creates: an address of this cluster's own network, never one of
+# the host's interfaces. NodePorts still listen on 127.0.0.1 only.
+node_ip() { echo "10.$((87 + $1)).0.1"; }
+node_bridge() { echo "gp-cni$(($1 - 1))"; }
+node_mac() { printf '02:67:70:00:00:%02x' "$1"; } # locally administered, unicast
+node_sock() { echo "$(node_dir "$1")/containerd/containerd.sock"; }
+node_proc() { if (($1 == 1)); then echo "$2"; else echo "$2-$1"; fi; } # process name
+# Node 1's pods live under the host's /kubepods; node N's under /gp-node-N/kubepods.
+node_cgroup() { if (($1 == 1)); then echo kubepods; else echo "gp-node-$1"; fi; }
+# The nodes that up started (down and status read it; a missing file: one node).
+running_nodes() { if [[ -s $nodes_file ]]; then cat "$nodes_file"; else echo 1; fi; }
 
 deps() {
   local missing=()
@@ -135,31 +155,43 @@ make_pki() {
   cert controller-manager system:kube-controller-manager
   cert scheduler system:kube-scheduler
   cert proxy system:kube-proxy
-  cert kubelet "system:node:$node" system:nodes "DNS:$node,DNS:localhost,IP:127.0.0.1,IP:$node_ip"
   cert apiserver-kubelet-client kube-apiserver-kubelet-client
   [[ -s $pki/sa.key ]] || { openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null; openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null; }
   kubeconfig_for "$kubeconfig" admin admin
   kubeconfig_for "$state/controller-manager.kubeconfig" controller-manager system:kube-controller-manager
   kubeconfig_for "$state/scheduler.kubeconfig" scheduler system:kube-scheduler
   kubeconfig_for "$state/proxy.kubeconfig" proxy system:kube-proxy
-  kubeconfig_for "$state/kubelet.kubeconfig" kubelet "system:node:$node"
+}
+
+node_pki() { # node_pki N: node N's kubelet serving certificate and client kubeconfig
+  local i=$1 name ip cert_name=kubelet
+  name=$(node_name "$i") ip=$(node_ip "$i")
+  ((i == 1)) || cert_name=kubelet-$i
+  mkdir -p "$(node_dir "$i")"
+  cert "$cert_name" "system:node:$name" system:nodes "DNS:$name,DNS:localhost,IP:127.0.0.1,IP:$ip"
+  kubeconfig_for "$(node_dir "$i")/kubelet.kubeconfig" "$cert_name" "system:node:$name"
 }
 
 # ---- configuration files ----------------------------------------------------------
-write_configs() {
-  mkdir -p "$state/containerd" "$state/cni/net.d" "$state/cni/ipam" "$state/kubelet"
-  cat >"$state/containerd/config.toml" <<EOF
-# containerd of graceproof's local cluster: own root, state and socket, so it never
-# meets a system containerd.
+write_node_configs() { # write_node_configs N: containerd, CNI and kubelet of node N
+  local i=$1 dir nsock cidr ip cert_name=kubelet cgroup_root=/ logs_dir=/var/log/pods healthz=127.0.0.1
+  dir=$(node_dir "$i") nsock=$(node_sock "$i") cidr=$(node_cidr "$i") ip=$(node_ip "$i")
+  if ((i > 1)); then
+    cert_name=kubelet-$i cgroup_root=/$(node_cgroup "$i") logs_dir=$dir/pod-logs healthz=$ip
+  fi
+  mkdir -p "$dir/containerd" "$dir/cni/net.d" "$dir/cni/ipam" "$dir/kubelet"
+  cat >"$dir/containerd/config.toml" <<EOF
+# containerd of node $(node_name "$i") of graceproof's local cluster: own root, state
+# and socket, so it never meets a system containerd or another node's.
 version = 2
-root = "$state/containerd/root"
-state = "$state/containerd/state"
+root = "$dir/containerd/root"
+state = "$dir/containerd/state"
 [grpc]
-  address = "$sock"
+  address = "$nsock"
 [ttrpc]
-  address = "$sock.ttrpc"
+  address = "$nsock.ttrpc"
 [debug]
-  address = "$sock.debug"
+  address = "$nsock.debug"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   # This sandbox may not lower oom_score_adj (no CAP_SYS_RESOURCE); without this,
@@ -174,50 +206,60 @@ state = "$state/containerd/state"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "$state/cni/net.d"
+    conf_dir = "$dir/cni/net.d"
 [plugins."io.containerd.internal.v1.opt"]
-  path = "$state/containerd/opt"
+  path = "$dir/containerd/opt"
 EOF
-  cat >"$state/cni/net.d/10-graceproof.conflist" <<EOF
+  cat >"$dir/cni/net.d/10-graceproof.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "graceproof",
   "plugins": [
     {
-      "type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$pod_cidr"}]],
-               "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$state/cni/ipam"}
+      "type": "bridge", "bridge": "$(node_bridge "$i")", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$cidr"}]],
+               "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$dir/cni/ipam"}
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
 EOF
-  cat >"$state/kubelet-config.yaml" <<EOF
+  # Node 1 answers health checks on 127.0.0.1:10248 as before, the others on their
+  # own address (same port). Each node's pod logs lie apart: a kubelet removes the
+  # log folders of pods it does not know.
+  cat >"$dir/kubelet-config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: $node_ip
+address: $ip
 port: 10250
 readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
+healthzBindAddress: $healthz
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: true}
   x509: {clientCAFile: $pki/ca.crt}
 authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
+cgroupRoot: $cgroup_root
+podLogsDir: $logs_dir
 # cgroup v1 host: 1.35 would refuse it by default; say so explicitly here too.
 failCgroupV1: false
 failSwapOn: false
-containerRuntimeEndpoint: unix://$sock
+containerRuntimeEndpoint: unix://$nsock
 # containerd 1.6 does not pin the sandbox image; it must never be collected.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 serializeImagePulls: false
 resolvConf: /etc/resolv.conf
-tlsCertFile: $pki/kubelet.crt
-tlsPrivateKeyFile: $pki/kubelet.key
+tlsCertFile: $pki/$cert_name.crt
+tlsPrivateKeyFile: $pki/$cert_name.key
 EOF
+}
+
+write_configs() { # write_configs NODES: what the whole cluster shares
+  local i socks=()
+  for i in $(seq 1 "$1"); do socks+=("$(node_sock "$i")"); done
   cat >"$state/kube-proxy-config.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -225,7 +267,9 @@ clientConnection: {kubeconfig: $state/proxy.kubeconfig}
 # iptables mode: the nftables mode does not serve NodePorts on 127.0.0.1.
 mode: iptables
 hostnameOverride: $node
-clusterCIDR: $pod_cidr
+# Every node's pods: the nodes share this host's network namespace, so this one
+# kube-proxy programs the Services for all of them.
+clusterCIDR: $cluster_cidr
 # NodePorts only on loopback: load goes to 127.0.0.1 and nowhere else.
 nodePortAddresses: [127.0.0.0/8]
 # 0 leaves the host's conntrack sysctls alone (they are read-only here).
@@ -237,29 +281,22 @@ EOF
 # Written by hack/local-cluster.sh; read by graceproof's existing-cluster provider.
 CLUSTER_KIND=graceproof-local
 CONTAINERD_ADDRESS=$sock
+# Every node's containerd, where images are imported (space-separated).
+CONTAINERD_ADDRESSES="${socks[*]}"
 CTR=$(command -v ctr)
 NODE_NAME=$node
+NODES=$1
 KUBERNETES_VERSION=$KUBERNETES_VERSION
 EOF
 }
 
-kubectl_() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
-api_ready() { curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" https://127.0.0.1:6443/readyz; }
-node_ready() {
-  [[ $(kubectl_ get node "$node" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
-}
-default_sa() { kubectl_ get serviceaccount default -n default; }
-
-up() {
-  local t0=$SECONDS
-  deps
-  bash "$here/build.sh"
-  mkdir -p "$state" "$logs" "$pids"
-  # An interrupted `up` leaves nothing half-started behind.
-  trap 'gp_log "interrupted: taking the cluster down"; down; exit 130' INT TERM
-  make_pki
-  write_configs
-  sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+# start_node N: node N's bridge, cgroup root, containerd and kubelet (node 1 also
+# gets the images through up; the others here).
+start_node() {
+  local i=$1 dir bridge ip cidr
+  dir=$(node_dir "$i") bridge=$(node_bridge "$i") ip=$(node_ip "$i") cidr=$(node_cidr "$i")
+  node_pki "$i"
+  write_node_configs "$i"
   # The pod bridge exists before the kubelet starts: its gateway address is the node IP.
   if ! ip link show "$bridge" >/dev/null 2>&1; then
     ip link add "$bridge" type bridge
@@ -268,12 +305,75 @@ up() {
   # it changes as pods come and go while pods keep the old gateway MAC in their ARP
   # cache. A precaution: no failure was traced to it (a 2 s stall of every load user
   # first suspected here came from stale conntrack entries; see the locustfile).
-  ip link set "$bridge" address "$bridge_mac"
-  ip addr show dev "$bridge" | grep -q "inet $node_ip/" || ip addr add "$node_ip/${pod_cidr#*/}" dev "$bridge"
+  ip link set "$bridge" address "$(node_mac "$i")"
+  ip addr show dev "$bridge" | grep -q "inet $ip/" || ip addr add "$ip/${cidr#*/}" dev "$bridge"
   ip link set "$bridge" up
+  ((i == 1)) || make_cgroup_root "$(node_cgroup "$i")"
+  start "$(node_proc "$i" containerd)" containerd --config "$dir/containerd/config.toml"
+  wait_until "$(node_proc "$i" containerd) socket" 30 test -S "$(node_sock "$i")"
+}
 
-  start containerd containerd --config "$state/containerd/config.toml"
-  wait_until "containerd socket" 30 test -S "$sock"
+start_kubelet() { # start_kubelet N
+  local i=$1 dir
+  dir=$(node_dir "$i")
+  start "$(node_proc "$i" kubelet)" "$bin/kubelet" --config="$dir/kubelet-config.yaml" \
+    --kubeconfig="$dir/kubelet.kubeconfig" --root-dir="$dir/kubelet" --cert-dir="$pki" \
+    --node-ip="$(node_ip "$i")" --hostname-override="$(node_name "$i")" --v=1
+}
+
+# make_cgroup_root NAME: /NAME in every cgroup v1 hierarchy (the kubelet refuses a
+# cgroup root that does not exist), cpuset ready for tasks; on v2, in the one tree.
+make_cgroup_root() {
+  local name=$1 ctl
+  for ctl in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+    [[ -f ${ctl}cgroup.procs ]] || continue
+    mkdir -p "$ctl$name"
+    if [[ -f ${ctl}cpuset.cpus && -f $ctl$name/cpuset.cpus && ! -s $ctl$name/cpuset.cpus ]]; then
+      cat "${ctl}cpuset.cpus" >"$ctl$name/cpuset.cpus"
+      cat "${ctl}cpuset.mems" >"$ctl$name/cpuset.mems"
+    fi
+  done
+}
+
+kubectl_() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+api_ready() { curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" https://127.0.0.1:6443/readyz; }
+node_ready() { # node_ready [NAME]
+  [[ $(kubectl_ get node "${1:-$node}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+default_sa() { kubectl_ get serviceaccount default -n default; }
+
+# parse_nodes ARGS...: the node count from --nodes N (or --nodes=N), else $NODES, else 1.
+parse_nodes() {
+  local n=${NODES:-1}
+  while (($#)); do
+    case $1 in
+      --nodes) [[ $# -ge 2 ]] || gp_die "--nodes needs a value (1 to $max_nodes)"; n=$2; shift 2 ;;
+      --nodes=*) n=${1#--nodes=}; shift ;;
+      *) gp_die "unknown option $1 (usage: $0 up [--nodes N])" ;;
+    esac
+  done
+  if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n > max_nodes)); then
+    gp_die "--nodes (or NODES) must be a whole number from 1 to $max_nodes, not '$n'"
+  fi
+  echo "$n"
+}
+
+up() {
+  local t0=$SECONDS n i
+  n=$(parse_nodes "$@")
+  if [[ -s $nodes_file ]] && alive kube-apiserver && (($(cat "$nodes_file") > n)); then
+    gp_die "the local cluster runs $(cat "$nodes_file") nodes, more than the $n asked for: take it down first (hack/local-cluster.sh down)"
+  fi
+  deps
+  bash "$here/build.sh"
+  mkdir -p "$state" "$logs" "$pids"
+  # An interrupted `up` leaves nothing half-started behind.
+  trap 'gp_log "interrupted: taking the cluster down"; down; exit 130' INT TERM
+  echo "$n" >"$nodes_file"
+  make_pki
+  write_configs "$n"
+  sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+  for i in $(seq 1 "$n"); do start_node "$i"; done
   GRACEPROOF_LOCAL_CLUSTER_DIR=$state bash "$here/images.sh" >/dev/null
 
   start etcd "$bin/etcd" --name graceproof --data-dir "$state/etcd" \
@@ -312,14 +412,15 @@ up() {
   start kube-scheduler "$bin/kube-scheduler" --kubeconfig="$state/scheduler.kubeconfig" \
     --authentication-kubeconfig="$state/scheduler.kubeconfig" --authorization-kubeconfig="$state/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --leader-elect=false --v=1
-  start kubelet "$bin/kubelet" --config="$state/kubelet-config.yaml" --kubeconfig="$state/kubelet.kubeconfig" \
-    --root-dir="$state/kubelet" --cert-dir="$pki" --node-ip="$node_ip" --hostname-override="$node" --v=1
+  for i in $(seq 1 "$n"); do start_kubelet "$i"; done
   start kube-proxy "$bin/kube-proxy" --config="$state/kube-proxy-config.yaml" --v=1
 
-  wait_until "kubelet (node Ready)" "$up_timeout" node_ready
+  for i in $(seq 1 "$n"); do
+    wait_until "$(node_proc "$i" kubelet) (node $(node_name "$i") Ready)" "$up_timeout" node_ready "$(node_name "$i")"
+  done
   wait_until "kube-controller-manager (default service account)" 60 default_sa
   trap - INT TERM
-  gp_log "cluster up in $((SECONDS - t0))s; kubeconfig: $kubeconfig"
+  gp_log "cluster of $n node(s) up in $((SECONDS - t0))s; kubeconfig: $kubeconfig"
   gp_log "try: $bin/kubectl --kubeconfig $kubeconfig get nodes"
 }
 
@@ -328,29 +429,42 @@ down() {
   [[ -d $state ]] || { gp_log "nothing to take down ($state does not exist)"; return 0; }
   # Control plane and node agents first, so nothing restarts pods while they go.
   # Each group gets SIGTERM at once and 5 s in all, rather than 5 s a process.
-  stop_pids kube-proxy kubelet
+  local n i nsock task kubelets=() containerds=()
+  # Every node this state ever had (node-N folders), not only the last up's count.
+  n=$(running_nodes)
+  for i in $(seq 2 "$max_nodes"); do if [[ -d $(node_dir "$i") ]] && ((i > n)); then n=$i; fi; done
+  for i in $(seq 1 "$n"); do
+    kubelets+=("$(node_proc "$i" kubelet)") containerds+=("$(node_proc "$i" containerd)")
+  done
+  stop_pids kube-proxy "${kubelets[@]}"
   stop_pids kube-scheduler kube-controller-manager kube-apiserver
   stop_pids etcd
-  # Pods: kill every process in the kubelet's pod cgroups (also after a crash,
-  # when no pid file is left), then the shims of our containerd and containerd.
-  kill_cgroup_tree kubepods
-  if [[ -S $sock ]] && alive containerd; then
-    for task in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
-      ctr --address "$sock" -n k8s.io tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
-    done
-  fi
-  pkill -KILL -f "containerd-shim-runc-v2 -namespace k8s.io .*-address $sock" 2>/dev/null || true
-  stop_pids containerd
-  kill_cgroup_tree kubepods
+  # Pods: kill every process in the kubelets' pod cgroups (also after a crash,
+  # when no pid file is left), then the shims of our containerds and containerd.
+  for i in $(seq 1 "$n"); do kill_cgroup_tree "$(node_cgroup "$i")"; done
+  for i in $(seq 1 "$n"); do
+    nsock=$(node_sock "$i")
+    if [[ -S $nsock ]] && alive "$(node_proc "$i" containerd)"; then
+      for task in $(ctr --address "$nsock" -n k8s.io tasks ls -q 2>/dev/null); do
+        ctr --address "$nsock" -n k8s.io tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
+      done
+    fi
+    pkill -KILL -f "containerd-shim-runc-v2 -namespace k8s.io .*-address $nsock" 2>/dev/null || true
+  done
+  stop_pids "${containerds[@]}"
+  for i in $(seq 1 "$n"); do kill_cgroup_tree "$(node_cgroup "$i")"; done
   # Mounts under our state dir (overlay rootfs, shm, projected volumes), deepest first.
   awk -v s="$state/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
   # Network namespaces that containerd's CRI made (cni-*), our bridge, our chains.
   for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns" 2>/dev/null || true; done
-  ip link delete "$bridge" 2>/dev/null || true
+  for i in $(seq 1 "$n"); do
+    ip link delete "$(node_bridge "$i")" 2>/dev/null || true
+    rm -rf "$(node_dir "$i")/cni/ipam"
+  done
   flush_chains
-  rm -rf "$state/cni/ipam" "$state/etcd"
+  rm -rf "$state/etcd" "$nodes_file"
   gp_log "cluster down in $((SECONDS - t0))s"
 }
 
@@ -410,15 +524,25 @@ flush_chains() {
 }
 
 status() {
-  local name
-  for name in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+  local name i n rc=0
+  n=$(running_nodes)
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy \
+    $(for i in $(seq 1 "$n"); do node_proc "$i" containerd; node_proc "$i" kubelet; done); do
     if alive "$name"; then echo "$name running (pid $(cat "$pids/$name.pid"))"; else echo "$name stopped"; fi
   done
-  if [[ -s $kubeconfig ]] && node_ready; then echo "node $node Ready; kubeconfig $kubeconfig"; else echo "node not ready"; return 1; fi
+  for i in $(seq 1 "$n"); do
+    if [[ -s $kubeconfig ]] && node_ready "$(node_name "$i")"; then
+      echo "node $(node_name "$i") Ready"
+    else
+      echo "node $(node_name "$i") not ready"; rc=1
+    fi
+  done
+  echo "kubeconfig $kubeconfig"
+  return "$rc"
 }
 
 case ${1:-} in
-  up) up ;;
+  up) shift; up "$@" ;;
   down) down ;;
   status) status ;;
   deps) deps ;;

@@ -16,6 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "hack" / "local-cluster.sh"
 STATE = Path(os.environ.get("GRACEPROOF_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+# The node count `make test` brought the cluster up with (Makefile NODES).
+NODES = int(os.environ.get("NODES", "1"))
 
 # Deselected (tests/conftest.py) unless GRACEPROOF_LIFECYCLE=1.
 pytestmark = pytest.mark.lifecycle
@@ -31,10 +33,11 @@ def _leftovers() -> list[str]:
     found = []
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     found += [m for m in mounts if f" {STATE}/" in m]
-    for name in ("etcd", "kube-apiserver", "kubelet", "kube-proxy", "containerd"):
-        pid_file = STATE / "pids" / f"{name}.pid"
-        if pid_file.exists():
-            found.append(f"pid file {pid_file}")
+    found += [f"pid file {p}" for p in (STATE / "pids").glob("*.pid")]
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    found += [line.split(":")[1].strip() for line in links.splitlines() if ": gp-cni" in line]
+    # The cgroup roots of nodes 2 and up (node 1's pods live under /kubepods).
+    found += [str(d) for d in Path("/sys/fs/cgroup").glob("*/gp-node-*")]
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     found += [line for line in rules.splitlines() if "KUBE-" in line or "CNI-" in line]
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -50,10 +53,11 @@ def test_down_leaves_nothing_and_up_works_again() -> None:
     assert _leftovers() == []
 
     t0 = time.monotonic()
-    up = _run("up")
+    up = _run("up", "--nodes", str(NODES))
     up_s = time.monotonic() - t0
     assert up.returncode == 0, up.stderr[-3000:]
     status = _run("status")
     assert status.returncode == 0, status.stdout
-    assert "Ready" in status.stdout
-    print(f"local cluster: down {down_s:.1f}s, up (warm) {up_s:.1f}s")
+    ready = [line for line in status.stdout.splitlines() if line.endswith(" Ready")]
+    assert len(ready) == NODES, status.stdout
+    print(f"local cluster of {NODES} node(s): down {down_s:.1f}s, up (warm) {up_s:.1f}s")

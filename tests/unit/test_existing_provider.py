@@ -239,3 +239,21 @@ def test_without_the_image_in_docker_the_error_still_names_it(
     with pytest.raises(ImageNotAvailableError, match=REF):
         provider.load_image(IMAGE)
     assert not runner.imported
+
+
+def test_an_archive_goes_into_every_node_of_a_cluster_of_several(
+    make: Any, write_kubeconfig: Any, cluster_dir: Path, tmp_path: Path
+) -> None:
+    """A drain reschedules pods onto any node: each node's containerd gets the image."""
+    (cluster_dir / "cluster.env").write_text(
+        "CONTAINERD_ADDRESS=/run/a.sock\n"
+        'CONTAINERD_ADDRESSES="/run/a.sock /run/b.sock"\n'
+        "CTR=/opt/bin/ctr\n"
+    )
+    runner = _DockerRunner(docker_has_it=False)
+    provider = make(write_kubeconfig(directory=cluster_dir), runner=runner)
+    provider.start()
+    assert provider.containerd_addresses() == ["/run/a.sock", "/run/b.sock"]
+    provider.load_image(IMAGE, tmp_path / "workload.tar")
+    imports = [c[2] for c in runner.calls if "import" in c]
+    assert imports == ["/run/a.sock", "/run/b.sock"]

@@ -127,9 +127,16 @@ class ExistingProvider(ClusterProvider):
         env_file = src.resolve().parent / CLUSTER_ENV
         self.cluster_env = read_env_file(env_file) if env_file.is_file() else {}
 
+    def containerd_addresses(self) -> list[str]:
+        """Every node's containerd socket (cluster.env: CONTAINERD_ADDRESSES, the
+        space-separated list of a cluster of several nodes, else CONTAINERD_ADDRESS)."""
+        many = self.cluster_env.get("CONTAINERD_ADDRESSES", "").split()
+        one = self.cluster_env.get("CONTAINERD_ADDRESS")
+        return many or ([one] if one else [])
+
     def load_image(self, image: str, archive: Path | None = None) -> None:
-        address = self.cluster_env.get("CONTAINERD_ADDRESS")
-        if not address:
+        addresses = self.containerd_addresses()
+        if not addresses:
             # Only hack/'s local cluster says (cluster.env) where its containerd is.
             log.log(
                 logging.WARNING if archive is not None else logging.INFO,
@@ -143,8 +150,13 @@ class ExistingProvider(ClusterProvider):
             return
         ctr = self.cluster_env.get("CTR", "ctr")
         if self._which(ctr) is None:
-            raise MissingToolError(ctr, f"to load {image} into containerd at {address}")
-        images = [ctr, "--address", address, "-n", "k8s.io", "images"]
+            raise MissingToolError(ctr, f"to load {image} into containerd at {addresses[0]}")
+        # Every node: a pod may be scheduled, or rescheduled by a drain, on any of them.
+        for address in addresses:
+            self._load_into([ctr, "--address", address, "-n", "k8s.io", "images"], image, archive)
+
+    def _load_into(self, images: list[str], image: str, archive: Path | None) -> None:
+        """Import `archive` (if any) with `images` (ctr ... images), then check `image`."""
         if archive is not None:
             self._runner([*images, "import", str(archive)], IMPORT_TIMEOUT)
         ref = containerd_ref(image)
@@ -161,7 +173,7 @@ class ExistingProvider(ClusterProvider):
                 return
         source = f"after importing {archive}" if archive else "and no --gp-image-archive was given"
         raise ImageNotAvailableError(
-            f"image {ref} is not in the cluster's containerd ({address}) {source}. "
+            f"image {ref} is not in the cluster's containerd ({images[2]}) {source}. "
             "Build and import it (hack/ scripts), pass a `docker save` tar "
             "(--gp-image-archive, graceproof prove --image-archive), or build it where a "
             "Docker engine runs (it is then imported by docker image save)."
