@@ -126,6 +126,8 @@ class EvictionRefusedError(WorkloadSpecError):
         budgets: Sequence[str],
         last_message: str,
         hint: str | None = None,
+        *,
+        budgets_unlisted: str | None = None,
     ) -> None:
         self.pod = pod
         self.namespace = namespace
@@ -133,11 +135,21 @@ class EvictionRefusedError(WorkloadSpecError):
         self.attempts = attempts
         self.budgets = list(budgets)
         self.last_message = last_message
+        self.budgets_unlisted = budgets_unlisted
         lines = [
             f"the eviction of pod {namespace}/{pod} was refused {attempts} times in "
             f"{timeout:g}s (HTTP 429); the API server's last answer: {last_message}",
         ]
-        if self.budgets:
+        if budgets_unlisted is not None:
+            # Unknown is not "none": the throttling advice below would mislead.
+            lines += [
+                "listing the namespace's PodDisruptionBudgets failed as well "
+                f"({budgets_unlisted}), so the budget that refused the pod cannot be named; "
+                f"see them with: kubectl get poddisruptionbudgets -n {namespace} -o wide",
+                "fix: let the budget selecting the pod allow a disruption (lower "
+                "minAvailable or raise maxUnavailable, or add replicas)",
+            ]
+        elif self.budgets:
             lines += [f"PodDisruptionBudget {b}" for b in self.budgets]
             lines.append(
                 "fix: let the budget allow a disruption (lower minAvailable or raise "

@@ -287,7 +287,7 @@ class LoadResult:
     @property
     def late(self) -> int:
         """Open-loop arrivals that could not be sent on time (error "late")."""
-        return sum(1 for r in self.records if r.error == "late")
+        return sum(1 for r in self.records if r.late)
 
     def parameters(self) -> dict[str, Any]:
         """The load parameters, as a scenario result stores them (mode and rate included)."""

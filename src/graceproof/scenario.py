@@ -78,10 +78,7 @@ class Scenario:
 
     @property
     def want(self) -> Expected:
-        if self.expected is not None:
-            return self.expected
-        # A disruption no hook can survive (a force delete) decides over the workload.
-        return "errors" if self.disruption.expects_errors else self.workload.expected
+        return self.expected if self.expected is not None else self.workload.expected
 
     def changed(self) -> dict[str, Any]:
         """Every parameter not at its default, that the readable id does not name."""

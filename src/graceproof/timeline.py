@@ -117,8 +117,15 @@ def _forced(pod: str, st: _PodState, obj: Any, now: float) -> list[TimelineEvent
     """pod_deleted for a pod removed with grace period 0 whose deletion no earlier watch
     event showed (a force delete may remove it at once): without it the pod would have
     no termination window. The kubelet also removes a gracefully ended pod with grace
-    0, but by then its deletion was seen and reported."""
+    0, but by then its deletion was seen and reported.
+
+    A pod never scheduled ran nothing, and a pod that had Succeeded or Failed had
+    stopped serving already: neither had requests to lose, so a window would be false."""
     if st.deleted or obj.metadata.deletion_grace_period_seconds != 0:
+        return []
+    node = (obj.spec.node_name if obj.spec is not None else None) or st.node
+    phase = obj.status.phase if obj.status is not None else None
+    if not node or phase in ("Succeeded", "Failed"):
         return []
     st.deleted = True
     detail = {

@@ -2,18 +2,21 @@
 
 The fake holds pods, nodes and PodDisruptionBudgets as the kubernetes client's own
 models and behaves as the API server does for what these disruptions touch: an
-accepted eviction ends the pod and its controller starts a Ready replacement on a
-schedulable node; a refused one (429) changes nothing. It never reaches a cluster.
+accepted eviction marks the pod terminating (a deletion timestamp) for a moment before
+it is gone, and its controller starts a Ready replacement on a schedulable node its
+nodeSelector allows; a refused one (429) changes nothing. It never reaches a cluster.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+import urllib3.exceptions
 from kubernetes.client import (
     V1DeleteOptions,
     V1Eviction,
@@ -33,13 +36,11 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 
 from graceproof.disruptions import (
-    DISRUPTIONS,
     DeleteWithGrace,
     DisruptionContext,
     DrainNode,
     Evict,
     RollingUpdate,
-    disruption_named,
 )
 from graceproof.disruptions.eviction import selects
 from graceproof.disruptions.rolling import ROLLOUT_ENV
@@ -62,18 +63,27 @@ def api_error(status: int, message: str) -> ApiException:
     return exc
 
 
-def make_pod(name: str, node: str, *, labels: dict[str, str] | None = None) -> V1Pod:
+def make_pod(
+    name: str,
+    node: str,
+    *,
+    labels: dict[str, str] | None = None,
+    node_selector: dict[str, str] | None = None,
+) -> V1Pod:
     return V1Pod(
         metadata=V1ObjectMeta(
             name=name, namespace=NS, uid=f"uid-{name}", labels=dict(labels or LABELS)
         ),
-        spec=V1PodSpec(containers=[], node_name=node),
+        spec=V1PodSpec(containers=[], node_name=node, node_selector=node_selector),
         status=V1PodStatus(conditions=[V1PodCondition(type="Ready", status="True")]),
     )
 
 
 def make_node(name: str, *, cordoned: bool = False) -> V1Node:
-    return V1Node(metadata=V1ObjectMeta(name=name), spec=V1NodeSpec(unschedulable=cordoned))
+    return V1Node(
+        metadata=V1ObjectMeta(name=name, labels={"kubernetes.io/hostname": name}),
+        spec=V1NodeSpec(unschedulable=cordoned),
+    )
 
 
 def make_pdb(
@@ -97,15 +107,27 @@ class FakeCluster:
     pdbs: list[V1PodDisruptionBudget] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=dict)  # pod -> 429s before a 201
     evict_error: ApiException | None = None  # answered to every eviction when set
-    patch_node_error: ApiException | None = None
+    patch_node_error: ApiException | None = None  # answered to the uncordon when set
+    cordon_error: ApiException | None = None  # answered to the cordon when set
+    pdb_error: BaseException | None = None  # raised by the listing of budgets when set
     replace: bool = True  # whether a controller starts a replacement somewhere
+    on_cordon: list[V1Pod] = field(default_factory=list)  # bound just before the cordon
+    linger: int = 1  # listings that still show an evicted pod, terminating
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
     made: int = 0
+    terminating: dict[str, int] = field(default_factory=dict)  # pod -> listings left
 
     # core ------------------------------------------------------------------------
     def list_namespaced_pod(self, namespace: str, **kw: Any) -> SimpleNamespace:
         assert namespace == NS
+        for name, left in list(self.terminating.items()):
+            if left > 0:
+                self.terminating[name] = left - 1
+                continue
+            del self.terminating[name]
+            self.pods.pop(name)
+            self.calls.append(("gone", name))
         items = list(self.pods.values())
         if kw.get("label_selector"):
             key, _, value = kw["label_selector"].partition("=")
@@ -116,10 +138,14 @@ class FakeCluster:
         return SimpleNamespace(items=list(self.nodes.values()))
 
     def patch_node(self, name: str, body: dict[str, Any], **kw: Any) -> None:
-        self.calls.append(("patch_node", name, body["spec"]["unschedulable"]))
-        if self.patch_node_error is not None and not body["spec"]["unschedulable"]:
-            raise self.patch_node_error
-        self.nodes[name].spec.unschedulable = body["spec"]["unschedulable"]
+        cordon = body["spec"]["unschedulable"]
+        self.calls.append(("patch_node", name, cordon))
+        error = self.cordon_error if cordon else self.patch_node_error
+        if error is not None:
+            raise error
+        self.nodes[name].spec.unschedulable = cordon
+        if cordon:
+            self.pods.update((p.metadata.name, p) for p in self.on_cordon)
 
     def create_namespaced_pod_eviction(
         self, name: str, namespace: str, body: V1Eviction, **kw: Any
@@ -133,25 +159,42 @@ class FakeCluster:
         if self.refusals.get(name, 0) > 0:
             self.refusals[name] -= 1
             raise api_error(429, PDB_MESSAGE)
-        self._end(name)
+        self._end(name, self.linger)
         return body
 
     def delete_namespaced_pod(self, name: str, namespace: str, **kw: Any) -> None:
         self.calls.append(("delete", name, kw.get("body")))
-        self._end(name)
+        force = kw.get("body") == V1DeleteOptions(grace_period_seconds=0)
+        self._end(name, 0 if force else self.linger)
 
-    def _end(self, name: str) -> None:
-        """The pod goes (its termination is not modelled) and, when a schedulable node
-        exists, a Ready replacement runs there."""
-        gone = self.pods.pop(name)
-        free = sorted(n for n, node in self.nodes.items() if not node.spec.unschedulable)
+    def _end(self, name: str, linger: int) -> None:
+        """The pod terminates: shown with a deletion timestamp for `linger` more
+        listings, then gone. When a schedulable node its nodeSelector allows exists, a
+        Ready replacement runs there at once."""
+        pod = self.pods[name]
+        if linger > 0:
+            pod.metadata.deletion_timestamp = datetime.now(UTC)
+            self.terminating[name] = linger - 1
+        else:
+            self.pods.pop(name)
+        want = pod.spec.node_selector or {}
+        free = sorted(
+            n
+            for n, node in self.nodes.items()
+            if not node.spec.unschedulable
+            and all(node.metadata.labels.get(k) == v for k, v in want.items())
+        )
         if self.replace and free:
             self.made += 1
-            new = make_pod(f"web-new-{self.made}", free[-1], labels=gone.metadata.labels)
+            new = make_pod(
+                f"web-new-{self.made}", free[-1], labels=pod.metadata.labels, node_selector=want
+            )
             self.pods[new.metadata.name] = new
 
     # policy ----------------------------------------------------------------------
     def list_namespaced_pod_disruption_budget(self, namespace: str, **kw: Any) -> SimpleNamespace:
+        if self.pdb_error is not None:
+            raise self.pdb_error
         return SimpleNamespace(items=list(self.pdbs))
 
 
@@ -313,6 +356,9 @@ def test_drain_cordons_evicts_the_targets_pods_on_the_node_then_uncordons() -> N
         ("patch_node", "node-a", True),
         ("evict", "web-a1"),
         ("evict", "web-a2"),
+        # The uncordon waits until the evicted pods have finished terminating.
+        ("gone", "web-a1"),
+        ("gone", "web-a2"),
         ("patch_node", "node-a", False),
     ]
     assert actions(ctx) == [
@@ -404,6 +450,117 @@ def test_a_node_cordoned_before_the_drain_stays_cordoned() -> None:
     assert cluster.nodes["node-a"].spec.unschedulable is True
 
 
+def test_drain_lists_the_pods_to_evict_after_the_cordon() -> None:
+    # Bound to the node between the check and the cordon: kubectl drain evicts it too.
+    late = make_pod("web-a3", "node-a")
+    cluster = two_nodes(on_cordon=[late])
+    ctx = context(cluster)
+    DrainNode(node="node-a", **FAST).run(ctx)
+    assert [p for a, p, s in actions(ctx, "evict")] == ["web-a1", "web-a2", "web-a3"]
+
+
+def test_drain_skips_a_pod_already_terminating_and_waits_until_it_is_gone() -> None:
+    cluster = two_nodes(linger=6)
+    ctx = context(cluster)
+    Evict(pods=1, **FAST).run(ctx)  # web-a1 stays terminating through the drain's lists
+    assert cluster.pods["web-a1"].metadata.deletion_timestamp is not None
+    cluster.linger = 3  # web-a2 outlasts the drain's first look for it being gone
+    DrainNode(node="node-a", **FAST).run(ctx)
+    assert [p for a, p, s in actions(ctx, "evict")] == ["web-a1", "web-a2"]  # a1 once
+    assert cluster.calls.index(("gone", "web-a1")) > cluster.calls.index(
+        ("patch_node", "node-a", True)
+    )
+    gone = cluster.calls.index(("gone", "web-a2"))
+    assert cluster.calls[gone + 1 :] == [("patch_node", "node-a", False)]
+
+
+def test_a_drain_whose_replacements_cannot_start_on_the_only_node_says_why() -> None:
+    pods = [make_pod("web-1", "solo"), make_pod("web-2", "solo")]
+    cluster = FakeCluster({p.metadata.name: p for p in pods}, {"solo": make_node("solo")})
+    with pytest.raises(WaitTimeout) as err:
+        DrainNode(**FAST).run(context(cluster))
+    text = str(err.value)
+    assert "2 ready replacement pods" in text
+    assert "hint: node solo is cordoned and it is the only schedulable node" in text
+    assert cluster.nodes["solo"].spec.unschedulable is False
+
+
+def test_a_drain_of_the_node_a_node_selector_pins_the_pods_to_says_so() -> None:
+    pin = {"kubernetes.io/hostname": "node-a"}
+    pods = [make_pod(f"web-{i}", "node-a", node_selector=pin) for i in (1, 2)]
+    nodes = {n: make_node(n) for n in ("node-a", "node-b")}
+    cluster = FakeCluster({p.metadata.name: p for p in pods}, nodes)
+    with pytest.raises(WaitTimeout) as err:
+        DrainNode(node="node-a", **FAST).run(context(cluster))
+    assert (
+        "hint: node node-a is cordoned, and the pods' nodeSelector "
+        "{'kubernetes.io/hostname': 'node-a'} (SampleApp node_selector) matches no other "
+        "schedulable node (node-b)"
+    ) in str(err.value)
+
+
+def test_a_failed_cordon_is_not_recorded_and_evicts_nothing() -> None:
+    cluster = two_nodes(cordon_error=api_error(403, "nodes is forbidden"))
+    ctx = context(cluster)
+    with pytest.raises(ApiException):
+        DrainNode(node="node-a", **FAST).run(ctx)
+    assert actions(ctx) == []
+    assert cluster.calls == [("patch_node", "node-a", True)]
+
+
+def test_a_failed_uncordon_is_not_recorded() -> None:
+    cluster = two_nodes(patch_node_error=api_error(500, "etcd down"))
+    ctx = context(cluster)
+    with pytest.raises(ApiException):
+        DrainNode(node="node-a", **FAST).run(ctx)
+    assert [a for a, _, _ in actions(ctx, "cordon", "uncordon")] == ["cordon"]
+
+
+@pytest.mark.parametrize(
+    "pdb_error",
+    [
+        api_error(403, "poddisruptionbudgets is forbidden"),
+        urllib3.exceptions.MaxRetryError(None, "/apis/policy/v1", "connection refused"),  # type: ignore[arg-type]
+        ConnectionResetError("reset by peer"),
+    ],
+    ids=["http", "urllib3", "connection"],
+)
+def test_budgets_that_cannot_be_listed_are_said_apart_from_the_refusal(
+    pdb_error: BaseException,
+) -> None:
+    cluster = two_nodes(refusals={"web-a1": 10_000}, pdb_error=pdb_error)
+    with pytest.raises(EvictionRefusedError) as err:
+        DrainNode(node="node-a", **FAST).run(context(cluster))
+    text = str(err.value)
+    assert "refused" in text and PDB_MESSAGE in text  # the refusal itself stays first
+    assert "listing the namespace's PodDisruptionBudgets failed as well (" in text
+    assert f"kubectl get poddisruptionbudgets -n {NS}" in text
+    assert "PodDisruptionBudget (" not in text
+    assert "no PodDisruptionBudget in the namespace selects" not in text  # unknown, not none
+    assert err.value.budgets == [] and err.value.budgets_unlisted
+    assert cluster.nodes["node-a"].spec.unschedulable is False
+
+
+@pytest.mark.parametrize("node", ["", "   ", 123, ["node-a"]])
+def test_a_node_that_is_not_a_name_is_refused(node: Any) -> None:
+    with pytest.raises(WorkloadSpecError, match="drain-node: node must be a node's name") as err:
+        DrainNode(node=node)
+    assert f"not {node!r}" in str(err.value)
+
+
+def test_the_node_holding_most_pods_being_gone_is_said_with_a_fix() -> None:
+    cluster = two_nodes()
+    for i in (1, 2, 3):
+        pod = make_pod(f"web-z{i}", "node-z")
+        cluster.pods[pod.metadata.name] = pod
+    with pytest.raises(WorkloadSpecError) as err:
+        DrainNode(**FAST).run(context(cluster))
+    text = str(err.value)
+    assert "node 'node-z', which holds most serving pods of deployment/web, is gone" in text
+    assert "(its nodes: node-a, node-b)" in text and "rerun once they are" in text
+    assert cluster.calls == []
+
+
 # rolling-update ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kw", "message"),
@@ -415,6 +572,9 @@ def test_a_node_cordoned_before_the_drain_stays_cordoned() -> None:
         ({"max_unavailable": "1"}, "write 1 \\(an int\\) or '1%'"),
         ({"max_surge": "-5%"}, "must be an int or a percentage"),
         ({"max_surge": True}, "must be an int or a percentage"),
+        ({"max_surge": "\u00b2"}, r"must be an int or a percentage like '25%', not '\u00b2'$"),
+        ({"max_unavailable": " 25%"}, r"not ' 25%'"),  # no stripping: the API refuses it
+        ({"max_unavailable": "101%"}, r"maxUnavailable\) must be at most 100%"),
         ({"change": "image"}, "change must be 'env'"),
     ],
 )
@@ -502,29 +662,15 @@ def test_a_negative_grace_period_is_refused() -> None:
         DeleteWithGrace(grace_seconds=-1)
 
 
-def test_a_force_delete_expects_errors_even_with_a_hook() -> None:
+def test_the_expectation_is_the_workloads_under_every_new_disruption() -> None:
+    # A force delete included: measured, the kubelet still runs a hook for ~1 s.
     hooked = SampleApp(SleepHook(5))
-    assert Scenario(hooked, disruption=DeleteWithGrace()).want == "errors"
-    assert Scenario(hooked, disruption=DeleteWithGrace(grace_seconds=20)).want == "no-errors"
-    assert Scenario(hooked, disruption=DeleteWithGrace(), expected="no-errors").want == (
-        "no-errors"
-    )
-    assert Scenario(SampleApp(NoHook()), disruption=Evict()).want == "errors"
-    assert Scenario(hooked, disruption=DrainNode()).want == "no-errors"
+    for disruption in (DeleteWithGrace(), Evict(), DrainNode(), RollingUpdate()):
+        assert Scenario(hooked, disruption=disruption).want == "no-errors"
+        assert Scenario(SampleApp(NoHook()), disruption=disruption).want == "errors"
 
 
-# the registry -----------------------------------------------------------------------
-def test_the_new_disruptions_are_named_on_the_command_line() -> None:
-    for kind, cls in {
-        "drain-node": DrainNode,
-        "evict": Evict,
-        "rolling-update": RollingUpdate,
-        "delete-grace": DeleteWithGrace,
-    }.items():
-        assert DISRUPTIONS[kind] is cls
-        assert disruption_named(kind) == cls()
-
-
+# ids ---------------------------------------------------------------------------------
 def test_new_disruptions_get_readable_ids_and_their_parameters_in_the_result() -> None:
     sc = Scenario(SampleApp(SleepHook(5)), disruption=DrainNode())
     assert sc.scenario_id == "prestop-sleep--drain-node--new"

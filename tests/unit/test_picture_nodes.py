@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
 from graceproof.model import RequestRecord, TimelineEvent
-from graceproof.report.picture import _node_handles, render_picture
+from graceproof.report.picture import _mark_nodes, _node_colors, _node_handles, render_picture
 from graceproof.result import ClusterInfo, Disruption, ScenarioResult
 
 T0 = 1_764_400_000.0
@@ -23,8 +26,9 @@ def drained() -> ScenarioResult:
     ]
     record.actions.extend({"t": T0 + t, "action": a, **d} for t, a, d in actions)
     timeline = [
-        TimelineEvent(T0 + 0.1, "pod_scheduled", "web-1", {"node": "node-a"}),
-        TimelineEvent(T0 + 0.1, "pod_scheduled", "web-2", {"node": "node-a"}),
+        # The originals were scheduled while the workload was deployed, before the load.
+        TimelineEvent(T0 - 30.0, "pod_scheduled", "web-1", {"node": "node-a"}),
+        TimelineEvent(T0 - 29.5, "pod_scheduled", "web-2", {"node": "node-a"}),
         TimelineEvent(T0 + 2.1, "pod_deleted", "web-1"),
         TimelineEvent(T0 + 2.5, "pod_scheduled", "web-3", {"node": "node-b"}),
         TimelineEvent(T0 + 2.6, "pod_gone", "web-1"),
@@ -74,3 +78,27 @@ def test_a_picture_without_nodes_or_evictions_has_no_such_legend_entries() -> No
         {**result.to_dict(), "timeline": [e.to_dict() for e in result.timeline[2:3]]}
     )
     assert _node_handles(bare, 10.0) == []
+
+
+def test_pods_scheduled_before_the_load_are_drawn_at_its_start() -> None:
+    result = drained()
+    assert result.series.t0 == T0  # the first request: the originals were placed before
+    top = Figure().subplots()
+    _mark_nodes(top, result, 10.0)
+    colors = _node_colors(result)
+    drawn = [
+        (round(float(x), 3), to_hex(c.get_facecolors()[0]))
+        for c in top.collections
+        for x, _ in c.get_offsets()
+    ]
+    assert drawn == [
+        (0.0, colors["node-a"]),  # web-1, clamped to the picture's left edge
+        (0.0, colors["node-a"]),  # web-2
+        (2.5, colors["node-b"]),  # web-3, the replacement
+    ]
+
+
+def test_pods_scheduled_after_the_picture_ends_are_not_drawn() -> None:
+    top = Figure().subplots()
+    _mark_nodes(top, drained(), 2.0)
+    assert [float(x) for c in top.collections for x, _ in c.get_offsets()] == [0.0, 0.0]

@@ -140,6 +140,19 @@ def test_every_parameter_that_matters_changes_the_id(changed: Scenario) -> None:
     assert changed.scenario_id.startswith(base.scenario_id + "--")
 
 
+def test_an_expectation_equal_to_the_workloads_keeps_the_id_readable() -> None:
+    forced = Scenario(SampleApp(SleepHook(5)), DeleteWithGrace())
+    assert forced.want == "no-errors"
+    assert forced.scenario_id == "prestop-sleep--delete-grace--new"
+    same = Scenario(SampleApp(SleepHook(5)), DeleteWithGrace(), expected="no-errors")
+    assert same.scenario_id == forced.scenario_id
+    overridden = Scenario(SampleApp(SleepHook(5)), DeleteWithGrace(), expected="errors")
+    assert overridden.scenario_id.startswith("prestop-sleep--delete-grace--new--")
+    assert Scenario(SampleApp(NoHook()), expected="no-errors").scenario_id.startswith(
+        "no-hook--delete-one-by-one--new--"
+    )
+
+
 def test_names_and_ports_do_not_change_the_id() -> None:
     a = Scenario(SampleApp(SleepHook(5), node_port=30081, name="a"))
     b = Scenario(SampleApp(SleepHook(5), node_port=30089, name="b"))

@@ -641,10 +641,37 @@ def test_a_replacement_reports_the_node_it_was_rescheduled_to() -> None:
 
 def test_a_pod_force_deleted_unseen_gets_its_deletion_before_it_is_gone() -> None:
     tracker = PodTracker()
-    tracker.apply("ADDED", pod(ready=True), NOW)
-    events = tracker.apply("DELETED", pod(deleted=at(10), grace=0), NOW + 1)
+    tracker.apply("ADDED", on_node("node-a", ready=True), NOW)
+    events = tracker.apply("DELETED", on_node("node-a", deleted=at(10), grace=0), NOW + 1)
     assert kinds(events) == ["pod_deleted", "pod_gone"]
     assert events[0].t == NOW + 1 and events[0].detail["grace_seconds"] == 0
+
+
+def test_a_force_deleted_pod_never_scheduled_gets_no_deletion() -> None:
+    # It ran nothing, so it had no requests to lose: a window would be false.
+    tracker = PodTracker()
+    tracker.apply("ADDED", on_node(None), NOW)
+    events = tracker.apply("DELETED", on_node(None, deleted=at(10), grace=0), NOW + 1)
+    assert kinds(events) == ["pod_gone"]
+
+
+def test_a_force_delete_seen_only_at_removal_still_finds_the_node_seen_before() -> None:
+    tracker = PodTracker()
+    tracker.apply("ADDED", on_node("node-a", ready=True), NOW)
+    # A DELETED object without spec (as some watch paths deliver it): the node was seen.
+    events = tracker.apply("DELETED", pod(deleted=at(10), grace=0), NOW + 1)
+    assert kinds(events) == ["pod_deleted", "pod_gone"]
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Failed"])
+def test_a_finished_pod_removed_with_grace_zero_gets_no_deletion(phase: str) -> None:
+    # The kubelet and the pod garbage collector remove finished pods with grace 0;
+    # they had stopped serving already.
+    tracker = PodTracker()
+    tracker.apply("ADDED", on_node("node-a"), NOW)
+    gone = on_node("node-a", deleted=at(10), grace=0)
+    gone.status.phase = phase
+    assert kinds(tracker.apply("DELETED", gone, NOW + 1)) == ["pod_gone"]
 
 
 def test_a_deletion_already_seen_is_not_reported_again_when_the_kubelet_removes_the_pod() -> None:

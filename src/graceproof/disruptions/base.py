@@ -100,9 +100,18 @@ class DisruptionContext:
         }[self.target.kind]
         scale(self.target.name, self.namespace, {"spec": {"replicas": replicas}})
 
-    def wait_serving(self, want: int, exclude: Collection[str], timeout: float = 120.0) -> None:
+    def wait_serving(
+        self,
+        want: int,
+        exclude: Collection[str],
+        timeout: float = 120.0,
+        *,
+        hint: str | None = None,
+    ) -> None:
         """Wait until `want` pods whose UIDs are not in `exclude` serve (replacements are
-        Ready). UIDs, not names: a StatefulSet's replacement has its predecessor's name."""
+        Ready). UIDs, not names: a StatefulSet's replacement has its predecessor's name.
+        `hint`, when given, ends the timeout's message: what the caller knows about why
+        replacements may never come (e.g. a cordoned node)."""
         last: list[str] = []
 
         def probe() -> list[Any] | None:
@@ -115,6 +124,7 @@ class DisruptionContext:
             what=f"{want} ready replacement pods ({self.target.selector})",
             timeout=timeout,
             describe=lambda: f"ready and not terminating: {last or 'none'}",
+            hint=hint,
         )
 
     def wait_rollout(self, timeout: float) -> None:
@@ -132,13 +142,6 @@ class Disruption(ABC):
     def run(self, ctx: DisruptionContext) -> None:
         """Terminate pods of `ctx.target`; return once the workload serves again with
         its replacements (the terminating pods may still be finishing)."""
-
-    @property
-    def expects_errors(self) -> bool:
-        """Whether a proof under this disruption must show errors whatever the workload
-        does (a negative control no hook can save, e.g. a force delete). Consulted by
-        `Scenario.want` when the scenario sets no expectation of its own."""
-        return False
 
     def parameters(self) -> dict[str, Any]:
         return parameters_of(self)

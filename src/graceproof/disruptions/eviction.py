@@ -100,27 +100,50 @@ def evict_pod(
     except WaitTimeout as exc:
         if not refusals:  # no answer at all: the API server was unreachable
             raise
-        budgets = budgets_selecting(ctx, pod)
-        raise EvictionRefusedError(
-            name, ctx.namespace, timeout, len(refusals), budgets, refusals[-1], hint
-        ) from exc
+        raise _refused(ctx, pod, timeout, refusals, hint) from exc
 
 
 def _last(refusals: list[str]) -> str:
     return refusals[-1] if refusals else "no answer yet"
 
 
+def _refused(
+    ctx: DisruptionContext, pod: Any, timeout: float, refusals: list[str], hint: str | None
+) -> EvictionRefusedError:
+    """The error for a pod still refused after `timeout`, naming the budgets."""
+    budgets, unlisted = _budgets_or_why(ctx, pod)
+    return EvictionRefusedError(
+        pod.metadata.name,
+        ctx.namespace,
+        timeout,
+        len(refusals),
+        budgets,
+        refusals[-1],
+        hint,
+        budgets_unlisted=unlisted,
+    )
+
+
+def _budgets_or_why(ctx: DisruptionContext, pod: Any) -> tuple[list[str], str | None]:
+    """The budgets selecting `pod`, or none and why they could not be listed: the error
+    being raised is about the refusal, and a failed look-up (an HTTP error, or the API
+    server gone) must neither hide it nor pass for "no budget selects the pod"."""
+    try:
+        return budgets_selecting(ctx, pod), None
+    except ApiException as exc:
+        return [], f"HTTP {exc.status}: {api_message(exc)}"
+    except _TRANSIENT as exc:
+        return [], f"{type(exc).__name__}: {exc}"
+
+
 def budgets_selecting(ctx: DisruptionContext, pod: Any) -> list[str]:
     """Each PodDisruptionBudget of the namespace that selects `pod`, described with its
-    rule and status: `web (minAvailable=3): currentHealthy=3, desiredHealthy=3, ...`."""
+    rule and status: `web (minAvailable=3): currentHealthy=3, desiredHealthy=3, ...`.
+    A failure to list them propagates."""
     labels = dict(pod.metadata.labels or {})
-    try:
-        pdbs = ctx.kube.policy.list_namespaced_pod_disruption_budget(
-            ctx.namespace, _request_timeout=REQUEST_TIMEOUT
-        ).items
-    except ApiException as exc:
-        # The error being raised is about the refusal; a failed look-up must not hide it.
-        return [f"(the budgets could not be listed: HTTP {exc.status}: {api_message(exc)})"]
+    pdbs = ctx.kube.policy.list_namespaced_pod_disruption_budget(
+        ctx.namespace, _request_timeout=REQUEST_TIMEOUT
+    ).items
     return [_describe(p) for p in pdbs if selects(p.spec.selector, labels)]
 
 

@@ -1,4 +1,4 @@
-"""Delete every pod of the target with an explicit grace period: a negative control."""
+"""Delete every pod of the target with an explicit grace period (0: a force delete)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,11 @@ class DeleteWithGrace(Disruption):
 
     Unlike every other disruption, this one deliberately overrides the behaviour under
     test: the pod's terminationGracePeriodSeconds, and with it the time its preStop hook
-    may take. With 0 the pod object goes at once and no hook can keep the endpoint
-    served, so a proof under it expects errors (`expects_errors`), hook or not.
+    may take. With 0 the pod object and its endpoint go at once, yet the kubelet still
+    runs the hook for its minimum grace before SIGTERM: about 1 s measured on the local
+    cluster (tests/e2e/test_nodes.py), which covered kube-proxy's lag there. So the
+    expectation stays the workload's, as for any disruption; a scenario that wants a
+    negative control says `expected="errors"`.
     """
 
     kind: ClassVar[str] = "delete-grace"
@@ -38,12 +41,6 @@ class DeleteWithGrace(Disruption):
             raise WorkloadSpecError(
                 f"delete-grace: grace_seconds must be an int >= 0 (0 forces), not {g!r}"
             )
-
-    @property
-    def expects_errors(self) -> bool:
-        # Only the force delete is a control by construction; a short grace period may
-        # still cover a short hook, so its expectation is the scenario's to state.
-        return self.grace_seconds == 0
 
     def run(self, ctx: DisruptionContext) -> None:
         original = ctx.serving()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar, Literal
 
+from graceproof.amounts import check_int_or_percent, percent_of
 from graceproof.disruptions.base import Disruption, DisruptionContext
 from graceproof.errors import WorkloadSpecError
 from graceproof.waiting import REQUEST_TIMEOUT
@@ -14,27 +14,16 @@ from graceproof.waiting import REQUEST_TIMEOUT
 __all__ = ["ROLLOUT_ENV", "RollingUpdate"]
 
 ROLLOUT_ENV = "GRACEPROOF_ROLLOUT"
-_PERCENT = re.compile(r"(\d+)%")
 _FIELDS = {"max_surge": "maxSurge", "max_unavailable": "maxUnavailable"}
 
 
 def _amount(name: str, value: int | str) -> int | None:
     """The percentage of an "N%" value, or None for an int; WorkloadSpecError naming the
-    field when it is neither, or negative (Kubernetes' IntOrString rules)."""
+    field when it is neither, or out of range (Kubernetes' IntOrString rules: maxSurge
+    may exceed 100 %, as it adds pods; maxUnavailable cannot take more than all)."""
     where = f"rolling-update: {name} (spec.strategy.rollingUpdate.{_FIELDS[name]})"
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise WorkloadSpecError(f"{where} must be an int or a percentage like '25%', not {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise WorkloadSpecError(f"{where} must be >= 0, not {value}")
-        return None
-    match = _PERCENT.fullmatch(value.strip())
-    if match is None:
-        hint = f"; write {int(value)} (an int) or '{int(value)}%'" if value.isdigit() else ""
-        raise WorkloadSpecError(
-            f"{where} must be an int or a percentage like '25%', not {value!r}{hint}"
-        )
-    return int(match.group(1))
+    check_int_or_percent(where, value, over_100=name == "max_surge")
+    return percent_of(value)
 
 
 def _zero(value: int | str, percent: int | None) -> bool:
@@ -59,12 +48,6 @@ class RollingUpdate(Disruption):
     def __post_init__(self) -> None:
         surge = _amount("max_surge", self.max_surge)
         unavailable = _amount("max_unavailable", self.max_unavailable)
-        # maxSurge may exceed 100 % (more new pods than replicas); maxUnavailable may not.
-        if unavailable is not None and unavailable > 100:
-            raise WorkloadSpecError(
-                "rolling-update: max_unavailable (spec.strategy.rollingUpdate."
-                f"maxUnavailable) must be at most 100%, not {self.max_unavailable!r}"
-            )
         if _zero(self.max_surge, surge) and _zero(self.max_unavailable, unavailable):
             raise WorkloadSpecError(
                 "rolling-update: max_surge and max_unavailable (spec.strategy.rollingUpdate."

@@ -157,12 +157,16 @@ def _scheduled(event: TimelineEvent) -> bool:
 
 def _mark_nodes(top: Axes, result: ScenarioResult, end: float) -> None:
     """Each pod's node, where it was first seen scheduled: a marker at the head of the
-    top panel in the node's color (a drain shows as markers turning another color)."""
+    top panel in the node's color (a drain shows as markers turning another color).
+
+    The original pods were scheduled before the load's first request (t0); their
+    markers sit at x=0, else the nodes they ran on would never show."""
     t0, colors = result.series.t0, _node_colors(result)
     for e in result.timeline:
-        if _scheduled(e) and 0 <= e.t - t0 <= end:
+        if _scheduled(e) and e.t - t0 <= end:
             color = colors[str(e.detail["node"])]
-            top.scatter([e.t - t0], [0.96], marker="s", color=color, s=24, **_pin(top))
+            x = max(0.0, e.t - t0)
+            top.scatter([x], [0.96], marker="s", color=color, s=24, **_pin(top))
 
 
 def _node_handles(result: ScenarioResult, end: float) -> list[Line2D | Patch]:

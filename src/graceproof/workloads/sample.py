@@ -12,7 +12,6 @@ YAML files in workloads/manifests/; a unit test keeps them equal to `render`.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 import yaml
 
+from graceproof.amounts import check_int_or_percent
 from graceproof.errors import WorkloadSpecError
 from graceproof.hooks import (
     APP_STDOUT,
@@ -101,24 +101,8 @@ def _check(hook: PreStopHook, grace_seconds: int, shutdown_mode: str, replicas: 
         raise WorkloadSpecError(f"replicas must be >= 1, not {replicas}")
 
 
-_PERCENT = re.compile(r"(\d+)%")
 # One replica per node: the nodes' hostname label is the topology domain.
 SPREAD_TOPOLOGY_KEY = "kubernetes.io/hostname"
-
-
-def _int_or_percent(where: str, value: int | str) -> None:
-    """WorkloadSpecError unless `value` is an int >= 0 or a percentage 0-100 %."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise WorkloadSpecError(f"{where} must be an int or a percentage like '50%', not {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise WorkloadSpecError(f"{where} must be >= 0, not {value}")
-        return
-    match = _PERCENT.fullmatch(value)
-    if match is None or int(match.group(1)) > 100:
-        raise WorkloadSpecError(
-            f"{where} must be an int >= 0 or a percentage from '0%' to '100%', not {value!r}"
-        )
 
 
 @dataclass(frozen=True)
@@ -141,9 +125,9 @@ class Pdb:
                 f"min_available={self.min_available!r}, max_unavailable={self.max_unavailable!r}"
             )
         if self.min_available is not None:
-            _int_or_percent("Pdb: min_available (spec.minAvailable)", self.min_available)
+            check_int_or_percent("Pdb: min_available (spec.minAvailable)", self.min_available)
         if self.max_unavailable is not None:
-            _int_or_percent("Pdb: max_unavailable (spec.maxUnavailable)", self.max_unavailable)
+            check_int_or_percent("Pdb: max_unavailable (spec.maxUnavailable)", self.max_unavailable)
 
     def render(
         self, name: str, labels: Mapping[str, str], selector: Mapping[str, str]
@@ -164,14 +148,22 @@ class Pdb:
 
 
 def _check_node_selector(node_selector: Mapping[str, str] | None) -> None:
+    """WorkloadSpecError naming the first bad entry: the API server wants a map of
+    non-empty string keys to string values, and an empty map would pin nothing."""
+    example = f"e.g. {{'{SPREAD_TOPOLOGY_KEY}': 'node-1'}}"
     if node_selector is None:
         return
-    bad = {k: v for k, v in node_selector.items() if not (k and isinstance(v, str))}
-    if not node_selector or bad:
+    if not isinstance(node_selector, Mapping) or not node_selector:
         raise WorkloadSpecError(
-            "node_selector must be None or a non-empty mapping of node label to value, "
-            f"e.g. {{'{SPREAD_TOPOLOGY_KEY}': 'node-1'}}; not {dict(node_selector)!r}"
+            "SampleApp node_selector must be None or a non-empty mapping of node label "
+            f"to value, {example}; not {node_selector!r}"
         )
+    for key, value in node_selector.items():
+        if not (isinstance(key, str) and key and isinstance(value, str)):
+            raise WorkloadSpecError(
+                "SampleApp node_selector must map node label names (non-empty strings) to "
+                f"label values (strings), {example}; the entry {key!r}: {value!r} is not one"
+            )
 
 
 def _place(
