@@ -94,13 +94,15 @@ e2e-kind: venv images-kind
 	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_KIND_OPTS) $(PYTEST_ARGS))
 
 e2e-local: venv local-cluster
-	archive=$$(hack/images.sh); \
-	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm); \
+	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
+	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
+	  GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
 	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 
 test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster, then down/up
-	archive=$$(hack/images.sh); \
-	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm); \
+	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
+	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
+	  GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
 	$(call then_report,$(VENV_PY) -m pytest tests/cluster tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 	GRACEPROOF_LIFECYCLE=1 $(VENV_PY) -m pytest tests/lifecycle -s $(PYTEST_ARGS)
 

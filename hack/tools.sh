@@ -3,8 +3,9 @@
 # those are build.sh's) from the Go module proxy into a versioned folder of the
 # cache outside the work tree, and print the binary's path on stdout. Reused when
 # already built for the version pinned in versions.env.
-#   tools.sh [helm]
-# helm renders and lints the charts that users bring. Kustomize needs nothing:
+#   tools.sh [helm|traefik]
+# helm renders and lints the charts that users bring; traefik is the ingress
+# controller of the ingress proofs (packaged as an image by hack/ingress.sh). Kustomize needs nothing:
 # graceproof uses `kubectl kustomize`, built into the kubectl of build.sh.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,10 +52,42 @@ build_helm() {
   echo "$bin"
 }
 
+# traefik: its go.mod has replace lines, which `go install pkg@version` refuses, so
+# the module's source is built as the main module (a copy: the module cache is
+# read-only), static (CGO_ENABLED=0) like the release binaries, with the version
+# stamped as upstream's Makefile does. v3.7 cannot be built from the module proxy
+# (a nested module and some lego DNS providers' modules are not served); v3.6 can.
+build_traefik() {
+  local dir bin src tmp ldflags
+  dir=$(gp_cache_dir)/bin/traefik-$TRAEFIK_VERSION
+  bin=$dir/traefik
+  if [[ -x $bin ]] && "$bin" version 2>/dev/null | grep -q "Version: *${TRAEFIK_VERSION#v}$"; then
+    echo "$bin"
+    return 0
+  fi
+  command -v go >/dev/null || gp_die "the Go toolchain is needed to build traefik $TRAEFIK_VERSION (go not on PATH)"
+  gp_log "building traefik $TRAEFIK_VERSION into $dir (a few minutes, once)"
+  export CGO_ENABLED=0 GOTOOLCHAIN=local
+  unset GOFLAGS
+  src=$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -d $src ]] || gp_die "go mod download github.com/traefik/traefik/v3@$TRAEFIK_VERSION gave no source"
+  mkdir -p "$dir"
+  tmp=$(mktemp -d "$dir/src.XXXXXX")
+  cp -r "$src/." "$tmp/" && chmod -R u+w "$tmp"
+  ldflags="-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK_VERSION#v}"
+  (cd "$tmp" && go build -trimpath -ldflags "$ldflags" -o "$dir/traefik.partial" ./cmd/traefik) \
+    || { rm -rf "$tmp"; gp_die "go build traefik $TRAEFIK_VERSION failed"; }
+  rm -rf "$tmp"
+  mv "$dir/traefik.partial" "$bin"
+  gp_log "traefik $TRAEFIK_VERSION ready"
+  echo "$bin"
+}
+
 case ${1:-helm} in
   helm) build_helm ;;
+  traefik) build_traefik ;;
   *)
-    printf 'tools.sh: unknown tool %q (known: helm)\n' "$1" >&2
+    printf 'tools.sh: unknown tool %q (known: helm, traefik)\n' "$1" >&2
     exit 2
     ;;
 esac

@@ -59,6 +59,10 @@ class ProofOutcome:
         lines = [f"{verdict}: {self.hooked.verdict.message}"]
         if bound is not None:
             lines.append(f"error rate with the hook: {bound.describe()}")
+        lag = self.hooked.propagation
+        if lag is not None and lag.lags:
+            # The hooked run keeps each pod answering: its last requests time the path.
+            lines.append(lag.describe())
         if self.control is not None:
             lines.append(control_statement(self.control))
         else:

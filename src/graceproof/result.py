@@ -36,6 +36,7 @@ from graceproof.model import (
     TerminationWindow,
     TimelineEvent,
 )
+from graceproof.propagation import Propagation, propagation
 from graceproof.stats import DEFAULT_CONF, RateBound, error_rate_bound
 
 SCHEMA = "graceproof.result/v1"
@@ -260,6 +261,9 @@ class ScenarioResult:
     # Seconds spent in each phase of the proof (deploy, load_start, warmup, disruption,
     # terminations, settle, load_stop, verdict): where a proof's time goes.
     phases: dict[str, float] = field(default_factory=dict)
+    # How long the traffic path kept choosing each terminating pod, and the preStop
+    # sleep that calls for (graceproof.propagation).
+    propagation: Propagation | None = None
     schema: str = SCHEMA
 
     @classmethod
@@ -320,6 +324,7 @@ class ScenarioResult:
             parameters=dict(parameters or {}),
             measures=measures,
             budget=budget,
+            propagation=propagation(records, events),
         )
 
     @property
@@ -349,6 +354,7 @@ class ScenarioResult:
             "measures": None if self.measures is None else self.measures.to_dict(),
             "budget": None if self.budget is None else self.budget.to_dict(),
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
+            "propagation": None if self.propagation is None else self.propagation.to_dict(),
         }
 
     @classmethod
@@ -388,6 +394,9 @@ class ScenarioResult:
                 measures=Measures.from_dict(d["measures"]) if d.get("measures") else None,
                 budget=Budget.from_dict(d["budget"]) if d.get("budget") is not None else None,
                 phases={str(k): float(v) for k, v in (d.get("phases") or {}).items()},
+                propagation=(
+                    Propagation.from_dict(d["propagation"]) if d.get("propagation") else None
+                ),
             )
         except ResultSchemaError:
             raise

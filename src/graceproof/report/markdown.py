@@ -117,7 +117,8 @@ def render_markdown(
         cluster = (
             f"{r.cluster.provider} {r.cluster.name}, Kubernetes {r.cluster.kubernetes_version}"
         )
-        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}")
+        lag = f"; {r.propagation.describe()}" if r.propagation and r.propagation.lags else ""
+        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}{lag}")
     lines += [
         "",
         "</details>",

@@ -1,0 +1,114 @@
+"""An ingress controller in the path (Traefik): its lag, and what it asks of the hook.
+
+Load enters Traefik's NodePort on 127.0.0.1; Traefik routes to the pod IPs of the
+EndpointSlices it watches and applies a change at most every 2 s (its default
+throttle). A preStop sleep shorter than that lag loses requests through it; a longer
+one keeps every request. Each proof prints its requests, failures, requests inside
+the termination windows, the bound, and the propagation lag of each termination.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from graceproof.hooks import SleepHook
+from graceproof.ingress import TRAEFIK_IMAGE, ThroughIngress, Traefik
+from graceproof.ingress.traefik import TRAEFIK_DIGEST
+from graceproof.providers import ClusterProvider
+from graceproof.result import ScenarioResult
+from graceproof.scenario import Scenario
+from graceproof.workloads import SampleApp
+
+Prove = Callable[[Scenario], ScenarioResult]
+
+pytestmark = pytest.mark.e2e
+
+ARCHIVE_ENV = "GRACEPROOF_TRAEFIK_ARCHIVE"
+
+
+@pytest.fixture(scope="session")
+def traefik_image(cluster: ClusterProvider) -> str:
+    """Traefik built from the Go module proxy and loaded from its archive (local
+    cluster: hack/ingress.sh, which `make test` and `make e2e` run), else the official
+    release pinned by digest, which kind's nodes pull."""
+    archive = os.environ.get(ARCHIVE_ENV)
+    if archive:
+        cluster.load_image(TRAEFIK_IMAGE, Path(archive))
+        return TRAEFIK_IMAGE
+    return f"{TRAEFIK_IMAGE}@{TRAEFIK_DIGEST}"
+
+
+def _report(result: ScenarioResult) -> str:
+    c = result.counts
+    lag = result.propagation.describe() if result.propagation else "no lag measured"
+    return (
+        f"{result.file_stem}: {c.failed} of {c.total} failed ({dict(c.error_kinds)}), "
+        f"{c.failed_in_windows} of {c.in_windows} inside {c.windows} termination windows "
+        f"(error rate in windows {result.stats['in_windows'].describe()}); {lag}"
+    )
+
+
+def test_the_lag_of_each_path_and_the_sleep_it_calls_for(prove: Prove, traefik_image: str) -> None:
+    """A 10 s preStop sleep keeps each pod answering long after every path stopped
+    choosing it, so the last request each pod got measures the path's lag: kube-proxy
+    alone, then Traefik in front of it."""
+    direct = prove(Scenario(SampleApp(SleepHook(10), replicas=2, node_port=30080)))
+    ingress = prove(
+        Scenario(
+            ThroughIngress(
+                SampleApp(SleepHook(10), replicas=2, node_port=30081),
+                Traefik(node_port=30082, image=traefik_image),
+            )
+        )
+    )
+    for r in (direct, ingress):
+        print(_report(r))
+        assert r.verdict.passed and r.counts.failed == 0, r.verdict.message
+        assert r.propagation is not None and len(r.propagation.lags) == 2
+        assert r.propagation.censored == 0  # every pod answered until its path let go
+    assert direct.propagation and ingress.propagation
+    kube_proxy_max = direct.propagation.max_s or 0.0
+    traefik_median = ingress.propagation.median_s or 0.0
+    # Traefik applies endpoint changes at most every 2 s: its lag is the longer one.
+    assert traefik_median > kube_proxy_max, (direct.propagation, ingress.propagation)
+    assert (ingress.propagation.recommended_sleep_s or 0) > (
+        direct.propagation.recommended_sleep_s or 0
+    )
+
+
+def test_through_traefik_a_hook_shorter_than_its_lag_loses_requests(
+    prove: Prove, traefik_image: str
+) -> None:
+    """A 1 s sleep covers kube-proxy's lag here, not Traefik's: the pod exits while
+    Traefik still sends it new requests, which fail (502 from Traefik, or resets)."""
+    result = prove(
+        Scenario(
+            ThroughIngress(
+                SampleApp(SleepHook(1), replicas=2, node_port=30083),
+                Traefik(node_port=30084, image=traefik_image),
+            ),
+            expected="errors",
+        )
+    )
+    print(_report(result))
+    assert result.counts.failed_in_windows > 0 and result.verdict.passed, result.verdict.message
+
+
+def test_through_traefik_a_hook_longer_than_its_lag_keeps_every_request(
+    prove: Prove, traefik_image: str
+) -> None:
+    result = prove(
+        Scenario(
+            ThroughIngress(
+                SampleApp(SleepHook(5), replicas=2, node_port=30085),
+                Traefik(node_port=30086, image=traefik_image),
+            )
+        )
+    )
+    print(_report(result))
+    assert result.counts.failed == 0 and result.counts.in_windows > 0, result.verdict.message
+    assert result.verdict.passed
