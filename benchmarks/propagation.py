@@ -8,10 +8,9 @@ kube-proxy alone (NodePort), then Traefik in front of it.
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
-from common import namespace, parser
+from common import namespace, parser, spread
 from graceproof.hooks import SleepHook
 from graceproof.ingress import TRAEFIK_IMAGE, ThroughIngress, Traefik
 from graceproof.kube import Kube
@@ -32,37 +31,36 @@ def main() -> None:
     provider = ExistingProvider(source_kubeconfig=args.kubeconfig, state_dir=Path(args.out))
     provider.start()
     provider.load_image(TRAEFIK_IMAGE, args.traefik_archive)
-    kube = Kube.from_kubeconfig(args.kubeconfig)
-    cluster = ClusterInfo("existing", "bench", kube.server_version())
-    paths: dict[str, Workload] = {
-        "kube-proxy": SampleApp(SleepHook(10), replicas=2, node_port=30080),
-        "traefik": ThroughIngress(
-            SampleApp(SleepHook(10), replicas=2, node_port=30081), Traefik(node_port=30082)
-        ),
-    }
-    for name, workload in paths.items():
-        lags: list[Lag] = []
-        for i in range(args.k):
-            with namespace(kube, f"lag-{name}-{i}") as ns:
-                res = run_scenario(
-                    kube,
-                    ns,
-                    Scenario(workload),
-                    image=args.image,
-                    cluster=cluster,
-                    out_dir=Path(args.out) / name,
+    try:
+        kube = Kube.from_kubeconfig(args.kubeconfig)
+        cluster = ClusterInfo("existing", "bench", kube.server_version())
+        paths: dict[str, Workload] = {
+            "kube-proxy": SampleApp(SleepHook(10), replicas=2, node_port=30080),
+            "traefik": ThroughIngress(
+                SampleApp(SleepHook(10), replicas=2, node_port=30081), Traefik(node_port=30082)
+            ),
+        }
+        for name, workload in paths.items():
+            lags: list[Lag] = []
+            for i in range(args.k):
+                with namespace(kube, f"lag-{name}-{i}") as ns:
+                    res = run_scenario(
+                        kube,
+                        ns,
+                        Scenario(workload),
+                        image=args.image,
+                        cluster=cluster,
+                        out_dir=Path(args.out) / name,
+                    )
+                got = res.propagation.lags if res.propagation else []
+                lags += got
+                print(
+                    f"{name} run {i + 1}/{args.k}: {[round(x.seconds, 2) for x in got]}", flush=True
                 )
-            got = res.propagation.lags if res.propagation else []
-            lags += got
-            print(f"{name} run {i + 1}/{args.k}: {[round(x.seconds, 2) for x in got]}", flush=True)
-        p_all = Propagation(lags)
-        s = p_all.seconds
-        print(
-            f"{name:10s} lag over {len(s)} terminations: median {statistics.median(s):.2f} s, "
-            f"range [{min(s):.2f}, {max(s):.2f}] s, censored {p_all.censored}; "
-            f"recommended preStop sleep {p_all.recommended_sleep_s} s"
-        )
-    provider.stop()
+            p_all = Propagation(lags)
+            print(f"{name:10s} {p_all.describe()}; lag {spread(p_all.seconds)}")
+    finally:
+        provider.stop()
 
 
 if __name__ == "__main__":

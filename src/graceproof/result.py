@@ -324,7 +324,9 @@ class ScenarioResult:
             parameters=dict(parameters or {}),
             measures=measures,
             budget=budget,
-            propagation=propagation(records, events),
+            # One connection per request makes each request a routing decision of the
+            # path; reused connections keep reaching a pod whatever the path decides.
+            propagation=propagation(records, events) if connection == "new" else None,
         )
 
     @property

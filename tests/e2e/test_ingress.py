@@ -1,10 +1,11 @@
 """An ingress controller in the path (Traefik): its lag, and what it asks of the hook.
 
 Load enters Traefik's NodePort on 127.0.0.1; Traefik routes to the pod IPs of the
-EndpointSlices it watches and applies a change at most every 2 s (its default
-throttle). A preStop sleep shorter than that lag loses requests through it; a longer
-one keeps every request. Each proof prints its requests, failures, requests inside
-the termination windows, the bound, and the propagation lag of each termination.
+EndpointSlices it watches, and keeps choosing a terminating pod for a while (its
+lag). A preStop sleep shorter than that lag loses requests through it; the sleep
+recommended from the measured lag keeps every request. Each proof prints its
+requests, failures, requests inside the termination windows, the bound, and the
+propagation lag of each termination.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from graceproof.hooks import SleepHook
 from graceproof.ingress import TRAEFIK_IMAGE, ThroughIngress, Traefik
 from graceproof.ingress.traefik import TRAEFIK_DIGEST
 from graceproof.providers import ClusterProvider
+from graceproof.providers.existing import ExistingProvider
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
 from graceproof.workloads import SampleApp
@@ -39,6 +41,9 @@ def traefik_image(cluster: ClusterProvider) -> str:
     if archive:
         cluster.load_image(TRAEFIK_IMAGE, Path(archive))
         return TRAEFIK_IMAGE
+    if isinstance(cluster, ExistingProvider) and cluster.containerd_addresses():
+        # The local cluster pulls nothing: the official image would never start.
+        pytest.fail(f"the local cluster needs Traefik's archive: {ARCHIVE_ENV}=$(hack/ingress.sh)")
     return f"{TRAEFIK_IMAGE}@{TRAEFIK_DIGEST}"
 
 
@@ -55,12 +60,14 @@ def _report(result: ScenarioResult) -> str:
 def test_the_lag_of_each_path_and_the_sleep_it_calls_for(prove: Prove, traefik_image: str) -> None:
     """A 10 s preStop sleep keeps each pod answering long after every path stopped
     choosing it, so the last request each pod got measures the path's lag: kube-proxy
-    alone, then Traefik in front of it."""
-    direct = prove(Scenario(SampleApp(SleepHook(10), replicas=2, node_port=30080)))
+    alone, then Traefik in front of it. Then the sleep recommended from Traefik's lag
+    keeps every request through Traefik."""
+    # Five replicas deleted one by one: five lags a path, the fewest that recommend.
+    direct = prove(Scenario(SampleApp(SleepHook(10), replicas=5, node_port=30080)))
     ingress = prove(
         Scenario(
             ThroughIngress(
-                SampleApp(SleepHook(10), replicas=2, node_port=30081),
+                SampleApp(SleepHook(10), replicas=5, node_port=30081),
                 Traefik(node_port=30082, image=traefik_image),
             )
         )
@@ -68,47 +75,40 @@ def test_the_lag_of_each_path_and_the_sleep_it_calls_for(prove: Prove, traefik_i
     for r in (direct, ingress):
         print(_report(r))
         assert r.verdict.passed and r.counts.failed == 0, r.verdict.message
-        assert r.propagation is not None and len(r.propagation.lags) == 2
+        assert r.propagation is not None and len(r.propagation.lags) == 5
         assert r.propagation.censored == 0  # every pod answered until its path let go
-    assert direct.propagation and ingress.propagation
-    kube_proxy_max = direct.propagation.max_s or 0.0
-    traefik_median = ingress.propagation.median_s or 0.0
-    # Traefik applies endpoint changes at most every 2 s: its lag is the longer one.
-    assert traefik_median > kube_proxy_max, (direct.propagation, ingress.propagation)
-    assert (ingress.propagation.recommended_sleep_s or 0) > (
-        direct.propagation.recommended_sleep_s or 0
+    assert ingress.propagation is not None
+    sleep_s = ingress.propagation.recommended_sleep_s
+    assert sleep_s is not None and sleep_s < 10
+    recommended = prove(
+        Scenario(
+            ThroughIngress(
+                SampleApp(SleepHook(sleep_s), replicas=2, node_port=30083),
+                Traefik(node_port=30084, image=traefik_image),
+            )
+        )
     )
+    print(f"with the recommended {sleep_s} s: {_report(recommended)}")
+    assert recommended.counts.failed == 0 and recommended.counts.in_windows > 0
+    assert recommended.verdict.passed, recommended.verdict.message
 
 
 def test_through_traefik_a_hook_shorter_than_its_lag_loses_requests(
     prove: Prove, traefik_image: str
 ) -> None:
-    """A 1 s sleep covers kube-proxy's lag here, not Traefik's: the pod exits while
-    Traefik still sends it new requests, which fail (502 from Traefik, or resets)."""
+    """Traefik keeps choosing a terminating pod for 0.04-2 s here (its lag, measured
+    above and in benchmarks/propagation.py): a 0 s sleep lets the pod exit while
+    Traefik still sends it new requests, which fail as 502s from Traefik. This is the
+    no-hook control, through the ingress; a 1 s sleep lies inside the lag's range and
+    failed in 1 of 3 runs only, so it would prove nothing either way."""
     result = prove(
         Scenario(
             ThroughIngress(
-                SampleApp(SleepHook(1), replicas=2, node_port=30083),
-                Traefik(node_port=30084, image=traefik_image),
+                SampleApp(SleepHook(0), replicas=2, node_port=30085),
+                Traefik(node_port=30086, image=traefik_image),
             ),
             expected="errors",
         )
     )
     print(_report(result))
     assert result.counts.failed_in_windows > 0 and result.verdict.passed, result.verdict.message
-
-
-def test_through_traefik_a_hook_longer_than_its_lag_keeps_every_request(
-    prove: Prove, traefik_image: str
-) -> None:
-    result = prove(
-        Scenario(
-            ThroughIngress(
-                SampleApp(SleepHook(5), replicas=2, node_port=30085),
-                Traefik(node_port=30086, image=traefik_image),
-            )
-        )
-    )
-    print(_report(result))
-    assert result.counts.failed == 0 and result.counts.in_windows > 0, result.verdict.message
-    assert result.verdict.passed

@@ -4,11 +4,16 @@ cluster in tests/e2e/test_ingress.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
+from graceproof.errors import WorkloadSpecError
 from graceproof.hooks import SleepHook
 from graceproof.ingress import ThroughIngress, Traefik, ingress_for
 from graceproof.ingress.base import IngressController
+from graceproof.ingress.traefik import TRAEFIK_VERSION
 from graceproof.scenario import Scenario
 from graceproof.workloads import DeployContext, SampleApp, Target, Workload
 
@@ -61,8 +66,13 @@ def test_traefik_in_a_pod_network_uses_its_usual_ports_and_the_in_cluster_api() 
     assert "--providers.kubernetesingress.throttleDuration=0.5s" in args
 
 
-def test_an_ingress_routes_every_path_to_the_service() -> None:
-    ing = ingress_for("web", 8080)
+def test_an_ingress_routes_every_path_to_the_service_for_its_controller_only() -> None:
+    ing = ingress_for("web", 8080, "graceproof-traefik")
+    # The annotation, which a cluster's default IngressClass does not override.
+    assert ing["metadata"]["annotations"] == {"kubernetes.io/ingress.class": "graceproof-traefik"}
+    assert "ingressClassName" not in ing["spec"]
+    args = Traefik().args("ns1", host_network=False)
+    assert "--providers.kubernetesingress.ingressClass=graceproof-traefik" in args
     path = ing["spec"]["rules"][0]["http"]["paths"][0]
     assert path["path"] == "/" and path["pathType"] == "Prefix"
     assert path["backend"] == {"service": {"name": "web", "port": {"number": 8080}}}
@@ -83,6 +93,7 @@ class _App(Workload):
 @dataclass(frozen=True)
 class _Controller(IngressController):
     kind: ClassVar[str] = "fake"
+    ingress_class: ClassVar[str] = "fake"
     calls: list[str] = field(default_factory=list, compare=False)
 
     def install(self, ctx: DeployContext) -> int:
@@ -101,3 +112,53 @@ def test_the_workload_comes_first_then_the_controller_and_its_route() -> None:
     assert calls == ["workload", "install", "route web"]
     # The load enters the controller; the timeline still watches the app's Service.
     assert (target.node_port, target.service, target.selector) == (30089, "web", "app=web")
+
+
+def test_the_session_image_is_loaded_only_for_a_workload_that_runs_it() -> None:
+    assert ThroughIngress(SampleApp(SleepHook(5)), Traefik()).uses_session_image
+    assert not ThroughIngress(_App(), Traefik()).uses_session_image
+
+
+class _Port:
+    def __init__(self, port: int, target_port: int | str) -> None:
+        self.port, self.target_port = port, target_port
+
+
+class _Core:
+    def __init__(self, ports: list[_Port]) -> None:
+        self.ports = ports
+
+    def read_namespaced_service(self, name: str, namespace: str, **_: Any) -> Any:
+        spec = type("Spec", (), {"ports": self.ports})
+        return type("Svc", (), {"spec": spec})
+
+
+class _Kube:
+    def __init__(self, ports: list[_Port]) -> None:
+        self.core = _Core(ports)
+        self.applied: list[Any] = []
+
+    def apply(self, docs: list[Any], namespace: str) -> None:
+        self.applied.extend(docs)
+
+
+def test_the_route_goes_to_the_service_port_that_leads_to_the_pods_port() -> None:
+    kube = _Kube([_Port(9090, 9090), _Port(80, 8080)])
+    ctx: Any = DeployContext(kube=kube, namespace="ns", image="")  # type: ignore[arg-type]
+    Traefik().route(ctx, TARGET)
+    (ingress,) = kube.applied
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend == {"service": {"name": "web", "port": {"number": 80}}}
+
+
+def test_a_service_of_several_ports_none_to_the_pods_is_refused_by_name() -> None:
+    kube = _Kube([_Port(9090, 9090), _Port(9091, 9091)])
+    ctx: Any = DeployContext(kube=kube, namespace="ns", image="")  # type: ignore[arg-type]
+    with pytest.raises(WorkloadSpecError, match="service/web has 2 ports and none targets"):
+        Traefik().route(ctx, TARGET)
+
+
+def test_hack_builds_the_traefik_version_the_manifests_name() -> None:
+    """hack/versions.env builds the version the manifests name."""
+    env = (Path(__file__).resolve().parents[2] / "hack" / "versions.env").read_text()
+    assert f"TRAEFIK_VERSION={TRAEFIK_VERSION}\n" in env

@@ -44,8 +44,12 @@ def test_the_lag_runs_from_the_endpoint_turning_not_ready_to_the_last_request_it
     p = propagation(records, timeline)
     assert p.median_s is not None and round(p.median_s, 2) == 0.8
     assert p.max_s is not None and round(p.max_s, 2) == 1.2
-    assert p.recommended_sleep_s == 4  # ceil(2 x 1.2 + 1)
-    assert "shortest safe preStop sleep here: 4 s" in p.describe()
+    # Two lags say little of the tail: no recommendation yet.
+    assert p.recommended_sleep_s is None
+    assert "5 terminations at least recommend a preStop sleep" in p.describe()
+    five = Propagation([*got, Lag("c", 0.3), Lag("d", 0.5), Lag("e", 0.2)])
+    assert five.recommended_sleep_s == 4  # ceil(2 x 1.2 + 1)
+    assert "shortest safe preStop sleep here: 4 s" in five.describe()
 
 
 def test_a_path_that_stopped_before_any_later_request_has_no_lag() -> None:
@@ -74,3 +78,48 @@ def test_it_survives_the_result_json() -> None:
     assert Propagation.from_dict(p.to_dict()) == p
     assert p.to_dict()["recommended_sleep_s"] is None
     assert Propagation().describe() == "no terminated pod to measure"
+
+
+def test_a_replacement_with_the_same_name_does_not_stretch_the_lag() -> None:
+    """A StatefulSet's web-0 comes back as web-0: its answers and events are not the
+    terminated pod's (cut at the pod's pod_gone)."""
+    timeline = [
+        *hooked_termination("web-0", 10.0),
+        ev(16.0, "pod_gone", "web-0"),
+        ev(20.0, "endpoint_not_ready", "web-0", ready=False, serving=False, terminating=False),
+        ev(30.0, "sigterm", "web-0"),
+    ]
+    records = answered("web-0", 9.0, 10.33) + answered("web-0", 21.0, 40.0)
+    (lag,) = lags(records, timeline)
+    assert round(lag.seconds, 2) == 0.3 and not lag.censored
+
+
+def test_without_a_sigterm_signal_the_containers_end_censors() -> None:
+    """A team's workload logs no SIGTERM: its container's end marks the stop."""
+    timeline = [
+        ev(10.0, "pod_deleted", "web-a"),
+        ev(10.02, "endpoint_not_ready", "web-a", ready=False, serving=True, terminating=True),
+        ev(10.5, "container_terminated", "web-a"),
+    ]
+    (lag,) = lags(answered("web-a", 10.45), timeline)
+    assert lag.censored
+
+
+def test_a_pod_that_answered_nothing_is_no_measurement() -> None:
+    assert lags(answered("other", 10.5), hooked_termination("web-a", 10.0)) == []
+
+
+def test_a_not_ready_edge_seen_just_before_the_deletion_still_counts() -> None:
+    timeline = [
+        ev(9.9, "endpoint_not_ready", "web-a", ready=False, serving=True, terminating=True),
+        ev(10.0, "pod_deleted", "web-a"),
+        ev(15.0, "sigterm", "web-a"),
+    ]
+    (lag,) = lags(answered("web-a", 10.4), timeline)
+    assert round(lag.seconds, 2) == 0.5 and round(lag.since_deletion, 2) == 0.4
+
+
+def test_the_sleep_covers_the_time_from_the_deletion_not_only_from_not_ready() -> None:
+    # The endpoint turned not-ready 1 s after the deletion; the hook started at it.
+    slow = [Lag(f"p{i}", 0.2, since_deletion=1.2) for i in range(5)]
+    assert Propagation(slow).recommended_sleep_s == 4  # ceil(2 x 1.2 + 1), not ceil(1.4)

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from graceproof.errors import WorkloadSpecError
 from graceproof.model import Expected
 from graceproof.waiting import REQUEST_TIMEOUT
 from graceproof.workloads.base import (
@@ -32,6 +33,8 @@ class IngressController(ABC):
 
     kind: ClassVar[str]
     """Its name in scenario ids and results."""
+    ingress_class: ClassVar[str]
+    """The `kubernetes.io/ingress.class` it serves: its Ingresses carry it."""
 
     @abstractmethod
     def install(self, ctx: DeployContext) -> int:
@@ -40,27 +43,43 @@ class IngressController(ABC):
 
     def route(self, ctx: DeployContext, target: Target) -> None:
         """Route every path of any host to the target's Service (networking.k8s.io/v1)."""
-        port = service_port(ctx, target.service)
-        ctx.kube.apply([ingress_for(target.service, port)], ctx.namespace)
+        port = service_port(ctx, target)
+        ctx.kube.apply([ingress_for(target.service, port, self.ingress_class)], ctx.namespace)
 
     def parameters(self) -> dict[str, Any]:
         return parameters_of(self)
 
 
-def service_port(ctx: DeployContext, service: str) -> int:
+def service_port(ctx: DeployContext, target: Target) -> int:
+    """The Service port that leads to the pods' serving port (`target.pod_port`), else
+    its only port."""
     svc = ctx.kube.core.read_namespaced_service(
-        service, ctx.namespace, _request_timeout=REQUEST_TIMEOUT
+        target.service, ctx.namespace, _request_timeout=REQUEST_TIMEOUT
     )
-    return int(svc.spec.ports[0].port)
+    ports = svc.spec.ports or []
+    for p in ports:
+        if target.pod_port is not None and p.target_port in (target.pod_port, str(target.pod_port)):
+            return int(p.port)
+    if len(ports) == 1:
+        return int(ports[0].port)
+    raise WorkloadSpecError(
+        f"service/{target.service} has {len(ports)} ports and none targets the pods' port "
+        f"{target.pod_port}: give the Service one port to the port the load is served on"
+    )
 
 
-def ingress_for(service: str, port: int) -> dict[str, Any]:
-    """One Ingress without a class or host: `/` and below to `service:port`."""
+def ingress_for(service: str, port: int, ingress_class: str) -> dict[str, Any]:
+    """One Ingress of `ingress_class`, for any host: `/` and below to `service:port`.
+    The class is the annotation, not spec.ingressClassName: the latter names a
+    cluster-wide IngressClass, which a test namespace does not create."""
     backend = {"service": {"name": service, "port": {"number": port}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": service},
+        "metadata": {
+            "name": service,
+            "annotations": {"kubernetes.io/ingress.class": ingress_class},
+        },
         "spec": {
             "rules": [
                 {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
@@ -76,9 +95,6 @@ class ThroughIngress(Workload):
     workload: Workload
     controller: IngressController
 
-    # The sample image may be the wrapped workload's; loading it when unused is harmless.
-    uses_session_image: ClassVar[bool] = True
-
     @property
     def label(self) -> str:
         return f"{self.workload.label}-via-{self.controller.kind}"
@@ -90,6 +106,10 @@ class ThroughIngress(Workload):
     @property
     def signals(self) -> frozenset[str]:  # type: ignore[override]
         return self.workload.signals
+
+    @property
+    def uses_session_image(self) -> bool:  # type: ignore[override]
+        return self.workload.uses_session_image
 
     def parameters(self) -> dict[str, Any]:
         return {
