@@ -34,16 +34,26 @@ def test_deployment_of_three_becomes_available_and_answers_on_node_port(
     d = deployment_available(kube.apps, namespace, "web").wait(timeout=120)
     assert d.status.available_replicas == 3
 
-    # The NodePort on 127.0.0.1 reaches the pods; over a few requests, more than
-    # one pod answers (the Service balances across endpoints).
+    # The NodePort on 127.0.0.1 reaches the pods, and more than one pod answers (the
+    # Service balances across endpoints). Not at once: kube-proxy syncs at most once a
+    # second, so the first sync after the rollout may hold only the first ready pod.
     first = wait_for(lambda: _http_ok(30080), what="NodePort 30080 on 127.0.0.1", timeout=30)
-    pods = {first}
-    for _ in range(30):
-        pods.add(_http_ok(30080))
-    pods.discard(None)
+    pods: set[str | None] = {first}
+
+    def balanced() -> set[str | None] | None:
+        pods.update(_http_ok(30080) for _ in range(10))
+        pods.discard(None)
+        return pods if len(pods) >= 2 else None
+
+    wait_for(
+        balanced,
+        what="a second pod to answer through the Service",
+        timeout=15,
+        interval=0.2,
+        describe=lambda: f"only {pods} answered",
+    )
     names = {p.metadata.name for p in kube.core.list_namespaced_pod(namespace).items}
     assert pods <= names
-    assert len(pods) >= 2, f"only {pods} answered through the Service"
 
 
 def test_prestop_exec_hook_holds_pod_terminating_and_is_visible(
