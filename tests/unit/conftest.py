@@ -43,24 +43,39 @@ def app() -> Iterator[RunningApp]:
     server.server_close()
 
 
-@pytest.fixture
-def hanging_port() -> Iterator[int]:
-    """A server that accepts every connection and never answers: requests hang until
-    their timeout, as requests to a pod IP that vanished do."""
-    held: list[socket.socket] = []
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1024)
+class HangingServer:
+    """Accepts every connection and never answers; counts the connections it holds."""
 
-    def accept() -> None:
+    def __init__(self) -> None:
+        self.held: list[socket.socket] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port: int = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
         while True:
             try:
-                held.append(server.accept()[0])
+                self.held.append(self.sock.accept()[0])
             except OSError:
                 return
 
-    threading.Thread(target=accept, daemon=True).start()
-    yield server.getsockname()[1]
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def hanging_server() -> Iterator[HangingServer]:
+    """A server whose requests hang until their timeout, as requests to a pod IP that
+    vanished do; `held` shows how many connections reached it."""
+    server = HangingServer()
+    yield server
     server.close()
-    for conn in held:
-        conn.close()
+
+
+@pytest.fixture
+def hanging_port(hanging_server: HangingServer) -> int:
+    return hanging_server.port

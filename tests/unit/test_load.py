@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +28,10 @@ from graceproof.load import (
     merge_records,
 )
 from graceproof.model import RequestRecord
+from graceproof.waiting import wait_for
+
+if TYPE_CHECKING:  # the fixture's type, from tests/unit/conftest.py
+    from conftest import HangingServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_USER = LoadSettings(users=1, connection="new")
@@ -299,14 +304,23 @@ def test_records_without_an_intended_time_keep_their_old_form() -> None:
 
 
 def test_a_request_in_flight_when_the_load_is_stopped_is_still_recorded(
-    hanging_port: int, tmp_path: Path
+    hanging_server: HangingServer, tmp_path: Path
 ) -> None:
     # graceproof stops a run with SIGTERM; Locust then fires `quitting` before it stops
     # its users: the request still hanging must be recorded (as a timeout) all the same.
     settings = LoadSettings(users=1, connection="new", timeout_s=1.5)
-    run = LoadRun(hanging_port, settings, duration_s=60, records_path=tmp_path / "r.jsonl")
+    records = tmp_path / "r.jsonl"
+    run = LoadRun(hanging_server.port, settings, duration_s=60, records_path=records)
     with run:
-        run.wait_for_records(1, timeout_s=30)  # one request timed out; the next hangs
+        run.wait_for_records(1, timeout_s=30)  # one request timed out
+        # ...and the next one hangs: stopping in the user's pause between the two would
+        # leave no request in flight (seen once: the stop came 9 ms after the timeout).
+        wait_for(
+            lambda: len(hanging_server.held) >= 2 or None,
+            what="the second request to reach the server",
+            timeout=10,
+            interval=0.01,
+        )
         stopped = time.time()
         run.stop()
         result = run.wait(check=False)
