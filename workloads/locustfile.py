@@ -99,6 +99,10 @@ RECORDS = os.environ.get("GRACEPROOF_RECORDS", "")
 SOURCE_PORTS = os.environ.get("GRACEPROOF_SOURCE_PORTS", "10000-32767")
 QUARANTINE = os.environ.get("GRACEPROOF_PORT_QUARANTINE", "")
 LOOPBACK = "127.0.0.1"
+# Connection policies a loaded locustfile runs: this file's; the locustfile of another
+# traffic kind (locust_grpc.py, locust_websocket.py) imports this one as its base and
+# adds its own names before Locust's init event checks GRACEPROOF_CONNECTION.
+CONNECTIONS = {"new", "keepalive"}
 
 
 def _syn_sent_timeout() -> float:
@@ -267,8 +271,11 @@ def write_record(record: dict[str, Any]) -> None:
 def _refuse_bad_settings(environment: Any, **_kwargs: Any) -> None:
     # Runs before any user starts: a refused setting or host means no request is ever sent.
     problems = []
-    if CONNECTION not in ("new", "keepalive"):
-        problems.append(f"GRACEPROOF_CONNECTION must be 'new' or 'keepalive', not {CONNECTION!r}")
+    if CONNECTION not in CONNECTIONS:
+        problems.append(
+            f"GRACEPROOF_CONNECTION must be one of {sorted(CONNECTIONS)} for this locustfile, "
+            f"not {CONNECTION!r}"
+        )
     if MODE not in ("closed", "open"):
         problems.append(f"GRACEPROOF_MODE must be 'closed' or 'open', not {MODE!r}")
     if MODE == "open" and RATE <= 0:
@@ -345,13 +352,40 @@ def make_record(
     error: str | None,
     pod: str | None,
     intended: float | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The fields of graceproof.model.RequestRecord; `intended` in open mode only."""
+    """The fields of graceproof.model.RequestRecord; `intended` in open mode only,
+    `detail` when a traffic kind has something to add."""
     record: dict[str, Any] = {"t": t, "duration": duration, "ok": error is None}
     record.update(status=status, error=error, pod=pod)
     if intended is not None:
         record["intended"] = intended
+    if detail:
+        record["detail"] = detail
     return record
+
+
+class Outcome:
+    """What one request gave: the fields of its record that the traffic kind decides."""
+
+    __slots__ = ("detail", "error", "exc", "length", "pod", "status")
+
+    def __init__(
+        self,
+        status: int,
+        error: str | None,
+        pod: str | None,
+        exc: BaseException | None = None,
+        length: int = 0,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.status, self.error, self.pod = status, error, pod
+        self.exc, self.length, self.detail = exc, length, detail
+
+
+# What Locust's own statistics call a request; another traffic kind's locustfile sets
+# its own (e.g. "grpc", the method's path).
+REQUEST_TYPE, REQUEST_NAME = METHOD, PATH
 
 
 def report(
@@ -363,8 +397,8 @@ def report(
     if failure is None and record["error"] is not None:
         failure = Exception(f"HTTP {record['status']}")
     environment.events.request.fire(
-        request_type=METHOD,
-        name=PATH,
+        request_type=REQUEST_TYPE,
+        name=REQUEST_NAME,
         response_time=record["duration"] * 1000.0,
         response_length=length,
         exception=failure,
@@ -404,17 +438,23 @@ class GraceproofUser(User):
 
     @task
     def get(self) -> None:
-        conn = self._connection()
         t = time.time()
         start = time.perf_counter()
-        status, pod, length, exc = exchange(conn)
+        out = self.attempt()
         duration = time.perf_counter() - start
+        record = make_record(t, duration, out.status, out.error, out.pod, detail=out.detail)
+        report(self.environment, record, out.exc, out.length)
+
+    def attempt(self) -> Outcome:
+        """One request; another traffic kind's user overrides this."""
+        conn = self._connection()
+        status, pod, length, exc = exchange(conn)
         error = classify(exc, status, EXPECT)
         quarantine_if_unanswered(conn, error)
         if exc is not None or CONNECTION == "new":
             # After an error the connection state is unknown: start afresh.
             self._drop()
-        report(self.environment, make_record(t, duration, status, error, pod), exc, length)
+        return Outcome(status, error, pod, exc, length)
 
 
 # Open-mode times are taken from the monotonic clock (so `intended <= t` always holds and
@@ -501,9 +541,18 @@ class OpenLoopUser(User):
         if start - intended > LATE_AFTER and not self.stopping():
             self.late(intended, start, "its greenlet started late")
             return
+        out = self.attempt()
+        end = time.perf_counter()
+        due = epoch(intended)
+        record = make_record(
+            epoch(start), end - intended, out.status, out.error, out.pod, due, out.detail
+        )
+        report(self.environment, record, out.exc, out.length)
+
+    def attempt(self) -> Outcome:
+        """One request, in its own greenlet; another traffic kind's user overrides this."""
         conn = self._checkout()
         status, pod, length, exc = exchange(conn)
-        end = time.perf_counter()
         error = classify(exc, status, EXPECT)
         quarantine_if_unanswered(conn, error)
         if exc is None and CONNECTION == "keepalive" and conn.sock is not None:
@@ -511,8 +560,7 @@ class OpenLoopUser(User):
         else:
             # New policy, an error (state unknown), or the server said `Connection: close`.
             conn.close()
-        record = make_record(epoch(start), end - intended, status, error, pod, epoch(intended))
-        report(self.environment, record, exc, length)
+        return Outcome(status, error, pod, exc, length)
 
     def close_idle(self) -> None:
         for conn in self.idle:

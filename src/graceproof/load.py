@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,7 +37,8 @@ from typing import Any, Literal, get_args
 
 from graceproof import paths
 from graceproof.errors import LoadError
-from graceproof.model import CONNECTION_POLICIES, ConnectionPolicy, RequestRecord
+from graceproof.model import ConnectionPolicy, RequestRecord
+from graceproof.traffic import traffic
 
 LOOPBACK = "127.0.0.1"
 LOCUSTFILE_ENV = "GRACEPROOF_LOCUSTFILE"
@@ -102,12 +104,11 @@ class LoadSettings:
     # sent and is recorded with error "late" (its duration counts from the intended time
     # anyway, so a small delay hides nothing).
     late_after_s: float = 0.02
+    # Settings of the traffic kind's own locustfile (Traffic.options names them), passed
+    # as GRACEPROOF_<NAME>: e.g. {"grpc_delay": "0.2"} for calls in flight at any time.
+    options: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.connection not in CONNECTION_POLICIES:
-            raise ValueError(
-                f"connection must be one of {CONNECTION_POLICIES}, not {self.connection!r}"
-            )
         if self.users < 1:
             raise ValueError(f"users must be >= 1, not {self.users}")
         if not self.path.startswith("/"):
@@ -118,6 +119,18 @@ class LoadSettings:
         if bad:
             raise ValueError(f"expect_status must be HTTP statuses (100-599), not {bad}")
         self._check_mode()
+        kind = traffic(self.connection)  # ValueError naming the known kinds
+        if self.mode not in kind.modes:
+            raise ValueError(
+                f"connection {self.connection!r} runs in mode {' or '.join(kind.modes)}, not "
+                f"{self.mode!r} ({kind.description})"
+            )
+        unknown = sorted(set(self.options) - set(kind.options))
+        if unknown:
+            raise ValueError(
+                f"options {unknown} are not settings of connection {self.connection!r}; it "
+                f"takes {list(kind.options) or 'none'}"
+            )
         if self.processes < 1:
             raise ValueError(f"processes must be >= 1 (1: a single Locust), not {self.processes}")
         if self.processes > self.users:
@@ -177,19 +190,22 @@ class LoadSettings:
             "GRACEPROOF_USERS": str(self.users),
             "GRACEPROOF_MAX_IN_FLIGHT": str(self.max_in_flight or ""),
             "GRACEPROOF_LATE_AFTER": str(self.late_after_s),
+            **{f"GRACEPROOF_{k.upper()}": str(v) for k, v in self.options.items()},
         }
 
 
-def default_locustfile() -> Path:
-    """The locustfile: $GRACEPROOF_LOCUSTFILE, else graceproof's own (`graceproof.paths`:
-    workloads/locustfile.py of the checkout, else of the installed package data)."""
-    from_env = os.environ.get(LOCUSTFILE_ENV)
+def default_locustfile(connection: ConnectionPolicy = "new") -> Path:
+    """The locustfile of a traffic kind: graceproof's own (`graceproof.paths`: under
+    workloads/ of the checkout, else of the installed package data); for the HTTP kinds,
+    $GRACEPROOF_LOCUSTFILE first."""
+    name = traffic(connection).locustfile
+    from_env = os.environ.get(LOCUSTFILE_ENV) if name == paths.locustfile().name else None
     if from_env:
         path = Path(from_env)
         if not path.is_file():
             raise LocustfileNotFound(f"{LOCUSTFILE_ENV}={from_env} is not a file")
         return path
-    shipped = paths.locustfile()
+    shipped = paths.workloads_dir() / name
     if shipped.is_file():
         return shipped
     raise LocustfileNotFound(
@@ -333,7 +349,9 @@ class LoadRun:
         # Locust's --run-time takes whole seconds.
         self.duration_s = float(math.ceil(duration_s))
         self.records_path = Path(records_path)
-        self.locustfile = Path(locustfile) if locustfile is not None else default_locustfile()
+        self.locustfile = (
+            Path(locustfile) if locustfile is not None else default_locustfile(settings.connection)
+        )
         if not self.locustfile.is_file():
             raise LocustfileNotFound(f"locustfile {self.locustfile} does not exist")
         self.python = python
@@ -343,6 +361,9 @@ class LoadRun:
         self.stop_timeout_s = math.ceil(hang_s) + 1
         self.stdout_path = self.records_path.with_name(self.records_path.name + ".stdout.txt")
         self.stderr_path = self.records_path.with_name(self.records_path.name + ".stderr.txt")
+        # Kinds whose records come at the end of a held stream say here, a line per
+        # stream opened, that the load flows (see wait_for_records).
+        self.progress_path = self.records_path.with_name(self.records_path.name + ".progress")
         # Distributed: the master listens on a free loopback port for its workers.
         self.master_port = _free_loopback_port() if settings.processes > 1 else None
         self._proc: subprocess.Popen[bytes] | None = None  # the (master) Locust
@@ -440,6 +461,7 @@ class LoadRun:
         env.update(
             {
                 "GRACEPROOF_RECORDS": records,
+                "GRACEPROOF_PROGRESS": str(self.progress_path),
                 "GRACEPROOF_PORT_QUARANTINE": env.get(QUARANTINE_ENV) or str(QUARANTINE_FILE),
                 "PYTHONUNBUFFERED": "1",
             }
@@ -464,6 +486,7 @@ class LoadRun:
         # The records of this run only: the locustfile appends.
         for path in {self.records_path, *self._written_paths()}:
             path.write_text("", encoding="utf-8")
+        self.progress_path.unlink(missing_ok=True)  # written only by held-stream kinds
         self._started = time.time()
         # Its own process group, killed as a whole. Distributed, the workers join the
         # master's group, which must stay in this session for that (setpgid's rule).
@@ -524,6 +547,8 @@ class LoadRun:
         deadline = time.monotonic() + timeout_s
         while True:
             seen = sum(_count_lines(path) for path in self._written_paths())
+            # A held stream is recorded when it ends; its opening is progress enough.
+            seen = max(seen, _count_lines(self.progress_path))
             if seen >= count:
                 return seen
             exited = self._exited_early()

@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-ConnectionPolicy = Literal["new", "keepalive"]
-"""`new`: a new TCP connection per request; `keepalive`: one connection per user, reused."""
-CONNECTION_POLICIES: tuple[ConnectionPolicy, ...] = get_args(ConnectionPolicy)
+ConnectionPolicy = str
+"""The name of a traffic kind (graceproof.traffic): `new`, a new TCP connection per
+request; `keepalive`, one connection per user, reused; `grpc-unary`, `grpc-stream`,
+`websocket`; or a kind of one's own."""
 
 Expected = Literal["errors", "no-errors"]
 """What a proof must show: `errors` for a negative control, `no-errors` otherwise."""
 EXPECTATIONS: tuple[Expected, ...] = get_args(Expected)
 
-# Kinds of client-side failure, as the locustfile classifies them.
+# Kinds of client-side failure, as the locustfile classifies them (a traffic kind adds
+# its own: graceproof.traffic.base.Traffic.error_kinds).
 ERROR_KINDS = (
     "connection_refused",
     "connection_reset",
@@ -52,7 +54,7 @@ EVENT_KINDS = (
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One HTTP request made by the load generator.
+    """One request (an HTTP request, a gRPC call, a stream) made by the load generator.
 
     Closed-loop load: `duration` runs from `t`. Open-loop load (arrivals at a fixed
     rate) also sets `intended`, when the request was due: `t` is when it really
@@ -63,10 +65,15 @@ class RequestRecord:
     t: float  # start time
     duration: float  # seconds
     ok: bool
-    status: int  # HTTP status, 0 when no response arrived
-    error: str | None = None  # one of ERROR_KINDS when not ok
+    # HTTP status, 0 when no response arrived; a gRPC call's status code; a stream's
+    # close code
+    status: int
+    error: str | None = None  # one of ERROR_KINDS (or its traffic kind's) when not ok
     pod: str | None = None  # the pod that answered (X-Pod-Name header), when known
     intended: float | None = None  # open-loop load: the time the request was due
+    # What its traffic kind says beyond these (a gRPC code's name, a stream's messages
+    # and reconnection time): see graceproof.traffic.
+    detail: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def late(self) -> bool:
@@ -77,6 +84,8 @@ class RequestRecord:
         d = asdict(self)
         if self.intended is None:
             del d["intended"]  # closed-loop records keep their old form
+        if not self.detail:
+            del d["detail"]
         return d
 
     @classmethod
@@ -89,6 +98,7 @@ class RequestRecord:
             error=d.get("error"),
             pod=d.get("pod"),
             intended=None if d.get("intended") is None else float(d["intended"]),
+            detail=dict(d.get("detail") or {}),
         )
 
 
@@ -99,7 +109,7 @@ class TimelineEvent:
     t: float
     kind: str  # one of EVENT_KINDS
     pod: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"t": self.t, "kind": self.kind, "pod": self.pod, "detail": dict(self.detail)}

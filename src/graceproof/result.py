@@ -28,7 +28,6 @@ from graceproof.budget import Budget
 from graceproof.errors import GraceproofError, ResultSchemaError
 from graceproof.measures import Measures, measure
 from graceproof.model import (
-    CONNECTION_POLICIES,
     EXPECTATIONS,
     ConnectionPolicy,
     Expected,
@@ -38,6 +37,7 @@ from graceproof.model import (
 )
 from graceproof.propagation import Propagation, propagation
 from graceproof.stats import DEFAULT_CONF, RateBound, error_rate_bound
+from graceproof.traffic import traffic as traffic_kind
 
 SCHEMA = "graceproof.result/v1"
 SCHEMA_PREFIX = "graceproof.result/"
@@ -264,6 +264,9 @@ class ScenarioResult:
     # How long the traffic path kept choosing each terminating pod, and the preStop
     # sleep that calls for (graceproof.propagation).
     propagation: Propagation | None = None
+    # What the traffic kind says beyond the counts (gRPC status codes; streams cut,
+    # closed and reconnected): graceproof.traffic.Traffic.summarize.
+    traffic: dict[str, Any] | None = None
     schema: str = SCHEMA
 
     @classmethod
@@ -289,6 +292,7 @@ class ScenarioResult:
         budget: Budget | None = None,
     ) -> ScenarioResult:
         """Analyse a run: termination windows, counts, bounds, series and verdict."""
+        kind = traffic_kind(connection)
         events = sorted(timeline, key=lambda e: e.t)
         last = max((r.t + r.duration for r in records), default=finished)
         windows = termination_windows(events, until=max(last, finished))
@@ -326,7 +330,8 @@ class ScenarioResult:
             budget=budget,
             # One connection per request makes each request a routing decision of the
             # path; reused connections keep reaching a pod whatever the path decides.
-            propagation=propagation(records, events) if connection == "new" else None,
+            propagation=propagation(records, events) if kind.routes_each_request else None,
+            traffic=kind.summarize(records),
         )
 
     @property
@@ -357,6 +362,7 @@ class ScenarioResult:
             "budget": None if self.budget is None else self.budget.to_dict(),
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
             "propagation": None if self.propagation is None else self.propagation.to_dict(),
+            "traffic": self.traffic,
         }
 
     @classmethod
@@ -365,11 +371,11 @@ class ScenarioResult:
         if schema != SCHEMA:
             raise ResultSchemaError(f"schema is {schema!r}; this graceproof reads {SCHEMA!r}")
         try:
+            # Any name: a result of a user's own traffic kind is read where that kind
+            # is not registered.
             connection = str(d["connection"])
-            if connection not in CONNECTION_POLICIES:
-                raise ResultSchemaError(
-                    f"connection must be one of {CONNECTION_POLICIES}, not {connection!r}"
-                )
+            if not connection:
+                raise ResultSchemaError("connection (the traffic kind's name) is empty")
             return cls(
                 scenario_id=str(d["scenario_id"]),
                 variant=str(d["variant"]),
@@ -399,6 +405,7 @@ class ScenarioResult:
                 propagation=(
                     Propagation.from_dict(d["propagation"]) if d.get("propagation") else None
                 ),
+                traffic=dict(d["traffic"]) if d.get("traffic") else None,
             )
         except ResultSchemaError:
             raise

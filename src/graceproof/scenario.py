@@ -40,6 +40,7 @@ from graceproof.probe import answers, get, tcp_refused
 from graceproof.result import RESERVED_SUFFIX, ClusterInfo, ScenarioResult, reserve_name
 from graceproof.result import Disruption as DisruptionRecord
 from graceproof.timeline import TimelineRecorder
+from graceproof.traffic import traffic
 from graceproof.waiting import wait_for
 from graceproof.workloads.base import (
     NOT_IN_ID,
@@ -243,7 +244,7 @@ def _measure(
     with (
         TimelineRecorder(kube, namespace, service=target.service) as timeline,
         LoadRun(
-            target.node_port,
+            target.node_port_for(traffic(sc.load.connection).port),
             sc.load,
             duration_s=sc.load_bound_s(target),
             records_path=records_path,

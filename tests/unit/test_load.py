@@ -145,7 +145,7 @@ def test_bad_arguments_are_refused_before_starting(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"connection": "pooled"}, "connection must be"),
+        ({"connection": "pooled"}, r"unknown connection policy .*pooled.*; known: .*keepalive"),
         ({"users": 0}, "users"),
         ({"path": "healthz"}, "path must start"),
         ({"mode": "bursty"}, "mode must be one of"),

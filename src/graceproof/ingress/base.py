@@ -25,7 +25,10 @@ from graceproof.workloads.base import (
     parameters_of,
 )
 
-__all__ = ["IngressController", "ThroughIngress", "ingress_for"]
+__all__ = ["CONTROLLERS", "IngressController", "ThroughIngress", "controller_named", "ingress_for"]
+
+# Every controller class by its `kind` (the CLI's --ingress), filled as they are defined.
+CONTROLLERS: dict[str, type[IngressController]] = {}
 
 
 class IngressController(ABC):
@@ -35,6 +38,13 @@ class IngressController(ABC):
     """Its name in scenario ids and results."""
     ingress_class: ClassVar[str]
     """The `kubernetes.io/ingress.class` it serves: its Ingresses carry it."""
+    release_image: ClassVar[str] = ""
+    """Its official release image pinned by digest: what a cluster that pulls runs."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "kind", None):
+            CONTROLLERS[cls.kind] = cls
 
     @abstractmethod
     def install(self, ctx: DeployContext) -> int:
@@ -48,6 +58,16 @@ class IngressController(ABC):
 
     def parameters(self) -> dict[str, Any]:
         return parameters_of(self)
+
+
+def controller_named(kind: str, **parameters: Any) -> IngressController:
+    """The controller called `kind` (e.g. "traefik"), built with `parameters`."""
+    cls = CONTROLLERS.get(kind)
+    if cls is None:
+        raise WorkloadSpecError(
+            f"unknown ingress controller {kind!r}; choose one of {tuple(CONTROLLERS)}"
+        )
+    return cls(**parameters)
 
 
 def service_port(ctx: DeployContext, target: Target) -> int:
@@ -129,5 +149,6 @@ class ThroughIngress(Workload):
         node_port = self.controller.install(ctx)
         self.controller.route(ctx, target)
         # The scenario waits until this port answers: that is, until the controller
-        # routes (it answers 404 before).
-        return replace(target, node_port=node_port)
+        # routes (it answers 404 before). The workload's other NodePorts are dropped: a
+        # traffic kind that needs one would bypass the controller, and is refused instead.
+        return replace(target, node_port=node_port, node_ports={})

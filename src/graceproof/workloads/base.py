@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import MISSING, Field, dataclass, fields, is_dataclass
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar
 
+from graceproof.errors import WorkloadSpecError
 from graceproof.kube import Kube
 from graceproof.model import Expected
 
@@ -78,11 +80,27 @@ class Target:
     replicas: int
     grace_seconds: int  # the pods' terminationGracePeriodSeconds
     pod_port: int | None = None  # the port the pods serve the load on, for diagnostics
+    # NodePorts of other protocols the workload serves, by the port name a traffic kind
+    # enters (graceproof.traffic.Traffic.port): {"grpc": 30086, "websocket": 30087}.
+    node_ports: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
         """`deployment/web`, as kubectl names it."""
         return f"{self.kind.lower()}/{self.name}"
+
+    def node_port_for(self, port: str) -> int:
+        """Where the load of a traffic kind entering `port` goes: `http` is node_port."""
+        if port == "http":
+            return self.node_port
+        if port not in self.node_ports:
+            served = ", ".join(["http", *self.node_ports])
+            raise WorkloadSpecError(
+                f"{self.ref} serves no {port!r} NodePort for this traffic kind (it serves "
+                f"{served}); load it with another connection policy, or deploy a workload "
+                f"that exposes {port!r} (the sample app: SampleApp(protocols=({port!r},)))"
+            )
+        return self.node_ports[port]
 
 
 class Workload(ABC):

@@ -68,6 +68,13 @@ ShutdownMode = Literal["immediate", "drain", "ignore"]
 SHUTDOWN_MODES: tuple[ShutdownMode, ...] = get_args(ShutdownMode)
 
 APP_PORT = 8080
+# Other protocols the app serves on demand (SampleApp(protocols=...)): the traffic
+# kind's port name -> (container port, the app's env variable, NodePort offset from
+# the app's own).
+PROTOCOLS: dict[str, tuple[int, str, int]] = {
+    "grpc": (8081, "GRPC_PORT", 1),
+    "websocket": (8082, "WS_PORT", 2),
+}
 # kind maps these node ports to 127.0.0.1 (extraPortMappings); load only goes to loopback.
 NODE_PORTS = range(30080, 30090)
 DEFAULT_IMAGE = "graceproof/workload:0.1.0"
@@ -427,12 +434,15 @@ class SampleApp(Workload):
     SampleApp(SleepHook(5))                 # or SampleApp.variant("prestop-sleep")
     SampleApp(NoHook(), shutdown_mode="drain", replicas=2)
     SampleApp(SleepHook(5), pdb=Pdb(max_unavailable=1), spread=True)
+    SampleApp(SleepHook(5), shutdown_mode="drain", protocols=("grpc", "websocket"))
 
     `pdb` adds a PodDisruptionBudget over the pods (deployed with them); `spread`
     places at most one replica more on any node than on another (topology spread on
     kubernetes.io/hostname, DoNotSchedule, cordoned nodes not counted); `node_selector`
     keeps every replica on the nodes carrying those labels, replacements included:
-    after a drain of the only such node they stay Pending.
+    after a drain of the only such node they stay Pending. `protocols` also serves
+    gRPC and WebSocket (PROTOCOLS), each on its own NodePort beside `node_port` (+1,
+    +2), for the traffic kinds that enter them (graceproof.traffic).
     """
 
     hook: PreStopHook
@@ -447,6 +457,7 @@ class SampleApp(Workload):
     pdb: Pdb | None = None
     spread: bool = False
     node_selector: Mapping[str, str] | None = None
+    protocols: tuple[str, ...] = ()
 
     signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS | APP_SIGNALS
     uses_session_image: ClassVar[bool] = True
@@ -454,6 +465,22 @@ class SampleApp(Workload):
     def __post_init__(self) -> None:
         _check(self.hook, self.grace_seconds, self.shutdown_mode, self.replicas)
         _check_node_selector(self.node_selector)
+        unknown = sorted(set(self.protocols) - set(PROTOCOLS))
+        if unknown:
+            raise WorkloadSpecError(
+                f"SampleApp.protocols: {unknown} not served by the sample app; it serves "
+                f"{sorted(PROTOCOLS)} beside http"
+            )
+        for proto, port in self.protocol_node_ports().items():
+            if port not in NODE_PORTS:
+                raise WorkloadSpecError(
+                    f"SampleApp.node_port {self.node_port}: the {proto} NodePort it implies, "
+                    f"{port}, is outside {NODE_PORTS.start}-{NODE_PORTS.stop - 1}; lower it"
+                )
+
+    def protocol_node_ports(self) -> dict[str, int]:
+        """The NodePort of each protocol served beside http."""
+        return {p: self.node_port + PROTOCOLS[p][2] for p in self.protocols}
 
     @classmethod
     def variant(cls, name: str, sleep_seconds: int | None = None, **kw: Any) -> SampleApp:
@@ -470,7 +497,7 @@ class SampleApp(Workload):
         return self.hook.expected
 
     def manifests(self, image: str) -> list[dict[str, Any]]:
-        return render(
+        objects = render(
             self.hook,
             name=self.name,
             image=image,
@@ -483,6 +510,25 @@ class SampleApp(Workload):
             spread=self.spread,
             node_selector=self.node_selector,
         )
+        for obj in objects:
+            if obj["kind"] == "Deployment":
+                app = obj["spec"]["template"]["spec"]["containers"][0]
+                for proto in self.protocols:
+                    port, env, _ = PROTOCOLS[proto]
+                    app["env"].append({"name": env, "value": str(port)})
+                    app["ports"].append({"name": proto, "containerPort": port, "protocol": "TCP"})
+            elif obj["kind"] == "Service":
+                obj["spec"]["ports"] += [
+                    {
+                        "name": proto,
+                        "port": PROTOCOLS[proto][0],
+                        "targetPort": PROTOCOLS[proto][0],
+                        "nodePort": node_port,
+                        "protocol": "TCP",
+                    }
+                    for proto, node_port in self.protocol_node_ports().items()
+                ]
+        return objects
 
     def deploy(self, ctx: DeployContext) -> Target:
         ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
@@ -495,6 +541,7 @@ class SampleApp(Workload):
             replicas=self.replicas,
             grace_seconds=self.grace_seconds,
             pod_port=APP_PORT,
+            node_ports=self.protocol_node_ports(),
         )
         workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
         return target

@@ -1,0 +1,8 @@
+"""Traffic kinds (graceproof.traffic.base): HTTP new and keep-alive connections, gRPC
+unary and server streaming, WebSocket streams. Importing this package registers them;
+a kind of one's own registers when its module is imported."""
+
+from graceproof.traffic import grpc, http, websocket
+from graceproof.traffic.base import Traffic, kinds, traffic
+
+__all__ = ["Traffic", "grpc", "http", "kinds", "traffic", "websocket"]

@@ -1,0 +1,82 @@
+"""The traffic seam: how the load's clients talk to the workload.
+
+A traffic kind is one small class, registered by defining it: its name (the
+scenario's connection policy, in ids and results), the locustfile that runs its
+clients, the named port of the workload it enters, the load modes it supports and
+what its records say beyond the common counts. The scenario, the load runner and the
+analysis do not change for a new kind:
+
+    class Mqtt(Traffic):
+        name = "mqtt"
+        locustfile = "locust_mqtt.py"      # under workloads/, beside locustfile.py
+        port = "mqtt"                      # Target.node_ports["mqtt"]
+        error_kinds = ("mqtt_refused",)
+
+Every kind writes the same records (graceproof.model.RequestRecord: t, duration, ok,
+status, error, pod, and its own `detail`), so windows, bounds and verdicts apply to
+all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from graceproof.model import RequestRecord
+
+__all__ = ["Traffic", "kinds", "traffic"]
+
+_KINDS: dict[str, type[Traffic]] = {}
+
+
+class Traffic:
+    """A kind of traffic; subclasses that set `name` register themselves."""
+
+    name: ClassVar[str] = ""
+    """The connection policy: in scenario ids, results and `--connection`."""
+    description: ClassVar[str] = ""
+    locustfile: ClassVar[str] = "locustfile.py"
+    """The locustfile that runs its clients, relative to graceproof's workloads/."""
+    port: ClassVar[str] = "http"
+    """The workload port it enters: `http` is Target.node_port, any other name a key
+    of Target.node_ports."""
+    modes: ClassVar[tuple[str, ...]] = ("closed", "open")
+    """Load modes (graceproof.load.LoadMode) its locustfile implements."""
+    error_kinds: ClassVar[tuple[str, ...]] = ()
+    """Error kinds of its records beyond graceproof.model.ERROR_KINDS."""
+    options: ClassVar[tuple[str, ...]] = ()
+    """Settings its locustfile reads (LoadSettings.options, as GRACEPROOF_<NAME>)."""
+    routes_each_request: ClassVar[bool] = False
+    """Whether every request is a routing decision of the path (a new connection
+    each): only then do the records measure the propagation lag."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.name:
+            return  # an abstract intermediate class
+        if cls.name in _KINDS and _KINDS[cls.name] is not cls:
+            raise TypeError(
+                f"traffic kind {cls.name!r} is defined twice: {_KINDS[cls.name].__qualname__} "
+                f"and {cls.__qualname__}; give the new one another name"
+            )
+        _KINDS[cls.name] = cls
+
+    def summarize(self, records: Sequence[RequestRecord]) -> dict[str, Any] | None:
+        """Figures of this kind beyond the common counts (the result's `traffic`), or
+        None when it has none."""
+        return None
+
+
+def kinds() -> tuple[str, ...]:
+    """The names of every registered traffic kind."""
+    return tuple(_KINDS)
+
+
+def traffic(name: str) -> Traffic:
+    """The traffic kind called `name`; ValueError naming the known ones otherwise."""
+    try:
+        return _KINDS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown connection policy (traffic kind) {name!r}; known: {', '.join(_KINDS)}"
+        ) from None

@@ -1,0 +1,135 @@
+"""The traffic seam: kinds registered by definition, their settings checked, their
+records summarized, and the workload port each one enters."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+from graceproof.errors import WorkloadSpecError
+from graceproof.hooks import SleepHook
+from graceproof.load import LoadSettings, default_locustfile
+from graceproof.model import RequestRecord
+from graceproof.traffic import Traffic, kinds, traffic
+from graceproof.traffic import base as traffic_base
+from graceproof.workloads import SampleApp
+from graceproof.workloads.base import Target
+
+
+def test_the_shipped_kinds_are_registered_with_their_locustfiles() -> None:
+    assert {"new", "keepalive", "grpc-unary", "grpc-stream", "websocket"} <= set(kinds())
+    for name in kinds():
+        assert default_locustfile(name).is_file(), name
+    assert default_locustfile("grpc-unary").name == "locust_grpc.py"
+    assert default_locustfile("websocket").name == "locust_websocket.py"
+    assert traffic("new").routes_each_request and not traffic("keepalive").routes_each_request
+
+
+def test_a_new_kind_is_one_subclass_and_a_second_with_its_name_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A registry of this test's own: the kinds defined here leave no trace.
+    monkeypatch.setattr(traffic_base, "_KINDS", dict(traffic_base._KINDS))
+
+    class Mqtt(Traffic):
+        name = "test-mqtt"
+        locustfile = "locust_mqtt.py"
+        port = "mqtt"
+        modes: ClassVar[tuple[str, ...]] = ("closed",)
+
+    assert traffic("test-mqtt").port == "mqtt"
+    with pytest.raises(TypeError, match="'test-mqtt' is defined twice"):
+
+        class Other(Traffic):
+            name = "test-mqtt"
+
+
+def test_an_unknown_kind_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown connection policy .*'smtp'.*websocket"):
+        LoadSettings(connection="smtp")
+
+
+def test_a_held_stream_refuses_the_open_loop() -> None:
+    with pytest.raises(ValueError, match="'websocket' runs in mode closed, not 'open'"):
+        LoadSettings(connection="websocket", mode="open", rate=100)
+
+
+def test_options_are_checked_against_the_kind_and_passed_as_environment() -> None:
+    settings = LoadSettings(connection="grpc-unary", options={"grpc_delay": "0.2"})
+    assert settings.environment()["GRACEPROOF_GRPC_DELAY"] == "0.2"
+    with pytest.raises(ValueError, match=r"options \['grpc_dleay'\].*takes \['grpc_delay'"):
+        LoadSettings(connection="grpc-unary", options={"grpc_dleay": "0.2"})
+    with pytest.raises(ValueError, match="takes none"):
+        LoadSettings(connection="new", options={"grpc_delay": "0.2"})
+
+
+def _rec(ok: bool, **kw: Any) -> RequestRecord:
+    return RequestRecord(t=1.0, duration=0.1, ok=ok, status=kw.pop("status", 0), **kw)
+
+
+def test_grpc_summary_counts_calls_by_status_code() -> None:
+    records = [
+        _rec(True, detail={"code": "OK", "messages": 10}),
+        _rec(False, status=14, error="grpc_unavailable", detail={"code": "UNAVAILABLE"}),
+        _rec(False, error="stream_short", detail={"code": "OK", "messages": 3}),
+    ]
+    summary = traffic("grpc-stream").summarize(records)
+    assert summary == {
+        "calls": 3,
+        "status_codes": {"OK": 2, "UNAVAILABLE": 1},
+        "messages": 13,
+        "short_streams": 1,
+    }
+
+
+def test_websocket_summary_counts_cuts_closes_and_reconnections() -> None:
+    records = [
+        _rec(True, status=1001, pod="a", detail={"closed_by": "server", "messages": 50}),
+        _rec(False, error="stream_cut", pod="b", detail={"messages": 20}),
+        _rec(
+            True,
+            status=1000,
+            pod="c",
+            detail={"closed_by": "client", "messages": 9, "reconnect_s": 0.02, "previous_pod": "a"},
+        ),
+        _rec(
+            True,
+            status=1000,
+            pod="b",
+            detail={"closed_by": "client", "messages": 1, "reconnect_s": 0.5, "previous_pod": "b"},
+        ),
+    ]
+    s = traffic("websocket").summarize(records)
+    assert s is not None
+    assert (s["streams"], s["cut"], s["closed_by_server"], s["close_codes"]) == (4, 1, 1, [1001])
+    assert (s["reconnects"], s["reconnected_elsewhere"], s["messages"]) == (2, 1, 80)
+    assert s["reconnect_s"] == {"median": 0.26, "max": 0.5, "min": 0.02}
+
+
+def test_records_keep_their_detail_through_json() -> None:
+    record = _rec(False, status=14, error="grpc_unavailable", detail={"code": "UNAVAILABLE"})
+    assert RequestRecord.from_dict(record.to_dict()) == record
+    assert "detail" not in _rec(True).to_dict()  # HTTP records keep their old form
+
+
+def test_a_target_names_the_missing_port_and_the_fix() -> None:
+    target = Target("Deployment", "web", "app=web", "web", 30080, 2, 30, node_ports={"grpc": 1})
+    assert target.node_port_for("http") == 30080 and target.node_port_for("grpc") == 1
+    with pytest.raises(WorkloadSpecError, match=r"deployment/web serves no 'websocket' NodePort"):
+        target.node_port_for("websocket")
+
+
+def test_the_sample_app_serves_each_protocol_on_its_own_port() -> None:
+    app = SampleApp(SleepHook(5), node_port=30082, protocols=("grpc", "websocket"))
+    assert app.protocol_node_ports() == {"grpc": 30083, "websocket": 30084}
+    deployment, service = app.manifests("img")[:2]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["GRPC_PORT"], env["WS_PORT"]) == ("8081", "8082")
+    ports = {p["name"]: (p["targetPort"], p["nodePort"]) for p in service["spec"]["ports"]}
+    assert ports == {"http": (8080, 30082), "grpc": (8081, 30083), "websocket": (8082, 30084)}
+    with pytest.raises(WorkloadSpecError, match=r"\['quic'\] not served"):
+        SampleApp(SleepHook(5), protocols=("quic",))
+    with pytest.raises(WorkloadSpecError, match="the websocket NodePort it implies, 32769"):
+        SampleApp(SleepHook(5), node_port=32767, protocols=("websocket",))
