@@ -37,15 +37,16 @@ from graceproof.errors import (
     WorkloadSpecError,
     WorkloadStartError,
 )
+from graceproof.ingress import CONTROLLERS, IngressController, controller_named
 from graceproof.kube import Kube, api_message
 from graceproof.load import HTTP_METHODS, LoadSettings
-from graceproof.model import CONNECTION_POLICIES
 from graceproof.paths import kind_config
 from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
 from graceproof.proving import ProofOutcome, prove_with_control
 from graceproof.report import write_report
 from graceproof.result import ClusterInfo
 from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
+from graceproof.traffic import kinds
 from graceproof.workloads.manifests import DEFAULT_NODE_PORT, ManifestWorkload
 
 __all__ = ["add_parser", "run"]
@@ -146,8 +147,32 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         help="statuses that count as success, e.g. 200,204 (default: < 400)",
     )
     load.add_argument("--users", type=int, default=10)
-    load.add_argument("--connection", choices=CONNECTION_POLICIES, default="new")
+    load.add_argument(
+        "--connection",
+        choices=kinds(),
+        default="new",
+        help="traffic kind (default new); grpc-* and websocket need a workload that serves "
+        "them on a NodePort of their own",
+    )
     load.add_argument("--disruption", choices=sorted(DISRUPTIONS), default="delete-one-by-one")
+    load.add_argument(
+        "--ingress",
+        choices=sorted(CONTROLLERS),
+        help="load through this ingress controller, installed in the test namespace, "
+        "instead of straight to the Service's NodePort",
+    )
+    load.add_argument(
+        "--ingress-image",
+        metavar="REF",
+        help="the controller's image (default: its official release pinned by digest; "
+        "the archive's tag when --image-archive imports one)",
+    )
+    load.add_argument(
+        "--ingress-node-port",
+        type=int,
+        default=30089,
+        help="node port the controller takes traffic on (default 30089)",
+    )
     load.add_argument(
         "--no-control",
         action="store_true",
@@ -234,6 +259,23 @@ def budget_of(args: argparse.Namespace) -> Budget | None:
     return Budget(*values)
 
 
+def ingress_of(args: argparse.Namespace) -> IngressController | None:
+    """The controller --ingress names, with its image: --ingress-image, else the tag
+    of an --image-archive that carries its unpinned image (a cluster that pulls
+    nothing, like the local one), else its release pinned by digest."""
+    if args.ingress is None:
+        if args.ingress_image:
+            raise OptionError("--ingress-image goes with --ingress")
+        return None
+    cls = CONTROLLERS[args.ingress]
+    image = args.ingress_image
+    if image is None:
+        unpinned = cls.release_image.partition("@")[0]
+        imported = {t for archive in args.image_archive for t in archive_tags(archive)}
+        image = unpinned if unpinned in imported else cls.release_image
+    return controller_named(args.ingress, image=image, node_port=args.ingress_node_port)
+
+
 def archive_tags(path: Path) -> list[str]:
     """The image names a docker-save archive holds (its manifest.json RepoTags)."""
     try:
@@ -302,6 +344,7 @@ def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome
             out_dir=args.report_dir,
             control=not args.no_control,
             budget=budget_of(args),
+            ingress=ingress_of(args),
         )
     results = [r for r in (outcome.control, outcome.hooked) if r is not None]
     report = write_report(results, args.report_dir)
@@ -330,6 +373,7 @@ def run(args: argparse.Namespace) -> int:
         )
         LoadSettings(users=args.users, path=args.path)  # bad traffic settings: exit 2 now
         budget_of(args)  # and bad budgets
+        ingress_of(args)  # and a bad controller choice
     except (WorkloadSpecError, OptionError, ValueError, MissingToolError) as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

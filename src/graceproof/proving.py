@@ -15,11 +15,13 @@ from pathlib import Path
 
 from graceproof.budget import Budget
 from graceproof.disruptions import Disruption
+from graceproof.ingress import IngressController, ThroughIngress
 from graceproof.kube import Kube
 from graceproof.load import LoadSettings
 from graceproof.namespaces import test_namespace
 from graceproof.result import ClusterInfo, ScenarioResult
 from graceproof.scenario import Scenario, run_scenario
+from graceproof.workloads.base import Workload
 from graceproof.workloads.manifests import ManifestWorkload
 
 __all__ = ["ProofOutcome", "control_statement", "prove_with_control"]
@@ -81,10 +83,14 @@ def prove_with_control(
     out_dir: Path,
     control: bool = True,
     budget: Budget | None = None,
+    ingress: IngressController | None = None,
 ) -> ProofOutcome:
     """Run the control (unless `control` is False), then the hooked workload; write
-    each result JSON into `out_dir` as soon as it is known."""
-    runs = [workload.without_hooks(), workload] if control else [workload]
+    each result JSON into `out_dir` as soon as it is known. With `ingress`, both run
+    through that controller (`ThroughIngress`)."""
+    manifests = [workload.without_hooks(), workload] if control else [workload]
+    # Through the controller, when one is given: its traffic path is the one proven.
+    runs: list[Workload] = [m if ingress is None else ThroughIngress(m, ingress) for m in manifests]
     results: list[ScenarioResult] = []
     for w in runs:
         scenario = Scenario(w, disruption=disruption, load=load, budget=budget)

@@ -10,12 +10,14 @@ propagation lag of each termination.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from graceproof.cli import main
 from graceproof.hooks import SleepHook
 from graceproof.ingress import TRAEFIK_IMAGE, ThroughIngress, Traefik
 from graceproof.ingress.traefik import TRAEFIK_DIGEST
@@ -30,6 +32,7 @@ Prove = Callable[[Scenario], ScenarioResult]
 pytestmark = pytest.mark.e2e
 
 ARCHIVE_ENV = "GRACEPROOF_TRAEFIK_ARCHIVE"
+NGINX = Path(__file__).resolve().parents[2] / "examples" / "nginx"
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +115,40 @@ def test_through_traefik_a_hook_shorter_than_its_lag_loses_requests(
     )
     print(_report(result))
     assert result.counts.failed_in_windows > 0 and result.verdict.passed, result.verdict.message
+
+
+def test_the_cli_proves_a_teams_manifests_through_the_ingress(
+    tmp_path: Path,
+    cluster: ClusterProvider,
+    nginx_image_args: list[str],
+    traefik_image: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`graceproof prove --ingress traefik`: the nginx example (preStop sleep 5) and its
+    control (no hook), both loaded through Traefik: the hook holds, the control loses
+    requests through the ingress."""
+    reports = tmp_path / "reports"
+    code = main(
+        ["prove", "-f", str(NGINX / "manifests"), "--kubeconfig", str(cluster.kubeconfig),
+         *nginx_image_args, "--report-dir", str(reports), "--node-port", "30087",
+         "--ingress", "traefik", "--ingress-image", traefik_image, "--ingress-node-port", "30088"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    print(out)
+    assert code == 0, out
+    results = [
+        ScenarioResult.from_dict(json.loads(p.read_text()))
+        for p in reports.glob("*.json")
+        if json.loads(p.read_text()).get("schema") == "graceproof.result/v1"
+    ]
+    by_variant = {r.variant: r for r in results}
+    assert set(by_variant) == {
+        "files-deployment-web-via-traefik",
+        "files-deployment-web-no-hook-via-traefik",
+    }, set(by_variant)
+    hooked = by_variant["files-deployment-web-via-traefik"]
+    control = by_variant["files-deployment-web-no-hook-via-traefik"]
+    for r in (hooked, control):
+        print(_report(r))
+    assert hooked.counts.failed == 0 and hooked.counts.in_windows > 0 and hooked.verdict.passed
+    assert control.counts.failed_in_windows > 0

@@ -333,3 +333,55 @@ def test_prove_says_which_tool_is_missing_with_exit_2(
     code = main(["prove", "--chart", str(chart), "--kubeconfig", str(tmp_path / "nope")])
     assert code == 2
     assert "'helm' was not found on PATH" in capsys.readouterr().err
+
+
+def _ingress_args(tmp_path: Path, *extra: str) -> Any:
+    import argparse
+
+    from graceproof.cli_prove import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    return parser.parse_args(["prove", "-f", "x", "--kubeconfig", "k", *extra])
+
+
+def _archive(tmp_path: Path, tag: str) -> Path:
+    import io
+    import json
+    import tarfile
+
+    path = tmp_path / "img.tar"
+    data = json.dumps([{"RepoTags": [tag]}]).encode()
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_the_ingress_image_is_the_imported_one_else_the_pinned_release(tmp_path: Path) -> None:
+    from graceproof.cli_prove import ingress_of
+    from graceproof.ingress import TRAEFIK_IMAGE, Traefik
+
+    assert ingress_of(_ingress_args(tmp_path)) is None
+    pinned = ingress_of(_ingress_args(tmp_path, "--ingress", "traefik"))
+    assert isinstance(pinned, Traefik) and pinned.image == Traefik.release_image
+    assert "@sha256:" in pinned.image and pinned.node_port == 30089
+    archive = _archive(tmp_path, TRAEFIK_IMAGE)
+    imported = ingress_of(
+        _ingress_args(tmp_path, "--ingress", "traefik", "--image-archive", str(archive))
+    )
+    assert imported is not None and imported.parameters()["image"] == TRAEFIK_IMAGE
+    named = ingress_of(
+        _ingress_args(tmp_path, "--ingress", "traefik", "--ingress-image", "my/traefik:1")
+    )
+    assert named is not None and named.parameters()["image"] == "my/traefik:1"
+
+
+def test_an_ingress_image_without_an_ingress_exits_2_before_any_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, deployment(), service())
+    argv = ["prove", "-f", str(path), "--kubeconfig", str(tmp_path / "nope")]
+    assert main([*argv, "--ingress-image", "traefik:v3"]) == 2
+    assert "--ingress-image goes with --ingress" in capsys.readouterr().err

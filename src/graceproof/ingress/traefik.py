@@ -65,6 +65,7 @@ class Traefik(IngressController):
 
     kind: ClassVar[str] = "traefik"
     ingress_class: ClassVar[str] = INGRESS_CLASS
+    release_image: ClassVar[str] = f"{TRAEFIK_IMAGE}@{TRAEFIK_DIGEST}"
     # None: the Ingress provider's default (0 s), under the providers' 2 s throttle.
     throttle_s: float | None = None
     node_port: int = field(default=30089, metadata=NOT_IN_ID)
