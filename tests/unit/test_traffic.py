@@ -133,3 +133,28 @@ def test_the_sample_app_serves_each_protocol_on_its_own_port() -> None:
         SampleApp(SleepHook(5), protocols=("quic",))
     with pytest.raises(WorkloadSpecError, match="the websocket NodePort it implies, 32769"):
         SampleApp(SleepHook(5), node_port=32767, protocols=("websocket",))
+
+
+def test_summaries_read_as_words_in_reports_even_for_an_unknown_kind() -> None:
+    from graceproof.traffic import describe_summary
+
+    ws = {
+        "streams": 20,
+        "cut": 0,
+        "timed_out": 0,
+        "closed_by_server": 10,
+        "close_codes": [1001],
+        "reconnects": 10,
+        "reconnected_elsewhere": 10,
+        "reconnect_s": {"median": 0.017, "max": 0.023, "min": 0.012},
+    }
+    assert describe_summary("websocket", ws) == (
+        "20 streams: 0 cut, 0 silent, 10 closed by the server (1001); 10 reconnections, "
+        "10 to another pod in 0.012-0.023 s (median 0.017 s)"
+    )
+    grpc = {"calls": 5, "status_codes": {"OK": 4, "UNAVAILABLE": 1}}
+    assert describe_summary("grpc-unary", grpc) == (
+        "5 gRPC calls by status code: OK 4, UNAVAILABLE 1"
+    )
+    assert describe_summary("someone-elses", {"sessions": 3}) == "sessions 3"
+    assert describe_summary("new", None) == ""

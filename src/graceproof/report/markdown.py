@@ -11,6 +11,7 @@ from pathlib import Path
 
 from graceproof.result import ScenarioResult
 from graceproof.stats import fisher_exact_one_sided
+from graceproof.traffic import describe_summary
 
 NO_HOOK = "no-hook"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -118,7 +119,9 @@ def render_markdown(
             f"{r.cluster.provider} {r.cluster.name}, Kubernetes {r.cluster.kubernetes_version}"
         )
         lag = f"; {r.propagation.describe()}" if r.propagation and r.propagation.lags else ""
-        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}{lag}")
+        kind = describe_summary(r.connection, r.traffic)
+        traffic = f"; {kind}" if kind else ""
+        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}{lag}{traffic}")
     lines += [
         "",
         "</details>",

@@ -3,6 +3,6 @@ unary and server streaming, WebSocket streams. Importing this package registers 
 a kind of one's own registers when its module is imported."""
 
 from graceproof.traffic import grpc, http, websocket
-from graceproof.traffic.base import Traffic, kinds, traffic
+from graceproof.traffic.base import Traffic, describe_summary, kinds, traffic
 
-__all__ = ["Traffic", "grpc", "http", "kinds", "traffic", "websocket"]
+__all__ = ["Traffic", "describe_summary", "grpc", "http", "kinds", "traffic", "websocket"]

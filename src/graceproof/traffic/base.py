@@ -19,12 +19,12 @@ all of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from graceproof.model import RequestRecord
 
-__all__ = ["Traffic", "kinds", "traffic"]
+__all__ = ["Traffic", "describe_summary", "kinds", "traffic"]
 
 _KINDS: dict[str, type[Traffic]] = {}
 
@@ -65,6 +65,23 @@ class Traffic:
         """Figures of this kind beyond the common counts (the result's `traffic`), or
         None when it has none."""
         return None
+
+    def describe(self, summary: Mapping[str, Any]) -> str:
+        """The summary in words, for reports."""
+        return _plain(summary)
+
+
+def _plain(summary: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items())
+
+
+def describe_summary(connection: str, summary: Mapping[str, Any] | None) -> str:
+    """A result's traffic summary in words; plain where its kind is not registered (a
+    result of someone's own kind, read elsewhere)."""
+    if not summary:
+        return ""
+    cls = _KINDS.get(connection)
+    return cls().describe(summary) if cls is not None else _plain(summary)
 
 
 def kinds() -> tuple[str, ...]:

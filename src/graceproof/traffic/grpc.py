@@ -12,7 +12,7 @@ code (`status` is the code's number, `error` grpc_<code name>, `detail.code` the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graceproof.model import RequestRecord
@@ -53,6 +53,16 @@ class _Grpc(Traffic):
     def summarize(self, records: Sequence[RequestRecord]) -> dict[str, Any] | None:
         codes = Counter(str(r.detail.get("code", "OK" if r.ok else r.error)) for r in records)
         return {"calls": len(records), "status_codes": dict(sorted(codes.items()))}
+
+    def describe(self, summary: Mapping[str, Any]) -> str:
+        codes = ", ".join(f"{k} {v}" for k, v in summary.get("status_codes", {}).items())
+        text = f"{summary.get('calls', 0)} gRPC calls by status code: {codes or 'none'}"
+        if "messages" in summary:
+            text += (
+                f"; {summary['messages']} stream messages, "
+                f"{summary.get('short_streams', 0)} streams ended short"
+            )
+        return text
 
 
 class GrpcUnary(_Grpc):

@@ -13,7 +13,7 @@ first message of this one) and which pod served the previous one.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from graceproof.model import RequestRecord
@@ -50,6 +50,22 @@ class WebSocketStreams(Traffic):
             ),
             "reconnect_s": _spread(gaps),
         }
+
+    def describe(self, summary: Mapping[str, Any]) -> str:
+        gaps = summary.get("reconnect_s")
+        took = (
+            f" in {gaps['min']:.3f}-{gaps['max']:.3f} s (median {gaps['median']:.3f} s)"
+            if gaps
+            else ""
+        )
+        codes = ", ".join(str(c) for c in summary.get("close_codes", []))
+        return (
+            f"{summary.get('streams', 0)} streams: {summary.get('cut', 0)} cut, "
+            f"{summary.get('timed_out', 0)} silent, {summary.get('closed_by_server', 0)} "
+            f"closed by the server{f' ({codes})' if codes else ''}; "
+            f"{summary.get('reconnects', 0)} reconnections, "
+            f"{summary.get('reconnected_elsewhere', 0)} to another pod{took}"
+        )
 
 
 def _spread(values: Sequence[float]) -> dict[str, float] | None:
