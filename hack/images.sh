@@ -4,13 +4,38 @@
 #   - the pause image (sandbox), from the pause binary built by build.sh;
 #   - the workload image: a Debian root file system with python3 (debootstrap,
 #     cached per suite), the Python packages of workloads/app/requirements.txt
-#     (cached per content) and workloads/app, run as `python3 /app/server.py`.
-# Prints the path of the workload image archive on stdout (for --gp-image-archive).
+#     (cached per content) and workloads/app, run as `python3 /app/server.py`;
+#   - the load image (LOAD_IMAGE, the Locust master and worker pods): the same root
+#     file system and the Python packages of workloads/load/requirements.txt (Locust,
+#     grpcio, websocket-client and their dependencies; cached per content), run as
+#     `python3 -m locust` in /locust, where graceproof mounts its locustfiles.
+#   hack/images.sh [--no-import] [--print workload|load]
+#     --no-import  only write the archives (in the cache folder of hack/lib.sh); the
+#                  cluster is not touched
+#     --print      which archive's path goes to stdout: workload (the default, for
+#                  --gp-image-archive) or load (hack/images.sh --print load)
+# Prints exactly one line on stdout: that archive's path. Logs go to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 source "$here/versions.env"
 source "$here/lib.sh"
+
+usage="usage: hack/images.sh [--no-import] [--print workload|load]"
+import=1
+print=workload
+while (($#)); do
+  case $1 in
+    --no-import) import=0 ;;
+    --print)
+      [[ ${2:-} == workload || ${2:-} == load ]] || gp_die "$usage"
+      print=$2
+      shift
+      ;;
+    *) gp_die "$usage" ;;
+  esac
+  shift
+done
 
 cache=$(gp_cache_dir)
 img_dir="$cache/images"
@@ -31,26 +56,35 @@ if [[ ! -s "$rootfs_tar" ]]; then
   rm -rf "$tmp"; trap - EXIT
 fi
 
-# The app's Python packages (grpcio, websockets), installed from the hash-pinned
-# wheels for bookworm's python3 (3.11, on this machine's architecture, which is
-# debootstrap's) into a folder that becomes one layer at
-# /usr/local/lib/python3.11/dist-packages, on that python's sys.path. Cached under the
-# sha256 of requirements.txt and of wheels.sh (which holds the pip options): a changed
-# pin rebuilds it (a few seconds), an unchanged one costs nothing.
-requirements=$repo/workloads/app/requirements.txt
+# An image's Python packages, installed from the hash-pinned wheels for bookworm's
+# python3 (3.11, on this machine's architecture, which is debootstrap's) into a folder
+# that becomes one layer at /usr/local/lib/python3.11/dist-packages, on that python's
+# sys.path. Cached under the sha256 of the requirements file and of wheels.sh (which
+# holds the pip options): a changed pin rebuilds it (seconds), an unchanged one costs
+# nothing. site_packages REQUIREMENTS prints the folder (it runs in a subshell, so its
+# EXIT trap is its own).
 arch=$(uname -m)
-site_key=$(cat "$requirements" "$here/wheels.sh" | sha256sum | cut -c1-16)
-site_dir="$img_dir/site-packages-cp311-$arch-$site_key"
-if [[ ! -d "$site_dir" ]]; then
-  gp_log "installing the wheels of $requirements for python 3.11 on $arch (cached in $site_dir)"
-  site_tmp=$(mktemp -d "$img_dir/site-packages.XXXXXX")
-  trap 'rm -rf "$site_tmp"' EXIT
-  bash "$here/wheels.sh" install "$site_tmp/dist-packages" 3.11 "$arch" "$requirements"
-  # Another run may have made the same folder meanwhile: then its copy is as good.
-  mv -T "$site_tmp/dist-packages" "$site_dir" 2>/dev/null || [[ -d "$site_dir" ]] \
-    || gp_die "could not move the installed packages to $site_dir"
-  rm -rf "$site_tmp"; trap - EXIT
-fi
+site_packages() {
+  local requirements=$1 key dir tmp
+  key=$(cat "$requirements" "$here/wheels.sh" | sha256sum | cut -c1-16)
+  dir="$img_dir/site-packages-cp311-$arch-$key"
+  if [[ ! -d "$dir" ]]; then
+    gp_log "installing the wheels of $requirements for python 3.11 on $arch (cached in $dir)"
+    tmp=$(mktemp -d "$img_dir/site-packages.XXXXXX")
+    # shellcheck disable=SC2064 # tmp is expanded now, on purpose
+    trap "rm -rf '$tmp'" EXIT
+    bash "$here/wheels.sh" install "$tmp/dist-packages" 3.11 "$arch" "$requirements" >&2
+    # Another run may have made the same folder meanwhile: then its copy is as good.
+    mv -T "$tmp/dist-packages" "$dir" 2>/dev/null || [[ -d "$dir" ]] \
+      || gp_die "could not move the installed packages to $dir"
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+  echo "$dir"
+}
+# The app's (grpcio, websockets) and the load pods' (locust, grpcio, websocket-client).
+site_dir=$(site_packages "$repo/workloads/app/requirements.txt")
+load_site_dir=$(site_packages "$repo/workloads/load/requirements.txt")
 
 bin_dir=$(gp_bin_dir)
 [[ -x "$bin_dir/pause" ]] || gp_die "pause binary missing: run hack/build.sh"
@@ -69,8 +103,24 @@ python3 "$here/image_archive.py" --tag "docker.io/$WORKLOAD_IMAGE" --out "$workl
   --cmd '["python3", "/app/server.py"]' --workdir /app \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env PYTHONUNBUFFERED=1
 
-if [[ "${1:-}" != "--no-import" ]]; then
-  gp_import_images "$pause_tar" "$workload_tar"
-  gp_log "imported $PAUSE_IMAGE and $WORKLOAD_IMAGE into the local cluster's containerd"
+# The load image: no locustfile inside, graceproof mounts its own (a ConfigMap) at
+# /locust, the working folder, where Locust looks for ./locustfile.py. The empty
+# /locust layer makes that folder exist before anything is mounted on it.
+load_tar="$img_dir/load.tar"
+workdir=$(mktemp -d)
+trap 'rm -rf "$stage" "$workdir"' EXIT
+chmod 755 "$workdir"
+python3 "$here/image_archive.py" --tag "docker.io/$LOAD_IMAGE" --out "$load_tar" \
+  --layer-tar "$rootfs_tar" --layer-dir "$load_site_dir:/usr/local/lib/python3.11/dist-packages" \
+  --layer-dir "$workdir:/locust" \
+  --cmd '["python3", "-m", "locust"]' --workdir /locust \
+  --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env PYTHONUNBUFFERED=1
+
+if ((import)); then
+  gp_import_images "$pause_tar" "$workload_tar" "$load_tar"
+  gp_log "imported $PAUSE_IMAGE, $WORKLOAD_IMAGE and $LOAD_IMAGE into the local cluster's containerd"
 fi
-echo "$workload_tar"
+case $print in
+  workload) echo "$workload_tar" ;;
+  load) echo "$load_tar" ;;
+esac

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The Python packages of the sample workload (workloads/app/requirements.txt), pinned
-# with hashes for both of its images: Debian bookworm's python3 (3.11, hack/images.sh)
-# and python:3.12-slim-bookworm (workloads/Dockerfile), each on x86_64 and aarch64.
+# The Python packages of graceproof's images, pinned with hashes in a requirements FILE:
+#   workloads/app/requirements.txt   the sample workload (the default FILE);
+#   workloads/load/requirements.txt  the Locust load pods.
+# Each FILE serves two images: Debian bookworm's python3 (3.11, hack/images.sh) and
+# python:3.12-slim-bookworm (workloads/Dockerfile, workloads/load/Dockerfile), each on
+# x86_64 and aarch64.
 #   hack/wheels.sh pin [FILE]          for each NAME==VERSION line of FILE, download every
 #                                      wheel those images may pick and rewrite the file
 #                                      with one --hash per wheel, then `check` it
 #   hack/wheels.sh check [FILE]        resolve FILE with --require-hashes for every image
-#   hack/wheels.sh install DIR PY ARCH install FILE's wheels for python PY (3.11) on a
+#   hack/wheels.sh install DIR PY ARCH [FILE]
+#                                      install FILE's wheels for python PY (3.11) on a
 #                                      bookworm ARCH (x86_64) machine into DIR
 # FILE defaults to workloads/app/requirements.txt. pip output goes to stderr.
 set -euo pipefail
@@ -135,7 +139,8 @@ install() {
   "$py" -m pip install -q --require-hashes --only-binary=:all: --no-compile "${opts[@]}" \
     --target "$dir" -r "$file" >&2 \
     || gp_die "pip install of $file for python $v on $arch failed (see pip's message above)"
-  # Console scripts (websockets' CLI): the app imports the packages, never runs these.
+  # Console scripts (websockets' CLI, locust, pytest): the images import the packages
+  # and run `python3 -m locust`, never these (their shebangs name pip's python anyway).
   rm -rf "${dir:?}/bin"
 }
 
