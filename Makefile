@@ -81,6 +81,7 @@ images: ## build the workload image for the chosen PROVIDER
 
 images-kind:
 	docker build -t $(WORKLOAD_IMAGE) workloads/
+	docker build -t $$(sed -n 's/^LOAD_IMAGE=//p' hack/versions.env) workloads/load/
 	docker build -t $$(sed -n 's/^EXAMPLE_NGINX_IMAGE=//p' hack/versions.env) examples/nginx/
 
 images-local:
@@ -95,13 +96,15 @@ e2e-kind: venv images-kind
 
 e2e-local: venv local-cluster
 	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
-	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
+	export GRACEPROOF_LOAD_ARCHIVE=$$(hack/images.sh --no-import --print load) \
+	  GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
 	  GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
 	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 
 test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster, then down/up
 	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
-	export GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
+	export GRACEPROOF_LOAD_ARCHIVE=$$(hack/images.sh --no-import --print load) \
+	  GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
 	  GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
 	$(call then_report,$(VENV_PY) -m pytest tests/cluster tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 	GRACEPROOF_LIFECYCLE=1 $(VENV_PY) -m pytest tests/lifecycle -s $(PYTEST_ARGS)

@@ -177,3 +177,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             "`make test` (local cluster), or pass --gp-provider existing --gp-kubeconfig PATH.",
             yellow=True,
         )
+
+
+LOAD_ARCHIVE_ENV = "GRACEPROOF_LOAD_ARCHIVE"
+LOAD_IMAGE = "graceproof/load:0.1.0"
+
+
+@pytest.fixture(scope="session")
+def load_image(cluster: Any) -> str:
+    """graceproof's load image (Locust and its clients) for an in-cluster load: from the
+    archive hack/images.sh makes (local cluster; `make test` passes it), else by name
+    (kind: `make e2e` builds it with docker)."""
+    from graceproof.providers.existing import ExistingProvider
+
+    archive = os.environ.get(LOAD_ARCHIVE_ENV)
+    if archive:
+        cluster.load_image(f"docker.io/{LOAD_IMAGE}", Path(archive))
+        return LOAD_IMAGE
+    if isinstance(cluster, ExistingProvider) and cluster.containerd_addresses():
+        pytest.fail(f"the local cluster needs the load image: {LOAD_ARCHIVE_ENV}=<archive>")
+    cluster.load_image(LOAD_IMAGE)
+    return LOAD_IMAGE

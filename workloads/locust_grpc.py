@@ -66,7 +66,7 @@ class GrpcCalls:
 
     def open_channel(self) -> None:
         self.channel = grpc.insecure_channel(
-            f"{base.LOOPBACK}:{self.port}",
+            f"{base.TARGET_ADDRESS}:{self.port}",
             # Reconnect soon after a broken connection: its default back-off (1 s and
             # growing) would fail calls that a live pod could take.
             options=[

@@ -19,7 +19,6 @@ Records, timeouts and the target check are workloads/locustfile.py's.
 from __future__ import annotations
 
 import json
-import os
 import struct
 import time
 from typing import Any
@@ -30,17 +29,10 @@ import locustfile as base  # Locust puts this file's folder first on sys.path
 
 base.CONNECTIONS.add("websocket")
 base.REQUEST_TYPE, base.REQUEST_NAME = "websocket", "stream"
-PROGRESS = os.environ.get("GRACEPROOF_PROGRESS", "")
 # How often a held stream looks up from its socket: to notice the end of the run.
 POLL_S = 0.25
 CLEAN_CLOSE_CODES = (1000, 1001)
 NO_STATUS_CODE = 1005  # a close frame without a code (RFC 6455, 7.4.1)
-
-
-def opened() -> None:
-    if PROGRESS:
-        with open(PROGRESS, "a", encoding="utf-8") as f:
-            f.write(f"{time.time()}\n")
 
 
 def close_code(payload: bytes) -> int:
@@ -71,7 +63,7 @@ class WebSocketUser(base.GraceproofUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.url = f"ws://{base.LOOPBACK}:{self.port}/"
+        self.url = f"ws://{base.TARGET_ADDRESS}:{self.port}/"
         self.ended_at: float | None = None  # perf_counter: the previous stream's end
         self.previous_pod: str | None = None
 
@@ -89,7 +81,7 @@ class WebSocketUser(base.GraceproofUser):
             return base.Outcome(int(exc.status_code), "handshake", None, exc)
         except Exception as exc:  # every failure is data: classify and record it
             return base.Outcome(0, base.classify(exc, 0), None, exc)
-        opened()
+        base.progress()
         stream = Stream()
         try:
             out = self.hold(ws, stream)

@@ -99,6 +99,15 @@ RECORDS = os.environ.get("GRACEPROOF_RECORDS", "")
 SOURCE_PORTS = os.environ.get("GRACEPROOF_SOURCE_PORTS", "10000-32767")
 QUARANTINE = os.environ.get("GRACEPROOF_PORT_QUARANTINE", "")
 LOOPBACK = "127.0.0.1"
+# Where the users connect: the loopback (NodePorts on the host), or, when graceproof
+# runs this Locust inside the cluster, the target Service's ClusterIP, given here.
+TARGET_ADDRESS = os.environ.get("GRACEPROOF_TARGET_ADDRESS") or LOOPBACK
+# In the cluster, workers send their records to the master in Locust's own messages,
+# and the master writes them (see the relay below); on the host each process writes.
+RELAY = os.environ.get("GRACEPROOF_RELAY") == "1"
+POD = os.environ.get("GRACEPROOF_POD") or socket.gethostname()
+COUNTS = os.environ.get("GRACEPROOF_COUNTS", "")
+PROGRESS = os.environ.get("GRACEPROOF_PROGRESS", "")
 # Connection policies a loaded locustfile runs: this file's; the locustfile of another
 # traffic kind (locust_grpc.py, locust_websocket.py) imports this one as its base and
 # adds its own names before Locust's init event checks GRACEPROOF_CONNECTION.
@@ -209,15 +218,20 @@ class NotSentInTime(Exception):
 
 
 class HostRefused(ValueError):
-    """The target is not http://127.0.0.1:<port>."""
+    """The target is not http://127.0.0.1:<port> (or the in-cluster target's address)."""
 
 
 def loopback_port(host: str | None) -> int:
     """The port of http://127.0.0.1:<port>; anything else is refused.
 
-    Load must only ever reach the loopback address (NodePorts mapped to 127.0.0.1).
+    Load must only ever reach the loopback address (NodePorts mapped to 127.0.0.1), or
+    inside the cluster the one address graceproof gave (GRACEPROOF_TARGET_ADDRESS).
     """
-    hint = "graceproof sends load only to http://127.0.0.1:<port> (a NodePort mapped to loopback)"
+    hint = (
+        "graceproof sends load only to http://127.0.0.1:<port> (a NodePort mapped to "
+        "loopback)"
+        + ("" if TARGET_ADDRESS == LOOPBACK else f" or to http://{TARGET_ADDRESS}:<port>")
+    )
     if not host:
         raise HostRefused(f"no --host given; {hint}")
     parts = urlsplit(host)
@@ -225,7 +239,7 @@ def loopback_port(host: str | None) -> int:
         port = parts.port
     except ValueError as exc:
         raise HostRefused(f"bad port in --host {host!r}; {hint}") from exc
-    if parts.scheme != "http" or parts.hostname != LOOPBACK or port is None:
+    if parts.scheme != "http" or parts.hostname not in (LOOPBACK, TARGET_ADDRESS) or port is None:
         raise HostRefused(f"refusing --host {host!r}; {hint}")
     if parts.path not in ("", "/") or parts.query or parts.username:
         raise HostRefused(f"--host {host!r} must have no path, query or user; {hint}")
@@ -260,6 +274,9 @@ _records_file: IO[str] | None = None
 
 def write_record(record: dict[str, Any]) -> None:
     global _records_file
+    if RELAY and _relay.worker:
+        _relay.outbox.append(record)
+        return
     if not RECORDS:
         return
     if _records_file is None:
@@ -300,6 +317,129 @@ def _close_records(**_kwargs: Any) -> None:
         _records_file = None  # a late record reopens the file (append) rather than fail
     save_quarantine(QUARANTINE, _quarantine)
 
+
+def progress() -> None:
+    """A held stream opened (a kind whose records come when streams end): a line in
+    GRACEPROOF_PROGRESS, through the master when relayed."""
+    if RELAY and _relay.worker:
+        _relay.opened += 1
+    elif PROGRESS:
+        with open(PROGRESS, "a", encoding="utf-8") as f:
+            f.write(f"{time.time()}\n")
+
+
+class Relay:
+    """Records from workers in pods to the master, in Locust's own messages.
+
+    A worker keeps its records in an outbox, sent every RELAY_EVERY_S as
+    `gp_records` {pod, first (the index of the batch's first record), records}. At the
+    end the master asks every worker to stop (`gp_stop`, when Locust's stop begins);
+    each stops its users (their last records included), sends what is left, then
+    `gp_done` {pod, made}. The master writes each record (with `w`, the worker's pod)
+    to GRACEPROOF_RECORDS, and GRACEPROOF_COUNTS: per worker, received and made, a gap
+    between batches, and the workers that never said done (a pod that died: its last
+    unsent records are lost, and said so, not hidden).
+    """
+
+    EVERY_S = 0.25
+
+    def __init__(self) -> None:
+        self.worker = False
+        self.outbox: list[dict[str, Any]] = []
+        self.sent = 0
+        self.opened = 0
+        self.received: dict[str, int] = {}
+        self.gaps: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+        self.file: IO[str] | None = None
+
+    def setup(self, environment: Any) -> None:
+        from locust.runners import MasterRunner, WorkerRunner
+
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            self.worker = True
+            runner.register_message("gp_stop", self.on_stop, concurrent=True)
+            gevent.spawn(self.flush_forever, runner)
+        elif isinstance(runner, MasterRunner):
+            runner.register_message("gp_records", self.on_records)
+            runner.register_message("gp_progress", self.on_progress)
+            runner.register_message("gp_done", self.on_done)
+            environment.events.test_stopping.add_listener(self.stop_workers)
+
+    # --- worker ---
+    def flush(self, runner: Any) -> None:
+        batch, self.outbox = self.outbox, []
+        if batch:
+            runner.send_message("gp_records", {"pod": POD, "first": self.sent, "records": batch})
+            self.sent += len(batch)
+        if self.opened:
+            opened, self.opened = self.opened, 0
+            runner.send_message("gp_progress", {"pod": POD, "opened": opened})
+
+    def flush_forever(self, runner: Any) -> None:
+        while True:
+            gevent.sleep(self.EVERY_S)
+            self.flush(runner)
+
+    def on_stop(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        runner = environment.runner
+        runner.stop()  # its users stop; their requests in flight end and are recorded
+        self.flush(runner)
+        runner.send_message("gp_done", {"pod": POD, "made": self.sent})
+
+    # --- master ---
+    def on_records(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        pod, first, records = msg.data["pod"], msg.data["first"], msg.data["records"]
+        have = self.received.get(pod, 0)
+        if first != have:  # never expected on ZeroMQ's ordered stream: said, not hidden
+            self.gaps[pod] = self.gaps.get(pod, 0) + abs(first - have)
+        if self.file is None and RECORDS:
+            self.file = open(RECORDS, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        for record in records:
+            record["w"] = pod
+            if self.file is not None:
+                self.file.write(json.dumps(record) + "\n")
+        self.received[pod] = first + len(records)
+
+    def on_progress(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        if PROGRESS:
+            with open(PROGRESS, "a", encoding="utf-8") as f:
+                f.write(f"{time.time()}\n" * int(msg.data["opened"]))
+
+    def on_done(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        self.done[msg.data["pod"]] = int(msg.data["made"])
+
+    def stop_workers(self, environment: Any, **_kwargs: Any) -> None:
+        runner = environment.runner
+        workers = len(runner.clients)
+        runner.send_message("gp_stop")
+        deadline = time.monotonic() + environment.stop_timeout + TIMEOUT * 2 + 10
+        while len(self.done) < workers and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+        self.write_counts(workers)
+
+    def write_counts(self, workers: int) -> None:
+        if self.file is not None:
+            self.file.flush()
+        if not COUNTS:
+            return
+        counts = {
+            "workers": workers,
+            "received": self.received,
+            "made": self.done,
+            "gaps": self.gaps,
+            "not_done": sorted(set(self.received) - set(self.done)),
+        }
+        tmp = f"{COUNTS}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(counts, f)
+        os.replace(tmp, COUNTS)
+
+
+_relay = Relay()
+if RELAY:
+    events.init.add_listener(lambda environment, **_kw: _relay.setup(environment))
 
 events.init.add_listener(_refuse_bad_settings)  # type: ignore[no-untyped-call]
 # On `quit`, not `quitting`: on SIGTERM (how graceproof stops a run) Locust fires
@@ -433,7 +573,7 @@ class GraceproofUser(User):
             # (or one that http.client closed after `Connection: close`).
             self._drop()
         if self.conn is None:
-            self.conn = BoundConnection(LOOPBACK, self.port, timeout=TIMEOUT)
+            self.conn = BoundConnection(TARGET_ADDRESS, self.port, timeout=TIMEOUT)
         return self.conn
 
     @task
@@ -532,7 +672,7 @@ class OpenLoopUser(User):
             if not idle_closed_by_server(conn):
                 return conn
             conn.close()
-        return BoundConnection(LOOPBACK, self.port, timeout=TIMEOUT)
+        return BoundConnection(TARGET_ADDRESS, self.port, timeout=TIMEOUT)
 
     def send(self, intended: float) -> None:
         start = time.perf_counter()

@@ -41,6 +41,8 @@ from graceproof.ingress import CONTROLLERS, IngressController, controller_named
 from graceproof.kube import Kube, api_message
 from graceproof.load import HTTP_METHODS, LoadSettings
 from graceproof.paths import kind_config
+from graceproof.placement import InCluster, OnHost, Placement
+from graceproof.placement.cluster import OFFICIAL_LOCUST_IMAGE
 from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
 from graceproof.proving import ProofOutcome, prove_with_control
 from graceproof.report import write_report
@@ -168,6 +170,25 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         "the archive's tag when --image-archive imports one)",
     )
     load.add_argument(
+        "--load-from",
+        choices=("host", "cluster"),
+        default="host",
+        help="where Locust runs: on this host against a NodePort on 127.0.0.1 (kind, the "
+        "local cluster), or as a master and workers in the test namespace against the "
+        "Service's ClusterIP (a remote cluster) (default host)",
+    )
+    load.add_argument(
+        "--load-workers", type=int, default=2, help="--load-from cluster: worker pods (default 2)"
+    )
+    load.add_argument(
+        "--load-image",
+        metavar="REF",
+        default=OFFICIAL_LOCUST_IMAGE,
+        help="--load-from cluster: an image with Locust (default: the official one, "
+        "pinned by digest; graceproof's own, workloads/load/Dockerfile, for grpc-* and "
+        "websocket)",
+    )
+    load.add_argument(
         "--ingress-node-port",
         type=int,
         default=30089,
@@ -259,6 +280,15 @@ def budget_of(args: argparse.Namespace) -> Budget | None:
     return Budget(*values)
 
 
+def placement_of(args: argparse.Namespace) -> Placement:
+    """Where the load runs, from --load-from, --load-workers and --load-image."""
+    if args.load_from == "host":
+        if args.load_image != OFFICIAL_LOCUST_IMAGE or args.load_workers != 2:
+            raise OptionError("--load-workers and --load-image go with --load-from cluster")
+        return OnHost()
+    return InCluster(workers=args.load_workers, image=args.load_image)
+
+
 def ingress_of(args: argparse.Namespace) -> IngressController | None:
     """The controller --ingress names, with its image: --ingress-image, else the tag
     of an --image-archive that carries its unpinned image (a cluster that pulls
@@ -345,6 +375,7 @@ def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome
             control=not args.no_control,
             budget=budget_of(args),
             ingress=ingress_of(args),
+            placement=placement_of(args),
         )
     results = [r for r in (outcome.control, outcome.hooked) if r is not None]
     report = write_report(results, args.report_dir)
@@ -374,6 +405,7 @@ def run(args: argparse.Namespace) -> int:
         LoadSettings(users=args.users, path=args.path)  # bad traffic settings: exit 2 now
         budget_of(args)  # and bad budgets
         ingress_of(args)  # and a bad controller choice
+        placement_of(args)  # and bad load placement flags
     except (WorkloadSpecError, OptionError, ValueError, MissingToolError) as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -196,7 +196,12 @@ class Kube:
                 out, err = ws.read_stdout(), ws.read_stderr()
                 if ws.is_open():
                     raise ExecError(pod, container, command, f"still running after {timeout:g}s")
-                code = ws.returncode
+                try:
+                    code = ws.returncode
+                except ValueError as exc:
+                    # The client parses the error channel's cause as an exit code; a
+                    # refusal ("container not found": it has ended) is not one.
+                    raise ExecError(pod, container, command, str(exc)) from exc
             finally:
                 ws.close()
         if code != 0:

@@ -287,6 +287,9 @@ class LoadResult:
     records_path: str = ""
     command: list[str] = field(default_factory=list)  # the (master) Locust's
     worker_returncodes: tuple[int, ...] = ()  # processes > 1: each worker's exit status
+    # Where the load ran, when not on this host (graceproof.placement): its pods,
+    # nodes, clock offsets and the completeness of its records.
+    placement: dict[str, Any] = field(default_factory=dict)
 
     @property
     def connection(self) -> ConnectionPolicy:
@@ -309,12 +312,15 @@ class LoadResult:
         """The load parameters, as a scenario result stores them (mode and rate included)."""
         settings = asdict(self.settings)
         del settings["connection"]  # a field of the result itself
-        return {
+        out = {
             **settings,
             "duration_s": self.duration_s,
             "port": self.port,
             "returncode": self.returncode,
         }
+        if self.placement:
+            out["placement"] = self.placement
+        return out
 
 
 class LoadRun:

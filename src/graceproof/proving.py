@@ -19,6 +19,7 @@ from graceproof.ingress import IngressController, ThroughIngress
 from graceproof.kube import Kube
 from graceproof.load import LoadSettings
 from graceproof.namespaces import test_namespace
+from graceproof.placement import OnHost, Placement
 from graceproof.result import ClusterInfo, ScenarioResult
 from graceproof.scenario import Scenario, run_scenario
 from graceproof.workloads.base import Workload
@@ -84,6 +85,7 @@ def prove_with_control(
     control: bool = True,
     budget: Budget | None = None,
     ingress: IngressController | None = None,
+    placement: Placement | None = None,
 ) -> ProofOutcome:
     """Run the control (unless `control` is False), then the hooked workload; write
     each result JSON into `out_dir` as soon as it is known. With `ingress`, both run
@@ -93,7 +95,9 @@ def prove_with_control(
     runs: list[Workload] = [m if ingress is None else ThroughIngress(m, ingress) for m in manifests]
     results: list[ScenarioResult] = []
     for w in runs:
-        scenario = Scenario(w, disruption=disruption, load=load, budget=budget)
+        scenario = Scenario(
+            w, disruption=disruption, load=load, budget=budget, placement=placement or OnHost()
+        )
         with test_namespace(kube, run_id, w.label, lambda: False) as namespace:
             result = run_scenario(
                 kube, namespace, scenario, image="", cluster=cluster, out_dir=out_dir

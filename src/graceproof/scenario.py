@@ -34,13 +34,13 @@ from graceproof.disruptions import (
 )
 from graceproof.errors import LoadError, TargetUnreachableError, TimelineError, WaitTimeout
 from graceproof.kube import Kube
-from graceproof.load import LoadResult, LoadRun, LoadSettings
+from graceproof.load import LoadResult, LoadSettings
 from graceproof.model import Expected, TimelineEvent
+from graceproof.placement import NOT_LOAD_PODS, LoadContext, OnHost, Placement
 from graceproof.probe import answers, get, tcp_refused
 from graceproof.result import RESERVED_SUFFIX, ClusterInfo, ScenarioResult, reserve_name
 from graceproof.result import Disruption as DisruptionRecord
 from graceproof.timeline import TimelineRecorder
-from graceproof.traffic import traffic
 from graceproof.waiting import wait_for
 from graceproof.workloads.base import (
     NOT_IN_ID,
@@ -74,6 +74,8 @@ class Scenario:
     # What a hooked run may lose and still pass (None: the strict zero rule). A
     # judgement of the measurement, not part of it: not in the id.
     budget: Budget | None = field(default=None, metadata=NOT_IN_ID)
+    # Where the load runs: on this host (NodePorts on 127.0.0.1) or in the cluster.
+    placement: Placement = field(default_factory=OnHost, metadata=NOT_IN_ID)
     warmup_s: float = 3.0  # steady load before the first termination
     settle_s: float = 2.0  # load after the last exit, so the window's tail is covered
 
@@ -88,6 +90,7 @@ class Scenario:
             "disruption": self.disruption.changed(),
             "load": {k: v for k, v in changed_parameters(self.load).items() if k != "connection"},
             "scenario": changed_parameters(self),
+            "placement": self.placement.changed(),
         }
         if self.want != self.workload.expected:
             parts["scenario"]["expected"] = self.want
@@ -113,6 +116,7 @@ class Scenario:
             "expected": self.want,
             "warmup_s": self.warmup_s,
             "settle_s": self.settle_s,
+            "placement": self.placement.parameters(),
         }
 
     def load_bound_s(self, target: Target) -> float:
@@ -122,11 +126,16 @@ class Scenario:
         return self.warmup_s + target.replicas * _PER_POD_S + termination + self.settle_s + 30
 
 
-def deploy(ctx: DeployContext, workload: Workload, load: LoadSettings) -> Target:
-    """Deploy `workload` and wait until its NodePort answers the load's request on
-    127.0.0.1. TargetUnreachableError when it does not: at once when every ready pod
-    refuses connections on its port, else after the wait, saying what the pods said."""
+def deploy(
+    ctx: DeployContext, workload: Workload, load: LoadSettings, placement: Placement | None = None
+) -> Target:
+    """Deploy `workload` and, for a load from this host, wait until its NodePort answers
+    the load's request on 127.0.0.1. TargetUnreachableError when it does not: at once
+    when every ready pod refuses connections on its port, else after the wait, saying
+    what the pods said. (An in-cluster load checks its Service's endpoints itself.)"""
     target = workload.deploy(ctx)
+    if placement is not None and not placement.probes_host:
+        return target
     started = time.monotonic()
 
     def probe() -> bool | None:
@@ -241,14 +250,20 @@ def _measure(
     started = time.time()
     record = DisruptionRecord(kind=sc.disruption.kind, started=started)
     ctx = DisruptionContext(kube, namespace, target, record)
+    load_ctx = LoadContext(
+        kube,
+        namespace,
+        target,
+        sc.load,
+        duration_s=sc.load_bound_s(target),
+        records_path=records_path,
+        avoid_nodes=sc.disruption.nodes_emptied(ctx),
+    )
     with (
-        TimelineRecorder(kube, namespace, service=target.service) as timeline,
-        LoadRun(
-            target.node_port_for(traffic(sc.load.connection).port),
-            sc.load,
-            duration_s=sc.load_bound_s(target),
-            records_path=records_path,
-        ) as load,
+        TimelineRecorder(
+            kube, namespace, service=target.service, pod_selector=NOT_LOAD_PODS
+        ) as timeline,
+        sc.placement.runner(load_ctx) as load,
     ):
         with phases.phase("load_start", f"load starting: {sc.load.describe()}"):
             load.wait_for_records(sc.load.users)
@@ -290,7 +305,9 @@ def run_scenario(
     phases = Phases(name)
     try:
         with phases.phase("deploy", f"deploying {sc.workload.label} in {namespace}"):
-            target = deploy(DeployContext(kube, namespace, image), sc.workload, sc.load)
+            target = deploy(
+                DeployContext(kube, namespace, image), sc.workload, sc.load, sc.placement
+            )
         run = _measure(kube, namespace, sc, target, records_path, phases)
     except BaseException:
         # A run that recorded no request leaves no empty file behind; one that did

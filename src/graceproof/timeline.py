@@ -292,10 +292,14 @@ class TimelineRecorder:
         namespace: str,
         *,
         service: str | None = None,
+        pod_selector: str | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.service = service
+        # Which pods to follow: e.g. not the in-cluster load's own, whose deletion at
+        # the end is no termination of the workload.
+        self.pod_selector = pod_selector
         self._events: list[TimelineEvent] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -386,7 +390,8 @@ class TimelineRecorder:
 
     def _watch_pods(self) -> None:
         tracker = PodTracker()
-        for item in self._stream(self.kube.core.list_namespaced_pod):
+        selector = {"label_selector": self.pod_selector} if self.pod_selector else {}
+        for item in self._stream(self.kube.core.list_namespaced_pod, **selector):
             self._record(tracker.apply(item["type"], item["object"], time.time()))
             for pod, container, restart in running_containers(item["type"], item["object"]):
                 self._follow(pod, container, restart)

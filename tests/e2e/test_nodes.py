@@ -8,11 +8,9 @@ the bound on the error rate, and the eviction attempts the API refused (429).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -28,30 +26,6 @@ from graceproof.workloads.sample import Pdb
 Prove = Callable[[Scenario], ScenarioResult]
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def nodes(kube: Kube) -> list[str]:
-    """The cluster's schedulable nodes: two at least. `make test` and `make e2e` bring
-    the local cluster up with NODES (2) and say so here, so a missing node fails;
-    elsewhere (a one-node cluster of the user's) these proofs are skipped, and
-    pytest reports them as skipped."""
-    names = sorted(n.metadata.name for n in kube.core.list_node().items if _schedulable(n))
-    if len(names) >= 2:
-        return names
-    wanted = int(os.environ.get("NODES", "0") or 0)
-    message = f"these proofs need 2 schedulable nodes; the cluster has {names}"
-    if wanted >= 2:
-        pytest.fail(f"{message}, though NODES={wanted} (hack/local-cluster.sh up --nodes 2)")
-    pytest.skip(message)
-
-
-def _schedulable(node: Any) -> bool:
-    """Not cordoned, and no taint that keeps the sample app away (kind's control plane)."""
-    taints = node.spec.taints or []
-    return not node.spec.unschedulable and not any(
-        t.effect in ("NoSchedule", "NoExecute") for t in taints
-    )
 
 
 def _report(result: ScenarioResult) -> str:

@@ -143,6 +143,11 @@ class Disruption(ABC):
         """Terminate pods of `ctx.target`; return once the workload serves again with
         its replacements (the terminating pods may still be finishing)."""
 
+    def nodes_emptied(self, ctx: DisruptionContext) -> tuple[str, ...]:
+        """The nodes it will empty, known before it runs: an in-cluster load keeps off
+        them. None by default (it terminates pods, not nodes)."""
+        return ()
+
     def parameters(self) -> dict[str, Any]:
         return parameters_of(self)
 

@@ -88,6 +88,12 @@ class DrainNode(Disruption):
                 timeout=_longest_grace(ctx, pods) + 60,
             )
 
+    def nodes_emptied(self, ctx: DisruptionContext) -> tuple[str, ...]:
+        """The node it will drain, as `run` chooses it now (the named one, else the one
+        holding most serving pods)."""
+        nodes = ctx.kube.core.list_node(_request_timeout=REQUEST_TIMEOUT).items
+        return (self._node(ctx, ctx.serving(), nodes).metadata.name,)
+
     def _node(self, ctx: DisruptionContext, serving: list[Any], nodes: list[Any]) -> Any:
         """The V1Node to drain: the one named, else the one with most serving pods."""
         by_name = {n.metadata.name: n for n in nodes}

@@ -76,7 +76,7 @@ class Target:
     name: str
     selector: str  # label selector of its pods
     service: str  # the Service whose EndpointSlices the timeline watches
-    node_port: int  # where load from the host enters, on 127.0.0.1
+    node_port: int  # where load from the host enters, on 127.0.0.1 (0: none)
     replicas: int
     grace_seconds: int  # the pods' terminationGracePeriodSeconds
     pod_port: int | None = None  # the port the pods serve the load on, for diagnostics
@@ -91,13 +91,14 @@ class Target:
 
     def node_port_for(self, port: str) -> int:
         """Where the load of a traffic kind entering `port` goes: `http` is node_port."""
-        if port == "http":
+        if port == "http" and self.node_port:
             return self.node_port
         if port not in self.node_ports:
-            served = ", ".join(["http", *self.node_ports])
+            served = ", ".join([*(["http"] if self.node_port else []), *self.node_ports])
             raise WorkloadSpecError(
                 f"{self.ref} serves no {port!r} NodePort for this traffic kind (it serves "
-                f"{served}); load it with another connection policy, or deploy a workload "
+                f"{served or 'none'}); load it with another connection policy, from inside the "
+                f"cluster (graceproof.placement.InCluster), or deploy a workload "
                 f"that exposes {port!r} (the sample app: SampleApp(protocols=({port!r},)))"
             )
         return self.node_ports[port]

@@ -450,7 +450,9 @@ class SampleApp(Workload):
     grace_seconds: int = 30
     shutdown_mode: ShutdownMode = "immediate"
     name: str = field(default="web", metadata=NOT_IN_ID)
-    node_port: int = field(default=30085, metadata=NOT_IN_ID)
+    # None: a ClusterIP Service only (an in-cluster load, graceproof.placement.InCluster,
+    # needs no NodePort).
+    node_port: int | None = field(default=30085, metadata=NOT_IN_ID)
     labels: Mapping[str, str] = field(default_factory=dict, metadata=NOT_IN_ID)
     ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
     # Placement and budget: in the id only when set (their defaults render nothing).
@@ -480,6 +482,8 @@ class SampleApp(Workload):
 
     def protocol_node_ports(self) -> dict[str, int]:
         """The NodePort of each protocol served beside http."""
+        if self.node_port is None:
+            return {}
         return {p: self.node_port + PROTOCOLS[p][2] for p in self.protocols}
 
     @classmethod
@@ -504,7 +508,7 @@ class SampleApp(Workload):
             replicas=self.replicas,
             grace_seconds=self.grace_seconds,
             shutdown_mode=self.shutdown_mode,
-            node_port=self.node_port,
+            node_port=self.node_port or NODE_PORTS.start,  # dropped below when None
             labels=self.labels,
             pdb=self.pdb,
             spread=self.spread,
@@ -518,17 +522,26 @@ class SampleApp(Workload):
                     app["env"].append({"name": env, "value": str(port)})
                     app["ports"].append({"name": proto, "containerPort": port, "protocol": "TCP"})
             elif obj["kind"] == "Service":
-                obj["spec"]["ports"] += [
-                    {
-                        "name": proto,
-                        "port": PROTOCOLS[proto][0],
-                        "targetPort": PROTOCOLS[proto][0],
-                        "nodePort": node_port,
-                        "protocol": "TCP",
-                    }
-                    for proto, node_port in self.protocol_node_ports().items()
-                ]
+                self._service_ports(obj["spec"])
         return objects
+
+    def _service_ports(self, spec: dict[str, Any]) -> None:
+        node_ports = self.protocol_node_ports()
+        spec["ports"] += [
+            {
+                "name": proto,
+                "port": PROTOCOLS[proto][0],
+                "targetPort": PROTOCOLS[proto][0],
+                "nodePort": node_ports.get(proto),
+                "protocol": "TCP",
+            }
+            for proto in self.protocols
+        ]
+        if self.node_port is None:
+            spec["type"] = "ClusterIP"
+        for port in spec["ports"]:
+            if port.get("nodePort") is None or self.node_port is None:
+                port.pop("nodePort", None)
 
     def deploy(self, ctx: DeployContext) -> Target:
         ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
@@ -537,7 +550,7 @@ class SampleApp(Workload):
             name=self.name,
             selector=f"{NAME_LABEL}={self.name}",
             service=self.name,
-            node_port=self.node_port,
+            node_port=self.node_port or 0,  # 0: none (a ClusterIP Service)
             replicas=self.replicas,
             grace_seconds=self.grace_seconds,
             pod_port=APP_PORT,

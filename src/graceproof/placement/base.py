@@ -1,0 +1,81 @@
+"""The load placement seam: where the Locust that drives a scenario runs.
+
+`OnHost` (the default) runs it on the machine that runs graceproof, against a NodePort
+on 127.0.0.1. `InCluster` runs a Locust master and workers as pods in the test
+namespace, against the Service's ClusterIP: the way to prove a remote cluster, where no
+NodePort is on 127.0.0.1. A new placement is one small class whose `runner` returns
+something that behaves as graceproof.load.LoadRun does (`LoadRunner`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Protocol
+
+from graceproof.kube import Kube
+from graceproof.load import LoadResult, LoadSettings
+from graceproof.workloads.base import Target, changed_parameters, parameters_of
+
+__all__ = ["LoadContext", "LoadRunner", "Placement"]
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a placement needs to start the load of one scenario."""
+
+    kube: Kube
+    namespace: str
+    target: Target
+    settings: LoadSettings
+    duration_s: float  # an upper bound: the load stops by itself after it
+    records_path: Path
+    # Nodes the load must keep off (the node a drain will empty).
+    avoid_nodes: tuple[str, ...] = ()
+
+
+class LoadRunner(Protocol):
+    """One run of the load, as a context manager (graceproof.load.LoadRun is one)."""
+
+    duration_s: float
+
+    def __enter__(self) -> LoadRunner: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def wait_for_records(self, count: int = 1, timeout_s: float = ...) -> int: ...
+
+    def stop(self) -> None: ...
+
+    def wait(self, timeout_s: float | None = None, *, check: bool = True) -> LoadResult: ...
+
+
+class Placement(ABC):
+    """Where the load runs."""
+
+    kind: ClassVar[str]
+    """Its name in results and scenario ids."""
+    probes_host: ClassVar[bool] = True
+    """Whether the workload's NodePort on 127.0.0.1 is checked before the load starts
+    (only a load from the host needs it)."""
+
+    @abstractmethod
+    def runner(self, ctx: LoadContext) -> LoadRunner:
+        """The load of one scenario, not yet started."""
+
+    def parameters(self) -> dict[str, Any]:
+        return {"kind": self.kind, **parameters_of(self)}
+
+    def changed(self) -> dict[str, Any]:
+        """What distinguishes it in scenario ids: nothing for the default (on the host)."""
+        return {"kind": self.kind, **changed_parameters(self)}

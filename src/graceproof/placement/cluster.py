@@ -1,0 +1,660 @@
+"""The load in the cluster: a Locust master and workers as pods of the test namespace.
+
+For clusters whose NodePorts are not on 127.0.0.1 (EKS, GKE, AKS, a shared staging
+cluster behind a kubeconfig), and for rates one machine cannot drive. Locust's own
+distributed mode, no fan-out of graceproof's: the master pod runs `locust --master`,
+each worker pod `locust --worker` against the master's pod IP (no cluster DNS needed),
+all with graceproof's locustfiles from a ConfigMap. The users load the target Service's
+ClusterIP, so kube-proxy (or the ingress) is still the path under test.
+
+- Records: every worker sends its records to the master in Locust's own messages
+  (the locustfile's Relay); the master writes them and, per worker, how many it made
+  and how many arrived. graceproof copies them from the master pod when the run ends;
+  a record lost (a worker pod that died) is reported, and fails the load.
+- One clock: each pod's clock is read through the API server (`date` in the pod,
+  bracketed by the host's clock; the sample with the shortest round trip), before the
+  load and after it. Record times are moved onto the host's clock (the timeline's);
+  the residual uncertainty (half the round trip, plus any drift between the two
+  readings) is in the result.
+- Placement: the load pods carry labels no target selector may match, stay off the
+  nodes the disruption will empty (a drain's node), and have requests and limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from graceproof.errors import ExecError, LoadError, WorkloadSpecError
+from graceproof.kube import api_message
+from graceproof.load import (
+    STARTUP_ALLOWANCE_S,
+    LoadResult,
+    LoadTimeout,
+    LocustCrashed,
+    crash_reason,
+    default_locustfile,
+)
+from graceproof.model import RequestRecord
+from graceproof.placement.base import LoadContext, Placement
+from graceproof.traffic import traffic
+from graceproof.waiting import REQUEST_TIMEOUT, describe_pod, raise_if_stuck
+from graceproof.workloads.base import NOT_IN_ID
+
+__all__ = [
+    "LOAD_LABELS",
+    "NOT_LOAD_PODS",
+    "OFFICIAL_LOCUST_IMAGE",
+    "ClusterLoadRun",
+    "InCluster",
+    "Resources",
+]
+
+# The official Locust image, pinned by digest (hack/versions.env LOCUST_OFFICIAL_IMAGE,
+# where it says where the digest was seen): 2.46.6, the newest release seen pinned in
+# public repositories; graceproof runs 2.47.0 itself. HTTP kinds only.
+OFFICIAL_LOCUST_IMAGE = (
+    "docker.io/locustio/locust:2.46.6"
+    "@sha256:d43616228012a7d79b883e2ecd42f87640469377f2b666c4ab27e5248dfdf35f"
+)
+LOAD_LABELS = {"app.kubernetes.io/name": "graceproof-load"}
+# Every pod but the load's own (a label selector).
+NOT_LOAD_PODS = "app.kubernetes.io/name!=graceproof-load"
+ROLE_LABEL = "graceproof.dev/load-role"
+MASTER = "gp-load-master"
+CONFIGMAP = "gp-load-locustfiles"
+MASTER_PORT = 5557
+WORK = "/gp"  # the master's files: records, counts, logs, exit status
+CONTAINER = "locust"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of each load pod."""
+
+    cpu_request: str = "100m"
+    cpu_limit: str = "1"
+    memory_request: str = "128Mi"
+    memory_limit: str = "512Mi"
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+@dataclass(frozen=True)
+class InCluster(Placement):
+    """A Locust master and `workers` workers as pods, loading the Service's ClusterIP.
+
+    InCluster(workers=2)                              # the official Locust image
+    InCluster(workers=4, image="graceproof/load:0.1.0")  # graceproof's, loaded locally
+
+    The official image carries Locust only: the HTTP traffic kinds. gRPC and WebSocket
+    need graceproof's load image (workloads/load/Dockerfile, hack/images.sh).
+    """
+
+    kind = "cluster"
+    probes_host = False
+    workers: int = 2
+    image: str = field(default=OFFICIAL_LOCUST_IMAGE, metadata=NOT_IN_ID)
+    resources: Resources = field(default_factory=Resources)
+    node_selector: Mapping[str, str] | None = field(default=None, metadata=NOT_IN_ID)
+    # How long the pods may take to run (image pull, scheduling).
+    start_timeout_s: float = field(default=120.0, metadata=NOT_IN_ID)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workers <= 64:
+            raise WorkloadSpecError(
+                f"InCluster.workers must be 1-64 (each a Locust worker pod), not {self.workers}"
+            )
+        if not self.image.strip():
+            raise WorkloadSpecError("InCluster.image must name an image with Locust")
+
+    def runner(self, ctx: LoadContext) -> ClusterLoadRun:
+        return ClusterLoadRun(self, ctx)
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """A pod's clock against the host's: pod - host, within +- uncertainty."""
+
+    offset_s: float
+    uncertainty_s: float
+
+
+def read_clock(ctx: LoadContext, pod: str, samples: int = 3) -> ClockReading:
+    """The pod's clock offset: `date` in the pod bracketed by the host's clock; the
+    sample with the shortest round trip (its midpoint is the best guess, half the
+    round trip the bound)."""
+    best: ClockReading | None = None
+    for _ in range(samples):
+        t0 = time.time()
+        out = ctx.kube.exec(ctx.namespace, pod, CONTAINER, ["date", "+%s.%N"], timeout=15)
+        t1 = time.time()
+        reading = ClockReading(float(out.strip()) - (t0 + t1) / 2, (t1 - t0) / 2)
+        if best is None or reading.uncertainty_s < best.uncertainty_s:
+            best = reading
+    assert best is not None
+    return best
+
+
+def applied(reading: ClockReading) -> float:
+    """The correction a pod's records get: its offset when the reading tells it apart
+    from none, else none (a pod on the host's own clock, as on the local cluster and
+    kind, reads a few ms off from the exec's asymmetry; moving its records by that would
+    add an error, not remove one)."""
+    return reading.offset_s if abs(reading.offset_s) > reading.uncertainty_s else 0.0
+
+
+def cpu_seconds(ctx: LoadContext, pod: str) -> float | None:
+    """CPU time the pod's container used so far (cgroup v2 cpu.stat), None if unknown."""
+    try:
+        out = ctx.kube.exec(
+            ctx.namespace, pod, CONTAINER, ["cat", "/sys/fs/cgroup/cpu.stat"], timeout=15
+        )
+    except (ExecError, ApiException):
+        return None
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "usage_usec":
+            return int(value) / 1e6
+    return None
+
+
+def selector_pairs(selector: str) -> dict[str, str] | None:
+    """An equality selector ("a=b,c=d") as a dict; None for set-based ones."""
+    pairs: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key.endswith("!") or " " in key:
+            return None
+        pairs[key.strip()] = value.strip().lstrip("=")
+    return pairs
+
+
+class ClusterLoadRun:
+    """One in-cluster Locust run (a context manager, as graceproof.load.LoadRun)."""
+
+    def __init__(self, placement: InCluster, ctx: LoadContext) -> None:
+        self.placement = placement
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.kind = traffic(ctx.settings.connection)
+        if self.kind.name not in ("new", "keepalive") and placement.image == OFFICIAL_LOCUST_IMAGE:
+            raise WorkloadSpecError(
+                f"InCluster: the official Locust image has no client for {self.kind.name!r} "
+                "(grpcio, websocket-client); give InCluster(image=...) graceproof's load image "
+                "(workloads/load/Dockerfile)"
+            )
+        self.duration_s = float(math.ceil(ctx.duration_s))
+        hang_s = 2 * self.settings.timeout_s
+        self.stop_timeout_s = math.ceil(hang_s) + 1
+        self.locustfile = default_locustfile(self.settings.connection)
+        self.records_path = ctx.records_path
+        self.workers = [f"gp-load-worker-{i}" for i in range(placement.workers)]
+        self.address = ""
+        self.port = 0
+        self.clocks: dict[str, list[ClockReading]] = {}
+        self.cpu: dict[str, list[float | None]] = {}  # CPU seconds at the start and the end
+        self._started = 0.0
+        self._result: LoadResult | None = None
+
+    # --- start ---
+    def __enter__(self) -> ClusterLoadRun:
+        try:
+            self.start()
+        except BaseException:
+            self._delete()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._delete()
+
+    def start(self) -> None:
+        self._check_labels()
+        self.address, self.port = self._service_address()
+        self._check_endpoints()
+        kube, ns = self.ctx.kube, self.ctx.namespace
+        kube.apply([self._configmap()], ns)
+        self._create(self._pod(MASTER, "master", self._master_command()))
+        master_ip = self._wait_running([MASTER])[MASTER]
+        for name in self.workers:
+            self._create(self._pod(name, "worker", self._worker_command(master_ip)))
+        self._wait_running(self.workers)
+        for pod in (MASTER, *self.workers):
+            self.clocks[pod] = [read_clock(self.ctx, pod)]
+            self.cpu[pod] = [cpu_seconds(self.ctx, pod)]
+        self._started = time.time()
+
+    def _check_labels(self) -> None:
+        pairs = selector_pairs(self.ctx.target.selector)
+        if pairs is not None and all(LOAD_LABELS.get(k) == v for k, v in pairs.items()):
+            raise WorkloadSpecError(
+                f"{self.ctx.target.ref}'s selector {self.ctx.target.selector!r} matches the "
+                "load's own pods: they would be disrupted; give the target its own labels"
+            )
+
+    def _service_address(self) -> tuple[str, int]:
+        target = self.ctx.target
+        svc = self.ctx.kube.core.read_namespaced_service(
+            target.service, self.ctx.namespace, _request_timeout=REQUEST_TIMEOUT
+        )
+        ip = svc.spec.cluster_ip
+        if not ip or ip == "None":
+            raise WorkloadSpecError(
+                f"service/{target.service} has no ClusterIP (headless): the in-cluster load "
+                "enters a Service's ClusterIP; give the workload a Service with one"
+            )
+        ports = svc.spec.ports or []
+        wanted = self.kind.port
+        for p in ports:
+            if wanted != "http" and p.name == wanted:
+                return ip, int(p.port)
+            if wanted == "http" and (
+                len(ports) == 1 or str(p.target_port) == str(target.pod_port) or p.name == "http"
+            ):
+                return ip, int(p.port)
+        raise WorkloadSpecError(
+            f"service/{target.service} has no port named {wanted!r} for connection "
+            f"{self.kind.name!r}; its ports: {[p.name or p.port for p in ports]}"
+        )
+
+    def _check_endpoints(self) -> None:
+        slices = self.ctx.kube.discovery.list_namespaced_endpoint_slice(
+            self.ctx.namespace,
+            label_selector=f"kubernetes.io/service-name={self.ctx.target.service}",
+            _request_timeout=REQUEST_TIMEOUT,
+        ).items
+        ready = [
+            e
+            for s in slices
+            for e in s.endpoints or []
+            if e.conditions is not None and e.conditions.ready
+        ]
+        if not ready:
+            raise WorkloadSpecError(
+                f"service/{self.ctx.target.service} has no ready endpoint: its selector "
+                f"matches no Ready pod, so the load would have nothing to reach; check the "
+                f"Service's selector against the pods of {self.ctx.target.ref}"
+            )
+
+    def _configmap(self) -> dict[str, Any]:
+        folder = self.locustfile.parent
+        files = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("locust*.py"))}
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CONFIGMAP, "labels": dict(LOAD_LABELS)},
+            "data": files,
+        }
+
+    def _environment(self, pod: str, role: str) -> list[dict[str, Any]]:
+        env = {
+            **self.settings.environment(),
+            # No loopback NodePort path here: the kernel's source ports are fine.
+            "GRACEPROOF_SOURCE_PORTS": "kernel",
+            "GRACEPROOF_TARGET_ADDRESS": self.address,
+            "GRACEPROOF_RELAY": "1",
+            "GRACEPROOF_POD": pod,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if role == "master":
+            env.update(
+                GRACEPROOF_RECORDS=f"{WORK}/requests.jsonl",
+                GRACEPROOF_COUNTS=f"{WORK}/counts.json",
+                GRACEPROOF_PROGRESS=f"{WORK}/progress",
+            )
+        return [{"name": k, "value": v} for k, v in sorted(env.items())]
+
+    def _locust(self) -> list[str]:
+        return ["python3", "-m", "locust", "-f", f"/locust/{self.locustfile.name}"]
+
+    def _master_command(self) -> list[str]:
+        users = str(self.settings.users)
+        locust = [
+            *self._locust(),
+            "--master", "--master-bind-port", str(MASTER_PORT), "--headless",
+            "--users", users, "--spawn-rate", users,
+            "--run-time", f"{int(self.duration_s)}s", "--stop-timeout", str(self.stop_timeout_s),
+            "--host", f"http://{self.address}:{self.port}", "--only-summary",
+            "--expect-workers", str(len(self.workers)),
+            "--expect-workers-max-wait", str(int(self.placement.start_timeout_s)),
+        ]  # fmt: skip
+        # The container outlives Locust, so its files can be copied: Locust runs in the
+        # background, its pid and then its exit status written where graceproof reads.
+        script = (
+            f"mkdir -p {WORK} && cd {WORK} && "
+            f"{shlex.join(locust)} >{WORK}/stdout.txt 2>{WORK}/stderr.txt & "
+            f"echo $! >{WORK}/pid; wait $!; echo $? >{WORK}/rc.tmp; mv {WORK}/rc.tmp {WORK}/rc; "
+            "exec sleep 86400"
+        )
+        return ["sh", "-c", script]
+
+    def _worker_command(self, master_ip: str) -> list[str]:
+        return [
+            *self._locust(),
+            "--worker", "--master-host", master_ip, "--master-port", str(MASTER_PORT),
+            "--host", f"http://{self.address}:{self.port}",
+        ]  # fmt: skip
+
+    def _pod(self, name: str, role: str, command: list[str]) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 5,
+            "containers": [
+                {
+                    "name": CONTAINER,
+                    "image": self.placement.image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": command,
+                    "env": self._environment(name, role),
+                    "resources": self.placement.resources.render(),
+                    "volumeMounts": [
+                        {"name": "locustfiles", "mountPath": "/locust"},
+                        {"name": "work", "mountPath": WORK},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "locustfiles", "configMap": {"name": CONFIGMAP}},
+                {"name": "work", "emptyDir": {}},
+            ],
+        }
+        if self.placement.node_selector:
+            spec["nodeSelector"] = dict(self.placement.node_selector)
+        if self.ctx.avoid_nodes:
+            spec["affinity"] = {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchFields": [
+                                    {
+                                        "key": "metadata.name",
+                                        "operator": "NotIn",
+                                        "values": list(self.ctx.avoid_nodes),
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            }
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {**LOAD_LABELS, ROLE_LABEL: role}},
+            "spec": spec,
+        }
+
+    def _create(self, pod: dict[str, Any]) -> None:
+        try:
+            self.ctx.kube.core.create_namespaced_pod(
+                self.ctx.namespace, pod, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 403 and "quota" in api_message(exc).lower():
+                raise LoadError(
+                    f"the namespace's quota refused the load's pod {pod['metadata']['name']}: "
+                    f"{api_message(exc)}. Raise the ResourceQuota, or lower "
+                    f"InCluster(workers=..., resources=Resources(...)) (each pod asks "
+                    f"{self.placement.resources.render()})"
+                ) from exc
+            raise
+
+    def _wait_running(self, names: list[str]) -> dict[str, str]:
+        """Each pod's IP once all run; the image, the reason or the pod's state if not."""
+        deadline = time.monotonic() + self.placement.start_timeout_s
+        core, ns = self.ctx.kube.core, self.ctx.namespace
+        while True:
+            pods = [
+                core.read_namespaced_pod(n, ns, _request_timeout=REQUEST_TIMEOUT) for n in names
+            ]
+            raise_if_stuck(pods, "the in-cluster load (Locust)")
+            ips = {p.metadata.name: p.status.pod_ip for p in pods if p.status.phase == "Running"}
+            if len(ips) == len(names) and all(ips.values()):
+                return ips
+            done = [p for p in pods if p.status.phase in ("Succeeded", "Failed")]
+            if done or time.monotonic() > deadline:
+                states = "; ".join(f"{p.metadata.name}: {describe_pod(p)}" for p in pods)
+                why = (
+                    "ended" if done else f"did not run within {self.placement.start_timeout_s:g} s"
+                )
+                raise LoadError(
+                    f"the in-cluster load's pods {why}: {states}; Locust master's log:\n"
+                    f"{self._master_log()}"
+                )
+            time.sleep(0.5)
+
+    # --- while it runs ---
+    def _sh(self, script: str, timeout: float = 30.0) -> str:
+        return self.ctx.kube.exec(
+            self.ctx.namespace, MASTER, CONTAINER, ["sh", "-c", script], timeout=timeout
+        )
+
+    def _master_log(self, lines: int = 40) -> str:
+        try:
+            return self._sh(f"tail -n {lines} {WORK}/stderr.txt 2>/dev/null || true")
+        except (ExecError, ApiException) as exc:
+            return f"(unreadable: {exc})"
+
+    def _status(self) -> tuple[int | None, int, int]:
+        """(Locust's exit status or None while it runs, records, streams opened)."""
+        out = self._sh(
+            f"cat {WORK}/rc 2>/dev/null || echo -; "
+            f"cat {WORK}/requests.jsonl 2>/dev/null | wc -l; "
+            f"cat {WORK}/progress 2>/dev/null | wc -l"
+        ).split()
+        rc = None if out[0] == "-" else int(out[0])
+        return rc, int(out[1]), int(out[2])
+
+    @property
+    def running(self) -> bool:
+        return self._status()[0] is None
+
+    def wait_for_records(self, count: int = 1, timeout_s: float = STARTUP_ALLOWANCE_S) -> int:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rc, records, opened = self._status()
+            seen = max(records, opened)
+            if seen >= count:
+                return seen
+            if rc is not None:
+                raise LocustCrashed(
+                    f"the in-cluster Locust master exited with {rc} after {seen} request(s); "
+                    f"its log:\n{self._master_log()}"
+                )
+            if time.monotonic() >= deadline:
+                raise LoadTimeout(
+                    f"only {seen} of {count} request(s) recorded after {timeout_s:.0f} s by "
+                    f"the in-cluster load ({len(self.workers)} workers); the master's log:\n"
+                    f"{self._master_log()}"
+                )
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Locust's own stop: SIGTERM to the master, which stops its workers first (their
+        last records come with them)."""
+        self._read_clocks_again()  # while the workers still run: they exit with Locust
+        with contextlib.suppress(ExecError):  # it ended meanwhile
+            self._sh(f"[ -f {WORK}/rc ] || kill -TERM $(cat {WORK}/pid)")
+
+    def _read_clocks_again(self) -> None:
+        """The second reading of each pod's clock, for its drift over the run; a pod
+        whose Locust has ended (a worker, once the master quit) cannot be read."""
+        for pod, readings in self.clocks.items():
+            if len(readings) == 1:
+                with contextlib.suppress(ExecError, ApiException, ValueError):
+                    readings.append(read_clock(self.ctx, pod))
+                    self.cpu[pod].append(cpu_seconds(self.ctx, pod))
+
+    # --- the end ---
+    def wait(self, timeout_s: float | None = None, *, check: bool = True) -> LoadResult:
+        if self._result is not None:
+            return self._result
+        if timeout_s is None:
+            timeout_s = self.duration_s + self.stop_timeout_s + STARTUP_ALLOWANCE_S
+        deadline = time.monotonic() + timeout_s
+        while (rc := self._status()[0]) is None:
+            if time.monotonic() > deadline:
+                raise LoadTimeout(
+                    f"the in-cluster Locust did not finish within {timeout_s:.0f} s; its "
+                    f"log:\n{self._master_log()}"
+                )
+            time.sleep(0.5)
+        self._read_clocks_again()
+        records, completeness = self._collect()
+        result = LoadResult(
+            returncode=rc,
+            records=records,
+            settings=self.settings,
+            duration_s=self.duration_s,
+            port=self.port,
+            started=self._started,
+            finished=time.time(),
+            stderr_tail=self._master_log(),
+            records_path=str(self.records_path),
+            command=self._master_command(),
+            placement=self._describe(records, completeness),
+        )
+        self._result = result
+        if check:
+            problem = crash_reason(result)
+            if problem:
+                raise LocustCrashed(f"{problem}; the master's log:\n{result.stderr_tail}")
+            lost = completeness["lost"]
+            if lost or completeness["not_done"]:
+                raise LoadError(
+                    f"the in-cluster load lost {lost} record(s); workers that never said "
+                    f"they were done: {completeness['not_done'] or 'none'} (a worker pod "
+                    f"that died keeps its last records); see {self.records_path.name}"
+                )
+        return result
+
+    def _copy(self, name: str) -> str:
+        return self._sh(f"cat {WORK}/{name} 2>/dev/null || true", timeout=120)
+
+    def _collect(self) -> tuple[list[RequestRecord], dict[str, Any]]:
+        """The master's records on the host's clock, written to records_path, and how
+        complete they are."""
+        offsets = {pod: applied(readings[0]) for pod, readings in self.clocks.items()}
+        records: list[RequestRecord] = []
+        lines: list[str] = []
+        for line in self._copy("requests.jsonl").splitlines():
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            shift = offsets.get(str(d.get("w")), 0.0)
+            d["t"] = float(d["t"]) - shift
+            if d.get("intended") is not None:
+                d["intended"] = float(d["intended"]) - shift
+            records.append(RequestRecord.from_dict(d))
+            lines.append(json.dumps(d))
+        records.sort(key=lambda r: r.t)
+        self.records_path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+        base = self.records_path.name
+        for name in ("stdout.txt", "stderr.txt"):
+            (self.records_path.with_name(f"{base}.{name}")).write_text(self._copy(name))
+        counts = json.loads(self._copy("counts.json") or "{}")
+        made = {str(k): int(v) for k, v in (counts.get("made") or {}).items()}
+        received = {str(k): int(v) for k, v in (counts.get("received") or {}).items()}
+        lost = sum(max(0, made[w] - received.get(w, 0)) for w in made)
+        lost += sum((counts.get("gaps") or {}).values())
+        not_done = sorted(set(self.workers) - set(made))
+        return records, {
+            "made": sum(made.values()),
+            "received": sum(received.values()),
+            "on_host": len(records),
+            "lost": lost + max(0, sum(received.values()) - len(records)),
+            "not_done": not_done,
+        }
+
+    def _nodes(self) -> dict[str, str | None]:
+        nodes: dict[str, str | None] = {}
+        for pod in (MASTER, *self.workers):
+            try:
+                p = self.ctx.kube.core.read_namespaced_pod(
+                    pod, self.ctx.namespace, _request_timeout=REQUEST_TIMEOUT
+                )
+                nodes[pod] = p.spec.node_name
+            except ApiException:
+                nodes[pod] = None
+        return nodes
+
+    def _cpu(self) -> dict[str, float | None]:
+        """CPU seconds each load pod used during the run (None: not read twice)."""
+        out: dict[str, float | None] = {}
+        for pod, (first, *rest) in self.cpu.items():
+            last = rest[-1] if rest else None
+            out[pod] = None if first is None or last is None else round(last - first, 3)
+        return out
+
+    def _clock(self) -> dict[str, Any]:
+        """Each pod's offset, its bound and its drift over the run; the residual
+        uncertainty of any record time moved onto the host's clock."""
+        pods: dict[str, dict[str, float | None]] = {}
+        residual = 0.0
+        for pod, readings in self.clocks.items():
+            first, last = readings[0], readings[-1]
+            # None: the pod's clock could be read once only (it had ended).
+            drift = last.offset_s - first.offset_s if len(readings) > 1 else None
+            pods[pod] = {
+                "offset_s": round(first.offset_s, 4),
+                "applied_s": round(applied(first), 4),
+                "uncertainty_s": round(first.uncertainty_s, 4),
+                "drift_s": None if drift is None else round(drift, 4),
+            }
+            residual = max(residual, first.uncertainty_s + abs(drift or 0.0))
+        return {"pods": pods, "residual_uncertainty_s": round(residual, 4)}
+
+    def _describe(
+        self, records: list[RequestRecord], completeness: dict[str, Any]
+    ) -> dict[str, Any]:
+        span = (records[-1].t - records[0].t) if len(records) > 1 else 0.0
+        return {
+            "kind": self.placement.kind,
+            "workers": len(self.workers),
+            "image": self.placement.image,
+            "target": f"{self.address}:{self.port}",
+            "nodes": self._nodes(),
+            "avoided_nodes": list(self.ctx.avoid_nodes),
+            "resources": self.placement.resources.render(),
+            "clock": self._clock(),
+            "records": completeness,
+            "cpu_s": self._cpu(),
+            "rate_asked": self.settings.rate,
+            "rate_reached": round(len(records) / span, 1) if span > 0 else None,
+        }
+
+    def _delete(self) -> None:
+        core, ns = self.ctx.kube.core, self.ctx.namespace
+        for name in (*self.workers, MASTER):
+            try:
+                core.delete_namespaced_pod(
+                    name, ns, grace_period_seconds=0, _request_timeout=REQUEST_TIMEOUT
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        try:
+            core.delete_namespaced_config_map(CONFIGMAP, ns, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
