@@ -79,6 +79,8 @@ class WebSocketUser(base.GraceproofUser):
             ws = websocket.create_connection(self.url, timeout=base.TIMEOUT)
         except websocket.WebSocketBadStatusException as exc:
             return base.Outcome(int(exc.status_code), "handshake", None, exc)
+        except websocket.WebSocketTimeoutException as exc:
+            return base.Outcome(0, "timeout", None, exc)
         except Exception as exc:  # every failure is data: classify and record it
             return base.Outcome(0, base.classify(exc, 0), None, exc)
         base.progress()
@@ -113,10 +115,15 @@ class WebSocketUser(base.GraceproofUser):
                 continue
             except (websocket.WebSocketConnectionClosedException, OSError) as exc:
                 return base.Outcome(0, "stream_cut", stream.pod, exc)
+            except websocket.WebSocketException as exc:  # a protocol error, a bad frame
+                return base.Outcome(0, "stream_error", stream.pod, exc)
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 code = close_code(data)
                 error = None if code in CLEAN_CLOSE_CODES else "stream_error"
                 exc = None if error is None else Exception(f"closed with {code}")
                 return base.Outcome(code, error, stream.pod, exc, 0, {"closed_by": "server"})
             if opcode == websocket.ABNF.OPCODE_TEXT:
-                stream.received(data)
+                try:
+                    stream.received(data)
+                except (ValueError, AttributeError) as exc:  # not the app's JSON message
+                    return base.Outcome(0, "stream_error", stream.pod, exc)

@@ -1,7 +1,20 @@
 """Locust load for graceproof: <method> <path> on http://127.0.0.1:<port>, a JSON line a request.
 
 Self-contained on purpose (it runs inside Locust's gevent-patched process, which
-must not import graceproof); graceproof.load starts it as a subprocess.
+must not import graceproof); graceproof.load starts it as a subprocess on the host, and
+graceproof.placement.cluster as Locust's master and workers in pods (from a ConfigMap).
+The locustfiles of the other traffic kinds (locust_grpc.py, locust_websocket.py) import
+this one as their base.
+
+In the cluster:
+  GRACEPROOF_TARGET_ADDRESS  the Service's ClusterIP, the one address besides 127.0.0.1
+                         the users may connect to
+  GRACEPROOF_RELAY=1     workers send their records to the master in Locust's messages
+                         (Relay below); the master writes them to GRACEPROOF_RECORDS and the
+                         per-worker counts to GRACEPROOF_COUNTS
+  GRACEPROOF_POD         the pod's name, on each relayed record (`w`)
+  GRACEPROOF_LONGEST_CALL  the longest one request of the kind may take (the waits for
+                         the requests in flight at the end use it; default the timeout)
 
 It uses http.client rather than HttpUser so the connection policy is explicit:
   GRACEPROOF_MODE        closed (default): each user sends a request, waits for its answer,
@@ -90,6 +103,9 @@ MAX_IN_FLIGHT = int(os.environ.get("GRACEPROOF_MAX_IN_FLIGHT") or 0)
 LATE_AFTER = float(os.environ.get("GRACEPROOF_LATE_AFTER") or 0.02)
 CONNECTION = os.environ.get("GRACEPROOF_CONNECTION", "new")
 TIMEOUT = float(os.environ.get("GRACEPROOF_TIMEOUT", "2"))
+# The longest a request of this traffic kind may take (a stream's whole length, a slow
+# call's delay, plus the timeout): the waits for requests in flight at the end use it.
+LONGEST_CALL = float(os.environ.get("GRACEPROOF_LONGEST_CALL") or TIMEOUT)
 WAIT = float(os.environ.get("GRACEPROOF_WAIT", "0.02"))
 PATH = os.environ.get("GRACEPROOF_PATH", "/")
 METHOD = os.environ.get("GRACEPROOF_METHOD", "GET")
@@ -276,6 +292,7 @@ def write_record(record: dict[str, Any]) -> None:
     global _records_file
     if RELAY and _relay.worker:
         _relay.outbox.append(record)
+        _relay.made += 1  # counted when made: a batch lost on its way shows as a gap
         return
     if not RECORDS:
         return
@@ -331,7 +348,7 @@ def progress() -> None:
 class Relay:
     """Records from workers in pods to the master, in Locust's own messages.
 
-    A worker keeps its records in an outbox, sent every RELAY_EVERY_S as
+    A worker keeps its records in an outbox, sent every EVERY_S as
     `gp_records` {pod, first (the index of the batch's first record), records}. At the
     end the master asks every worker to stop (`gp_stop`, when Locust's stop begins);
     each stops its users (their last records included), sends what is left, then
@@ -346,7 +363,9 @@ class Relay:
     def __init__(self) -> None:
         self.worker = False
         self.outbox: list[dict[str, Any]] = []
-        self.sent = 0
+        self.made = 0  # records written by this worker's users
+        self.sent = 0  # records handed to a batch (sent, or lost with it)
+        self.stopping = False
         self.opened = 0
         self.received: dict[str, int] = {}
         self.gaps: dict[str, int] = {}
@@ -371,8 +390,11 @@ class Relay:
     def flush(self, runner: Any) -> None:
         batch, self.outbox = self.outbox, []
         if batch:
-            runner.send_message("gp_records", {"pod": POD, "first": self.sent, "records": batch})
-            self.sent += len(batch)
+            # Its place is taken before the send: a batch whose send fails stays a gap
+            # (made, never received) instead of vanishing, and the next one is not
+            # numbered as if it were its successor.
+            first, self.sent = self.sent, self.sent + len(batch)
+            runner.send_message("gp_records", {"pod": POD, "first": first, "records": batch})
         if self.opened:
             opened, self.opened = self.opened, 0
             runner.send_message("gp_progress", {"pod": POD, "opened": opened})
@@ -380,13 +402,19 @@ class Relay:
     def flush_forever(self, runner: Any) -> None:
         while True:
             gevent.sleep(self.EVERY_S)
-            self.flush(runner)
+            try:
+                self.flush(runner)
+            except Exception as exc:  # Locust's RPCSendError after its retries
+                sys.stderr.write(f"graceproof: a batch of records was not sent: {exc!r}\n")
 
     def on_stop(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
+        if self.stopping:
+            return  # asked twice (a run-time stop and a SIGTERM at once): once is enough
+        self.stopping = True
         runner = environment.runner
         runner.stop()  # its users stop; their requests in flight end and are recorded
         self.flush(runner)
-        runner.send_message("gp_done", {"pod": POD, "made": self.sent})
+        runner.send_message("gp_done", {"pod": POD, "made": self.made})
 
     # --- master ---
     def on_records(self, environment: Any, msg: Any, **_kwargs: Any) -> None:
@@ -411,10 +439,13 @@ class Relay:
         self.done[msg.data["pod"]] = int(msg.data["made"])
 
     def stop_workers(self, environment: Any, **_kwargs: Any) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
         runner = environment.runner
         workers = len(runner.clients)
         runner.send_message("gp_stop")
-        deadline = time.monotonic() + environment.stop_timeout + TIMEOUT * 2 + 10
+        deadline = time.monotonic() + environment.stop_timeout + LONGEST_CALL * 2 + 10
         while len(self.done) < workers and time.monotonic() < deadline:
             gevent.sleep(0.1)
         self.write_counts(workers)
@@ -580,6 +611,8 @@ class GraceproofUser(User):
     def get(self) -> None:
         t = time.time()
         start = time.perf_counter()
+        # Not killed mid-request in graceproof's runs: Locust's --stop-timeout covers
+        # the longest request of the kind (GRACEPROOF_LONGEST_CALL, LoadSettings).
         out = self.attempt()
         duration = time.perf_counter() - start
         record = make_record(t, duration, out.status, out.error, out.pod, detail=out.detail)
@@ -719,7 +752,7 @@ def _finish_in_flight(**_kwargs: Any) -> None:
     Not in the user's on_stop: Locust may throw GreenletExit into a user that stopped by
     itself, which would cut the wait short and lose the records of those requests.
     """
-    deadline = time.monotonic() + 2 * TIMEOUT + 1
+    deadline = time.monotonic() + 2 * LONGEST_CALL + 1
     for user in _open_users:
         user.pool.join(timeout=max(0.0, deadline - time.monotonic()))
         user.close_idle()

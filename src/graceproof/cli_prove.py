@@ -48,7 +48,7 @@ from graceproof.proving import ProofOutcome, prove_with_control
 from graceproof.report import write_report
 from graceproof.result import ClusterInfo
 from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
-from graceproof.traffic import kinds
+from graceproof.traffic import kinds, traffic
 from graceproof.workloads.manifests import DEFAULT_NODE_PORT, ManifestWorkload
 
 __all__ = ["add_parser", "run"]
@@ -151,12 +151,24 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     load.add_argument("--users", type=int, default=10)
     load.add_argument(
         "--connection",
-        choices=kinds(),
+        # The kinds a team's workload is loaded with here: HTTP (gRPC and WebSocket need
+        # a port of their own, which graceproof's load Service does not expose).
+        choices=[k for k in kinds() if traffic(k).port == "http"],
         default="new",
-        help="traffic kind (default new); grpc-* and websocket need a workload that serves "
-        "them on a NodePort of their own",
+        help="HTTP connection policy (default new)",
     )
     load.add_argument("--disruption", choices=sorted(DISRUPTIONS), default="delete-one-by-one")
+    load.add_argument(
+        "--no-control",
+        action="store_true",
+        help="skip the negative control (the same manifests without preStop hooks)",
+    )
+    _path_args(load)
+    _cluster_args(p)
+
+
+def _path_args(load: argparse._ArgumentGroup) -> None:
+    """Where the load enters: an ingress controller, the host or the cluster."""
     load.add_argument(
         "--ingress",
         choices=sorted(CONTROLLERS),
@@ -168,6 +180,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         metavar="REF",
         help="the controller's image (default: its official release pinned by digest; "
         "the archive's tag when --image-archive imports one)",
+    )
+    load.add_argument(
+        "--ingress-node-port",
+        type=int,
+        default=30089,
+        help="node port the controller takes traffic on (default 30089)",
     )
     load.add_argument(
         "--load-from",
@@ -185,20 +203,11 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         metavar="REF",
         default=OFFICIAL_LOCUST_IMAGE,
         help="--load-from cluster: an image with Locust (default: the official one, "
-        "pinned by digest; graceproof's own, workloads/load/Dockerfile, for grpc-* and "
-        "websocket)",
+        "pinned by digest)",
     )
-    load.add_argument(
-        "--ingress-node-port",
-        type=int,
-        default=30089,
-        help="node port the controller takes traffic on (default 30089)",
-    )
-    load.add_argument(
-        "--no-control",
-        action="store_true",
-        help="skip the negative control (the same manifests without preStop hooks)",
-    )
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
     c = p.add_argument_group("cluster (one of)")
     where = c.add_mutually_exclusive_group(required=True)
     where.add_argument("--kubeconfig", type=Path, help="an existing cluster (never changed)")
@@ -286,6 +295,11 @@ def placement_of(args: argparse.Namespace) -> Placement:
         if args.load_image != OFFICIAL_LOCUST_IMAGE or args.load_workers != 2:
             raise OptionError("--load-workers and --load-image go with --load-from cluster")
         return OnHost()
+    if args.ingress:
+        raise OptionError(
+            "--ingress goes with --load-from host: a load from the cluster enters the "
+            "Service's ClusterIP and would bypass the controller"
+        )
     return InCluster(workers=args.load_workers, image=args.load_image)
 
 

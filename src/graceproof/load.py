@@ -164,6 +164,18 @@ class LoadSettings:
         if not self.late_after_s > 0:
             raise ValueError(f"late_after_s must be > 0 seconds, not {self.late_after_s}")
 
+    @property
+    def longest_call_s(self) -> float:
+        """The longest one request may take (graceproof.traffic.Traffic.longest_call_s)."""
+        return traffic(self.connection).longest_call_s(self)
+
+    @property
+    def stop_timeout_s(self) -> int:
+        """Locust's --stop-timeout: its users finish the requests in flight, each within
+        the longest a request may take (an open-loop one may hang in connect and read)."""
+        hang_s = self.longest_call_s if self.mode == "closed" else 2 * self.longest_call_s
+        return math.ceil(hang_s) + 1
+
     def describe(self) -> str:
         """One line for progress output: mode, rate, users, processes, connection."""
         pace = f"open loop at {self.rate:g}/s" if self.mode == "open" else "closed loop"
@@ -190,6 +202,7 @@ class LoadSettings:
             "GRACEPROOF_USERS": str(self.users),
             "GRACEPROOF_MAX_IN_FLIGHT": str(self.max_in_flight or ""),
             "GRACEPROOF_LATE_AFTER": str(self.late_after_s),
+            "GRACEPROOF_LONGEST_CALL": str(self.longest_call_s),
             **{f"GRACEPROOF_{k.upper()}": str(v) for k, v in self.options.items()},
         }
 
@@ -361,10 +374,7 @@ class LoadRun:
         if not self.locustfile.is_file():
             raise LocustfileNotFound(f"locustfile {self.locustfile} does not exist")
         self.python = python
-        # In-flight requests end within the per-request timeout; give them that and 1 s.
-        # Open mode: a connect and a read may both hang (the locustfile waits that long).
-        hang_s = settings.timeout_s if settings.mode == "closed" else 2 * settings.timeout_s
-        self.stop_timeout_s = math.ceil(hang_s) + 1
+        self.stop_timeout_s = settings.stop_timeout_s
         self.stdout_path = self.records_path.with_name(self.records_path.name + ".stdout.txt")
         self.stderr_path = self.records_path.with_name(self.records_path.name + ".stderr.txt")
         # Kinds whose records come at the end of a held stream say here, a line per
@@ -619,7 +629,7 @@ class LoadRun:
         requests in flight end (two timeouts), and a margin: killed sooner, it would
         lose their records and look crashed."""
         if grace_s is None:
-            grace_s = self.stop_timeout_s + 2 * self.settings.timeout_s + 3
+            grace_s = self.stop_timeout_s + 2 * self.settings.longest_call_s + 3
         proc = self._proc
         if proc is None or not self.running:
             return

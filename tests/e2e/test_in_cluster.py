@@ -45,7 +45,8 @@ def _check_complete(result: ScenarioResult) -> None:
     assert records["lost"] == 0 and records["not_done"] == []
     # Each worker's clock was read against the host's, with its uncertainty.
     clock = placement["clock"]
-    assert set(clock["pods"]) == {"gp-load-master", "gp-load-worker-0", "gp-load-worker-1"}
+    # The workers make the records: theirs are the clocks that matter.
+    assert set(clock["pods"]) == {"gp-load-worker-0", "gp-load-worker-1"}
     assert 0 < clock["residual_uncertainty_s"] < 1.0, clock
 
 

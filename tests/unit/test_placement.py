@@ -156,3 +156,36 @@ def test_the_official_image_is_the_one_hack_pins() -> None:
 
     versions = read_env_file(Path(__file__).resolve().parents[2] / "hack" / "versions.env")
     assert versions["LOCUST_OFFICIAL_IMAGE"] == OFFICIAL_LOCUST_IMAGE
+
+
+def test_the_report_says_where_the_load_ran_and_how_sure_its_clock_is() -> None:
+    from types import SimpleNamespace
+
+    from graceproof.report.markdown import _placement
+
+    def result(residual: float) -> Any:
+        clock = {"residual_uncertainty_s": residual}
+        return SimpleNamespace(load={"placement": {"workers": 2, "clock": clock}})
+
+    assert _placement(result(0.03)) == "; load from 2 worker pods in the cluster, clock +-0.030 s"
+    assert _placement(result(0.25)).endswith("(window edges are only that sure)")
+    assert _placement(SimpleNamespace(load={})) == ""
+
+
+def test_a_load_through_an_ingress_is_not_taken_into_the_cluster(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from graceproof.cli_prove import add_parser, placement_of
+    from graceproof.errors import OptionError
+
+    run = _run(tmp_path)
+    run.ctx = replace(run.ctx, target=replace(TARGET, through="traefik"))
+    with pytest.raises(WorkloadSpecError, match="through the traefik ingress controller"):
+        run._check_path()
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    argv = ["prove", "-f", "x", "--kubeconfig", "k", "--load-from", "cluster"]
+    with pytest.raises(OptionError, match="--ingress goes with --load-from host"):
+        placement_of(parser.parse_args([*argv, "--ingress", "traefik"]))

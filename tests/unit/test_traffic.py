@@ -158,3 +158,16 @@ def test_summaries_read_as_words_in_reports_even_for_an_unknown_kind() -> None:
     )
     assert describe_summary("someone-elses", {"sessions": 3}) == "sessions 3"
     assert describe_summary("new", None) == ""
+
+
+def test_a_run_waits_for_the_longest_request_of_its_kind_at_its_end() -> None:
+    stream = LoadSettings(
+        connection="grpc-stream",
+        timeout_s=3.0,
+        options={"stream_messages": "100", "stream_interval": "0.1"},
+    )
+    assert stream.longest_call_s == pytest.approx(13.0) and stream.stop_timeout_s == 14
+    assert stream.environment()["GRACEPROOF_LONGEST_CALL"] == "13.0"
+    unary = LoadSettings(connection="grpc-unary", timeout_s=2.0, options={"grpc_delay": "0.5"})
+    assert unary.longest_call_s == pytest.approx(2.5)
+    assert LoadSettings(timeout_s=2.0, mode="open", rate=10).stop_timeout_s == 5  # 2 x 2 + 1

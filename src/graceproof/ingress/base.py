@@ -151,4 +151,4 @@ class ThroughIngress(Workload):
         # The scenario waits until this port answers: that is, until the controller
         # routes (it answers 404 before). The workload's other NodePorts are dropped: a
         # traffic kind that needs one would bypass the controller, and is refused instead.
-        return replace(target, node_port=node_port, node_ports={})
+        return replace(target, node_port=node_port, node_ports={}, through=self.controller.kind)

@@ -158,17 +158,22 @@ def applied(reading: ClockReading) -> float:
 
 
 def cpu_seconds(ctx: LoadContext, pod: str) -> float | None:
-    """CPU time the pod's container used so far (cgroup v2 cpu.stat), None if unknown."""
+    """CPU time the pod's container used so far, None if unknown: cgroup v2's cpu.stat
+    (usage_usec), else cgroup v1's cpuacct.usage (nanoseconds)."""
+    script = (
+        "cat /sys/fs/cgroup/cpu.stat 2>/dev/null || "
+        "echo usage_nsec $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage)"
+    )
     try:
-        out = ctx.kube.exec(
-            ctx.namespace, pod, CONTAINER, ["cat", "/sys/fs/cgroup/cpu.stat"], timeout=15
-        )
+        out = ctx.kube.exec(ctx.namespace, pod, CONTAINER, ["sh", "-c", script], timeout=15)
     except (ExecError, ApiException):
         return None
     for line in out.splitlines():
         key, _, value = line.partition(" ")
-        if key == "usage_usec":
+        if key == "usage_usec" and value.strip().isdigit():
             return int(value) / 1e6
+        if key == "usage_nsec" and value.strip().isdigit():
+            return int(value) / 1e9
     return None
 
 
@@ -197,9 +202,9 @@ class ClusterLoadRun:
                 "(grpcio, websocket-client); give InCluster(image=...) graceproof's load image "
                 "(workloads/load/Dockerfile)"
             )
-        self.duration_s = float(math.ceil(ctx.duration_s))
-        hang_s = 2 * self.settings.timeout_s
-        self.stop_timeout_s = math.ceil(hang_s) + 1
+        # Each pod's clock is read (a few exec round trips) after the master started.
+        self.duration_s = float(math.ceil(ctx.duration_s) + 2 * (placement.workers + 1))
+        self.stop_timeout_s = self.settings.stop_timeout_s
         self.locustfile = default_locustfile(self.settings.connection)
         self.records_path = ctx.records_path
         self.workers = [f"gp-load-worker-{i}" for i in range(placement.workers)]
@@ -225,9 +230,26 @@ class ClusterLoadRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None and self._started:
+            self._keep_logs()  # the diagnosis of a failed run, before the pods go
         self._delete()
 
+    def _keep_logs(self) -> None:
+        """Best effort: the master's log and each worker's, next to the records."""
+        base = self.records_path.name
+        with contextlib.suppress(ExecError, ApiException, OSError):
+            log = self._copy("stderr.txt")
+            self.records_path.with_name(f"{base}.stderr.txt").write_text(log)
+        for i, pod in enumerate(self.workers):
+            with contextlib.suppress(ApiException, OSError):
+                text = self.ctx.kube.core.read_namespaced_pod_log(
+                    pod, self.ctx.namespace, _request_timeout=REQUEST_TIMEOUT
+                )
+                self.records_path.with_name(f"{base}.w{i}.log.txt").write_text(str(text))
+
     def start(self) -> None:
+        self.records_path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_path()
         self._check_labels()
         self.address, self.port = self._service_address()
         self._check_endpoints()
@@ -242,6 +264,14 @@ class ClusterLoadRun:
             self.clocks[pod] = [read_clock(self.ctx, pod)]
             self.cpu[pod] = [cpu_seconds(self.ctx, pod)]
         self._started = time.time()
+
+    def _check_path(self) -> None:
+        if self.ctx.target.through:
+            raise WorkloadSpecError(
+                f"{self.ctx.target.ref} is loaded through the {self.ctx.target.through} "
+                "ingress controller, which an in-cluster load (it enters the Service's "
+                "ClusterIP) would bypass: load it from the host (OnHost) instead"
+            )
 
     def _check_labels(self) -> None:
         pairs = selector_pairs(self.ctx.target.selector)
@@ -335,7 +365,8 @@ class ClusterLoadRun:
             "--run-time", f"{int(self.duration_s)}s", "--stop-timeout", str(self.stop_timeout_s),
             "--host", f"http://{self.address}:{self.port}", "--only-summary",
             "--expect-workers", str(len(self.workers)),
-            "--expect-workers-max-wait", str(int(self.placement.start_timeout_s)),
+            # The workers are created once the master runs, and may take as long.
+            "--expect-workers-max-wait", str(int(2 * self.placement.start_timeout_s + 30)),
         ]  # fmt: skip
         # The container outlives Locust, so its files can be copied: Locust runs in the
         # background, its pid and then its exit status written where graceproof reads.
@@ -358,6 +389,8 @@ class ClusterLoadRun:
         spec: dict[str, Any] = {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 5,
+            # Gone by themselves if graceproof is killed before it deletes them.
+            "activeDeadlineSeconds": int(self.duration_s + 600),
             "containers": [
                 {
                     "name": CONTAINER,
@@ -612,6 +645,8 @@ class ClusterLoadRun:
         pods: dict[str, dict[str, float | None]] = {}
         residual = 0.0
         for pod, readings in self.clocks.items():
+            if pod == MASTER:
+                continue  # it makes no request
             first, last = readings[0], readings[-1]
             # None: the pod's clock could be read once only (it had ended).
             drift = last.offset_s - first.offset_s if len(readings) > 1 else None
@@ -621,7 +656,10 @@ class ClusterLoadRun:
                 "uncertainty_s": round(first.uncertainty_s, 4),
                 "drift_s": None if drift is None else round(drift, 4),
             }
-            residual = max(residual, first.uncertainty_s + abs(drift or 0.0))
+            # What is left after the correction (all of the offset when none was
+            # applied), the reading's own bound, and the drift over the run.
+            left = abs(first.offset_s - applied(first))
+            residual = max(residual, left + first.uncertainty_s + abs(drift or 0.0))
         return {"pods": pods, "residual_uncertainty_s": round(residual, 4)}
 
     def _describe(
@@ -644,17 +682,19 @@ class ClusterLoadRun:
         }
 
     def _delete(self) -> None:
+        """Every load object, each tried even when another fails (the namespace's
+        deletion removes what is left); the first failure is raised at the end."""
         core, ns = self.ctx.kube.core, self.ctx.namespace
-        for name in (*self.workers, MASTER):
+        calls: list[tuple[Any, str]] = [
+            *((core.delete_namespaced_pod, name) for name in (*self.workers, MASTER)),
+            (core.delete_namespaced_config_map, CONFIGMAP),
+        ]
+        failed: ApiException | None = None
+        for delete, name in calls:
             try:
-                core.delete_namespaced_pod(
-                    name, ns, grace_period_seconds=0, _request_timeout=REQUEST_TIMEOUT
-                )
+                delete(name, ns, grace_period_seconds=0, _request_timeout=REQUEST_TIMEOUT)
             except ApiException as exc:
-                if exc.status != 404:
-                    raise
-        try:
-            core.delete_namespaced_config_map(CONFIGMAP, ns, _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+                if exc.status != 404 and failed is None:
+                    failed = exc
+        if failed is not None:
+            raise failed

@@ -88,6 +88,24 @@ def _row(r: ScenarioResult, control: ScenarioResult | None, link: str) -> list[o
     ]
 
 
+# Record times moved between clocks by more than this make window edges unsure enough
+# to say so: the kube-proxy lag itself is a few hundred ms.
+UNSURE_CLOCK_S = 0.1
+
+
+def _placement(r: ScenarioResult) -> str:
+    """Where the load ran, when in the cluster: its workers and its clock's residual
+    uncertainty, said plainly when it blurs the window edges."""
+    p = r.load.get("placement")
+    if not isinstance(p, dict):
+        return ""
+    residual = float((p.get("clock") or {}).get("residual_uncertainty_s") or 0.0)
+    text = f"; load from {p.get('workers')} worker pods in the cluster, clock +-{residual:.3f} s"
+    if residual > UNSURE_CLOCK_S:
+        text += " (window edges are only that sure)"
+    return text
+
+
 def render_markdown(
     results: Sequence[ScenarioResult],
     *,
@@ -121,7 +139,8 @@ def render_markdown(
         lag = f"; {r.propagation.describe()}" if r.propagation and r.propagation.lags else ""
         kind = describe_summary(r.connection, r.traffic)
         traffic = f"; {kind}" if kind else ""
-        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}{lag}{traffic}")
+        where = _placement(r)
+        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}{lag}{traffic}{where}")
     lines += [
         "",
         "</details>",

@@ -61,6 +61,11 @@ class Traffic:
             )
         _KINDS[cls.name] = cls
 
+    def longest_call_s(self, settings: Any) -> float:
+        """The longest one request of this kind may take with these LoadSettings (its
+        timeout by default): the stop of a run waits that long for those in flight."""
+        return float(settings.timeout_s)
+
     def summarize(self, records: Sequence[RequestRecord]) -> dict[str, Any] | None:
         """Figures of this kind beyond the common counts (the result's `traffic`), or
         None when it has none."""

@@ -51,8 +51,10 @@ class _Grpc(Traffic):
     options = ("grpc_delay", "stream_messages", "stream_interval")
 
     def summarize(self, records: Sequence[RequestRecord]) -> dict[str, Any] | None:
-        codes = Counter(str(r.detail.get("code", "OK" if r.ok else r.error)) for r in records)
-        return {"calls": len(records), "status_codes": dict(sorted(codes.items()))}
+        # Late open-loop arrivals were never sent: no call, no code.
+        calls = [r for r in records if not r.late]
+        codes = Counter(str(r.detail.get("code", "OK" if r.ok else r.error)) for r in calls)
+        return {"calls": len(calls), "status_codes": dict(sorted(codes.items()))}
 
     def describe(self, summary: Mapping[str, Any]) -> str:
         codes = ", ".join(f"{k} {v}" for k, v in summary.get("status_codes", {}).items())
@@ -69,13 +71,22 @@ class GrpcUnary(_Grpc):
     name = "grpc-unary"
     description = "gRPC unary calls, one channel (HTTP/2 connection) per user"
 
+    def longest_call_s(self, settings: Any) -> float:
+        return float(settings.timeout_s) + float(settings.options.get("grpc_delay", 0))
+
 
 class GrpcStream(_Grpc):
     name = "grpc-stream"
     description = (
-        "gRPC server-streaming calls (10 messages, 0.1 s apart), one channel per user; "
-        "a call that ends early or not OK fails"
+        "gRPC server-streaming calls (stream_messages, 10 by default, stream_interval, "
+        "0.1 s, apart), one channel per user; a call that ends early or not OK fails"
     )
+
+    def longest_call_s(self, settings: Any) -> float:
+        messages = int(settings.options.get("stream_messages", 10))
+        interval = float(settings.options.get("stream_interval", 0.1))
+        return messages * interval + float(settings.timeout_s)
+
     error_kinds = (*GRPC_ERROR_KINDS, "stream_short")
 
     def summarize(self, records: Sequence[RequestRecord]) -> dict[str, Any] | None:

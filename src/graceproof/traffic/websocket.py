@@ -29,7 +29,7 @@ class WebSocketStreams(Traffic):
     port = "websocket"
     # A held stream is not an arrival at a rate.
     modes = ("closed",)
-    error_kinds = ("stream_cut", "handshake")
+    error_kinds = ("stream_cut", "stream_error", "handshake")
 
     def summarize(self, records: Sequence[RequestRecord]) -> dict[str, Any] | None:
         gaps = [float(r.detail["reconnect_s"]) for r in records if "reconnect_s" in r.detail]

@@ -83,6 +83,9 @@ class Target:
     # NodePorts of other protocols the workload serves, by the port name a traffic kind
     # enters (graceproof.traffic.Traffic.port): {"grpc": 30086, "websocket": 30087}.
     node_ports: Mapping[str, int] = field(default_factory=dict)
+    # The ingress controller the load must go through (its kind), None: straight to
+    # the Service. A load that enters the Service's ClusterIP would bypass it.
+    through: str | None = None
 
     @property
     def ref(self) -> str:
