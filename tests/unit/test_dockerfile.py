@@ -56,9 +56,9 @@ def _instructions() -> list[tuple[str, str]]:
     return out
 
 
-def _requirements() -> list[list[str]]:
-    """requirements.txt's entries, each split into words, continuations joined."""
-    text = re.sub(r"\\\n", " ", REQUIREMENTS.read_text())
+def _requirements(path: Path = REQUIREMENTS) -> list[list[str]]:
+    """A requirements file's entries, each split into words, continuations joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [line.split() for line in lines if line]
 
@@ -88,9 +88,11 @@ def test_the_dockerfile_copies_the_app_and_runs_it_in_exec_form() -> None:
     assert [json.loads(c) for c in cmds] == [["python3", "/app/server.py"]]
 
 
-def test_every_requirement_is_pinned_to_a_version_with_sha256_hashes() -> None:
-    entries = _requirements()
-    assert entries, REQUIREMENTS
+def pinned_names(path: Path) -> list[str]:
+    """The names a requirements file pins, each checked: `NAME==VERSION` and sha256
+    hashes only, no hash twice, no name twice (normalized as pip does)."""
+    entries = _requirements(path)
+    assert entries, path
     names = []
     for words in entries:
         spec, options = words[0], words[1:]
@@ -99,10 +101,14 @@ def test_every_requirement_is_pinned_to_a_version_with_sha256_hashes() -> None:
         for option in options:
             assert re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", option), (spec, option)
         assert len(set(options)) == len(options), spec
-        names.append(spec.split("==")[0].lower())
+        names.append(re.sub(r"[-_.]+", "-", spec.split("==")[0]).lower())
     assert len(set(names)) == len(names), names
+    return names
+
+
+def test_every_requirement_is_pinned_to_a_version_with_sha256_hashes() -> None:
     # The app's gRPC and WebSocket servers.
-    assert {"grpcio", "websockets"} <= set(names), names
+    assert {"grpcio", "websockets"} <= set(pinned_names(REQUIREMENTS))
 
 
 def test_the_local_image_installs_the_same_requirements_file_with_hashes() -> None:
