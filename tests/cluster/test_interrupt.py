@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
 ) -> None:
     test_file = pytester.makepyfile(test_blocks=BLOCKING_TEST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRACEPROOF_")}
+    env["PYTHONUNBUFFERED"] = "1"  # its log up to the moment, should it hang
     argv = [sys.executable, "-m", "pytest", "-p", "no:locust", "-p", "no:cacheprovider"]
     argv += [*inner_cluster_args, str(test_file)]
     out = pytester.path / "inner.log"
@@ -59,7 +61,7 @@ def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
 
         name = wait_for(namespace_exists, what="the inner test's namespace", timeout=120)
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=180)
+        code = _wait_or_dump(proc, out, timeout=180)
         log_text = out.read_text()
         assert code == pytest.ExitCode.INTERRUPTED, log_text
         assert "KeyboardInterrupt" in log_text
@@ -70,6 +72,21 @@ def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
             proc.kill()
             proc.wait(timeout=30)
         delete_run_namespaces(kube, fresh_run_id)
+
+
+def _wait_or_dump(proc: subprocess.Popen[bytes], out: Path, timeout: float) -> int:
+    """Its exit code; if it does not end in time, every thread's stack (pytest's
+    faulthandler prints them on SIGABRT) and its log go into the failure."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+        raise AssertionError(
+            f"the interrupted pytest did not end within {timeout:g} s; its log and stacks:\n"
+            f"{out.read_text(errors='replace')[-20000:]}"
+        ) from None
 
 
 def test_private_kubeconfig_is_removed_after_the_session(
