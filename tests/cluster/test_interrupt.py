@@ -40,7 +40,16 @@ def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
     out = pytester.path / "inner.log"
     with out.open("wb") as log:
         proc = subprocess.Popen(
-            argv, cwd=pytester.path, env=env, stdout=log, stderr=subprocess.STDOUT
+            argv,
+            cwd=pytester.path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C as in a terminal: a command a shell starts in the background without
+            # job control (a CI runner's `cmd &`) ignores SIGINT, and its children inherit
+            # that, so Python would never raise KeyboardInterrupt (seen: the inner pytest
+            # slept on through the signal).
+            preexec_fn=_default_sigint,
         )
     marker = pytester.path / "namespace.txt"
     try:
@@ -72,6 +81,10 @@ def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
             proc.kill()
             proc.wait(timeout=30)
         delete_run_namespaces(kube, fresh_run_id)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_or_dump(proc: subprocess.Popen[bytes], out: Path, timeout: float) -> int:
