@@ -232,6 +232,14 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "scenario"
 
 
+def _bounds(counts: Counts, conf: float) -> dict[str, RateBound]:
+    """The error-rate bound overall and inside the termination windows."""
+    return {
+        "overall": error_rate_bound(counts.failed, counts.total, conf),
+        "in_windows": error_rate_bound(counts.failed_in_windows, counts.in_windows, conf),
+    }
+
+
 @dataclass(frozen=True)
 class ScenarioResult:
     """One scenario: a workload variant under load while a disruption terminates pods."""
@@ -307,10 +315,7 @@ class ScenarioResult:
             cluster=cluster,
             load=dict(load),
             counts=counts,
-            stats={
-                "overall": error_rate_bound(counts.failed, counts.total, conf),
-                "in_windows": error_rate_bound(counts.failed_in_windows, counts.in_windows, conf),
-            },
+            stats=_bounds(counts, conf),
             windows=windows,
             timeline=events,
             series=per_second(records, t0=t0, bin_s=DEFAULT_BIN_S),
@@ -328,8 +333,7 @@ class ScenarioResult:
             parameters=dict(parameters or {}),
             measures=measures,
             budget=budget,
-            # One connection per request makes each request a routing decision of the
-            # path; reused connections keep reaching a pod whatever the path decides.
+            # Only where each request is a routing decision of the path (Traffic docs).
             propagation=propagation(records, events) if kind.routes_each_request else None,
             traffic=kind.summarize(records),
         )
