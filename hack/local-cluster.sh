@@ -77,23 +77,82 @@ deps() {
 
 alive() { [[ -f $pids/$1.pid ]] && kill -0 "$(cat "$pids/$1.pid")" 2>/dev/null; }
 
-# start NAME CMD...: run in its own session, output to logs/NAME.log, pid in pids/NAME.pid
+# The address:port each process listens on, checked free before it starts: a
+# process left from another state dir (another clone's cluster) holding one would
+# make ours exit at once, and the wait for it would time out without a reason.
+ports_of() {
+  case $1 in
+    etcd) echo 127.0.0.1:2379 127.0.0.1:2380 127.0.0.1:2381 ;;
+    kube-apiserver) echo 127.0.0.1:6443 ;;
+    kube-controller-manager) echo 127.0.0.1:10257 ;;
+    kube-scheduler) echo 127.0.0.1:10259 ;;
+    kube-proxy) echo 127.0.0.1:10249 127.0.0.1:10256 ;;
+    kubelet) echo "$(node_ip 1):10250 127.0.0.1:10248" ;;
+    kubelet-*) echo "$(node_ip "${1#kubelet-}"):10250 $(node_ip "${1#kubelet-}"):10248" ;;
+  esac
+}
+
+# port_holder ADDR:PORT: "pid N (command line)" of what listens there, or nothing.
+port_holder() {
+  local line pid
+  line=$(ss -Hltnp 2>/dev/null | awk -v a="${1%:*}" -v p="${1##*:}" '
+    { n = split($4, f, ":"); la = substr($4, 1, length($4) - length(f[n]) - 1) }
+    f[n] == p && (la == a || la == "0.0.0.0" || la == "*" || la == "[::]") { print; exit }')
+  [[ -n $line ]] || return 0
+  pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' <<<"$line")
+  if [[ -n $pid && -r /proc/$pid/cmdline ]]; then
+    echo "pid $pid ($(tr '\0' ' ' </proc/"$pid"/cmdline | cut -c1-200))"
+  else
+    echo "another process ($line)"
+  fi
+}
+
+# ports_free NAME: fail, naming the holder and the fix, if NAME's ports are taken.
+ports_free() {
+  local addr holder
+  for addr in $(ports_of "$1"); do
+    holder=$(port_holder "$addr")
+    [[ -z $holder ]] || gp_die "$1 cannot start: $addr, where it listens, is held by $holder." \
+      "Stop that process; if it is another clone's local cluster, run hack/local-cluster.sh down in that clone."
+  done
+}
+
+# start NAME CMD...: run in its own session, output to logs/NAME.log, pid in
+# pids/NAME.pid; the command is kept so that wait_until can restart it once.
+declare -A started=() restarted=()
 start() {
   local name=$1; shift
   if alive "$name"; then return 0; fi
+  ports_free "$name"
   gp_log "starting $name"
+  started[$name]=$(printf '%q ' "$@")
   setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null &
   echo $! >"$pids/$name.pid"
 }
 
-# wait_until WHAT SECONDS CMD...: poll CMD until it succeeds; show progress; fail with the log
+# wait_until WHAT SECONDS CMD...: poll CMD until it succeeds; show progress; fail
+# with the log. WHAT's first word names the process. Should it exit meanwhile, or
+# the wait time out, its log is shown and it is started again, once, as a supervisor
+# would (a start on a busy 2-core machine can fail where a second one passes); the
+# next exit or timeout fails the wait.
 wait_until() {
-  local what=$1 secs=$2 t0=$SECONDS next=10; shift 2
+  local what=$1 secs=$2 t0=$SECONDS next=10 proc=${1%% *} why; shift 2
   until "$@" >/dev/null 2>&1; do
-    if ((SECONDS - t0 >= secs)); then
-      gp_log "timed out after ${secs}s waiting for $what; last log lines:"
-      tail -n 20 "$logs/${what%% *}.log" 2>/dev/null >&2 || true
-      return 1
+    why=
+    if [[ -n ${started[$proc]:-} ]] && ! alive "$proc"; then
+      why="$proc exited while waiting for $what"
+    elif ((SECONDS - t0 >= secs)); then
+      why="timed out after ${secs}s waiting for $what"
+    fi
+    if [[ -n $why ]]; then
+      gp_log "$why; last log lines of $proc:"
+      tail -n 20 "$logs/$proc.log" >&2 2>/dev/null || true
+      [[ -n ${started[$proc]:-} && -z ${restarted[$proc]:-} ]] || return 1
+      restarted[$proc]=1
+      gp_log "starting $proc again (once)"
+      stop_pids "$proc"
+      eval "start $proc ${started[$proc]}"
+      t0=$SECONDS next=10
     fi
     if ((SECONDS - t0 >= next)); then gp_log "still waiting for $what ($((SECONDS - t0))s)"; next=$((next + 10)); fi
     sleep 0.5
@@ -358,17 +417,30 @@ parse_nodes() {
   echo "$n"
 }
 
+up_failed() {
+  (($1)) || return 0
+  if (($1 == 130)); then gp_log "interrupted: taking the cluster down"; else gp_log "up failed: taking the cluster down (its logs stay in $logs)"; fi
+  down
+}
+
 up() {
   local t0=$SECONDS n i
   n=$(parse_nodes "$@")
   if [[ -s $nodes_file ]] && alive kube-apiserver && (($(cat "$nodes_file") > n)); then
     gp_die "the local cluster runs $(cat "$nodes_file") nodes, more than the $n asked for: take it down first (hack/local-cluster.sh down)"
   fi
+  # Every port is checked before anything starts (start checks again, for restarts).
+  local proc
+  for proc in etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy \
+    $(for i in $(seq 1 "$n"); do node_proc "$i" kubelet; done); do
+    alive "$proc" || ports_free "$proc"
+  done
   deps
   bash "$here/build.sh"
   mkdir -p "$state" "$logs" "$pids"
-  # An interrupted `up` leaves nothing half-started behind.
-  trap 'gp_log "interrupted: taking the cluster down"; down; exit 130' INT TERM
+  # An interrupted or failed `up` leaves nothing half-started behind (the logs stay).
+  trap 'exit 130' INT TERM
+  trap 'up_failed $?' EXIT
   echo "$n" >"$nodes_file"
   make_pki
   write_configs "$n"
@@ -419,7 +491,7 @@ up() {
     wait_until "$(node_proc "$i" kubelet) (node $(node_name "$i") Ready)" "$up_timeout" node_ready "$(node_name "$i")"
   done
   wait_until "kube-controller-manager (default service account)" 60 default_sa
-  trap - INT TERM
+  trap - INT TERM EXIT
   gp_log "cluster of $n node(s) up in $((SECONDS - t0))s; kubeconfig: $kubeconfig"
   gp_log "try: $bin/kubectl --kubeconfig $kubeconfig get nodes"
 }

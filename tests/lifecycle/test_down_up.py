@@ -19,6 +19,8 @@ STATE = Path(os.environ.get("GRACEPROOF_LOCAL_CLUSTER_DIR", REPO / ".local-clust
 # The node count `make test` brought the cluster up with (Makefile NODES).
 NODES = int(os.environ.get("NODES", "1"))
 
+CLUSTER_PORTS = {2379, 2380, 2381, 6443, 10257, 10259, 10249, 10256, 10250, 10248}
+
 # Deselected (tests/conftest.py) unless GRACEPROOF_LIFECYCLE=1.
 pytestmark = pytest.mark.lifecycle
 
@@ -42,6 +44,14 @@ def _leftovers() -> list[str]:
     found += [line for line in rules.splitlines() if "KUBE-" in line or "CNI-" in line]
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     found += [n for n in netns.splitlines() if n.startswith("cni-")]
+    # A process still listening on a cluster port would make the next `up` (of this
+    # clone or another) fail: etcd, apiserver, controller-manager, scheduler,
+    # kube-proxy, kubelets.
+    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+    for line in listening.splitlines():
+        port = int(line.split()[3].rsplit(":", 1)[1])
+        if port in CLUSTER_PORTS:
+            found.append(f"listening: {line}")
     return found
 
 
