@@ -342,6 +342,17 @@ class ScenarioResult:
     def file_stem(self) -> str:
         return self.name or _safe_name(self.scenario_id)
 
+    def headline(self) -> str:
+        """The figures of the proof on one line: requests and failures (by kind), those
+        inside the termination windows and the bound on their error rate."""
+        c = self.counts
+        return (
+            f"{self.file_stem} ({self.connection}): {c.failed} of {c.total} failed"
+            f"{f' ({_kinds(c)})' if c.failed else ''}, {c.failed_in_windows} of "
+            f"{c.in_windows} inside {c.windows} termination windows (error rate in windows "
+            f"{self.stats['in_windows'].describe()})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": self.schema,

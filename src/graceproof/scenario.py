@@ -318,6 +318,7 @@ def run_scenario(
     with phases.phase("verdict", "judging the records"):
         res = _judge(sc, run, cluster, name, records_path)
     res = replace(res, phases=phases.seconds)
+    log.info("%s", res.headline())
     log.info("[%s] %s", name, res.verdict.message)
     return res
 

@@ -46,13 +46,7 @@ def _app(shutdown_mode: str, node_port: int) -> SampleApp:
 
 
 def _report(result: ScenarioResult) -> str:
-    c = result.counts
-    return (
-        f"{result.file_stem} ({result.connection}): {c.failed} of {c.total} failed "
-        f"({dict(c.error_kinds)}), {c.failed_in_windows} of {c.in_windows} inside "
-        f"{c.windows} termination windows (error rate in windows "
-        f"{result.stats['in_windows'].describe()}); traffic {result.traffic}"
-    )
+    return f"{result.headline()}; traffic {result.traffic}"
 
 
 @pytest.mark.parametrize("load", [UNARY, STREAM], ids=["unary", "stream"])

@@ -27,12 +27,10 @@ LOAD = LoadSettings(users=10, timeout_s=2.0)
 
 
 def _report(result: ScenarioResult) -> str:
-    c, p = result.counts, result.load["placement"]
+    p = result.load["placement"]
     return (
-        f"{result.file_stem}: {c.failed} of {c.total} failed ({dict(c.error_kinds)}), "
-        f"{c.failed_in_windows} of {c.in_windows} inside {c.windows} windows (error rate in "
-        f"windows {result.stats['in_windows'].describe()}); load pods on {p['nodes']}, "
-        f"records {p['records']}, clock {p['clock']}"
+        f"{result.headline()}; load pods on {p['nodes']}, records {p['records']}, "
+        f"clock {p['clock']}"
     )
 
 

@@ -51,13 +51,8 @@ def traefik_image(cluster: ClusterProvider) -> str:
 
 
 def _report(result: ScenarioResult) -> str:
-    c = result.counts
     lag = result.propagation.describe() if result.propagation else "no lag measured"
-    return (
-        f"{result.file_stem}: {c.failed} of {c.total} failed ({dict(c.error_kinds)}), "
-        f"{c.failed_in_windows} of {c.in_windows} inside {c.windows} termination windows "
-        f"(error rate in windows {result.stats['in_windows'].describe()}); {lag}"
-    )
+    return f"{result.headline()}; {lag}"
 
 
 def test_the_lag_of_each_path_and_the_sleep_it_calls_for(prove: Prove, traefik_image: str) -> None:

@@ -32,13 +32,7 @@ KEEPALIVE = LoadSettings(connection="keepalive", path="/slow?seconds=0.2", timeo
 
 
 def _report(result: ScenarioResult) -> str:
-    c = result.counts
-    return (
-        f"{result.file_stem} ({result.connection}): {c.failed} of {c.total} failed "
-        f"({dict(c.error_kinds)}), {c.failed_in_windows} of {c.in_windows} inside "
-        f"{c.windows} termination windows (error rate in windows "
-        f"{result.stats['in_windows'].describe()})"
-    )
+    return result.headline()
 
 
 def test_an_app_that_exits_at_once_resets_reused_connections_despite_its_hook(

@@ -29,16 +29,10 @@ pytestmark = pytest.mark.e2e
 
 
 def _report(result: ScenarioResult) -> str:
-    c = result.counts
     refused = sum(
         1 for a in result.disruption.actions if a["action"] == "evict" and a.get("status") == 429
     )
-    bound = result.stats["in_windows"].describe()
-    return (
-        f"{result.file_stem}: {c.failed} of {c.total} failed, {c.failed_in_windows} of "
-        f"{c.in_windows} inside {c.windows} termination windows (error rate in windows "
-        f"{bound}); evictions refused (429): {refused}; {result.verdict.message}"
-    )
+    return f"{result.headline()}; evictions refused (429): {refused}; {result.verdict.message}"
 
 
 @contextmanager

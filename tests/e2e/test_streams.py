@@ -37,11 +37,7 @@ def _app(shutdown_mode: str, node_port: int) -> SampleApp:
 
 
 def _report(result: ScenarioResult) -> str:
-    c = result.counts
-    return (
-        f"{result.file_stem}: {c.failed} of {c.total} streams failed ({dict(c.error_kinds)}), "
-        f"{c.in_windows} inside {c.windows} termination windows; traffic {result.traffic}"
-    )
+    return f"{result.headline()}; traffic {result.traffic}"
 
 
 def test_an_app_that_exits_at_once_cuts_its_streams_despite_its_hook(prove: Prove) -> None:

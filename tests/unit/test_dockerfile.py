@@ -45,9 +45,9 @@ def test_the_image_is_built_from_the_base_image_argument() -> None:
     assert froms == ["${BASE_IMAGE}"]
 
 
-def _instructions() -> list[tuple[str, str]]:
-    """The Dockerfile's instructions as (KEYWORD, arguments), continuations joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions as (KEYWORD, arguments), continuations joined."""
+    text = re.sub(r"\\\n", " ", path.read_text())
     out = []
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -64,7 +64,7 @@ def _requirements(path: Path = REQUIREMENTS) -> list[list[str]]:
 
 
 def test_the_dockerfile_installs_the_requirements_from_hashed_wheels_only() -> None:
-    instructions = _instructions()
+    instructions = dockerfile_instructions()
     runs = [i for i, (kw, args) in enumerate(instructions) if kw == "RUN" and "pip" in args]
     assert len(runs) == 1, instructions
     argv = shlex.split(instructions[runs[0]][1])
@@ -82,7 +82,7 @@ def test_the_dockerfile_installs_the_requirements_from_hashed_wheels_only() -> N
 
 def test_the_dockerfile_copies_the_app_and_runs_it_in_exec_form() -> None:
     # Exec form: the app is PID 1 and gets SIGTERM itself.
-    instructions = _instructions()
+    instructions = dockerfile_instructions()
     assert ("COPY", "app/ /app/") in instructions
     cmds = [args for kw, args in instructions if kw == "CMD"]
     assert [json.loads(c) for c in cmds] == [["python3", "/app/server.py"]]

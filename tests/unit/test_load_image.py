@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
-from test_dockerfile import pinned_names
+from test_dockerfile import dockerfile_instructions, pinned_names
 
 REPO = Path(__file__).resolve().parents[2]
 LOAD = REPO / "workloads" / "load"
@@ -78,17 +78,6 @@ def _versions_env() -> dict[str, str]:
     return values
 
 
-def _instructions() -> list[tuple[str, str]]:
-    """The Dockerfile's instructions as (KEYWORD, arguments), continuations joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    out = []
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            keyword, _, args = line.strip().partition(" ")
-            out.append((keyword.upper(), args.strip()))
-    return out
-
-
 def _venv_version(name: str) -> str:
     try:
         return metadata.version(name)
@@ -143,7 +132,7 @@ def test_every_dependency_of_the_venvs_locust_grpcio_and_websocket_client_is_pin
 
 
 def test_the_dockerfile_installs_the_requirements_from_hashed_wheels_only() -> None:
-    instructions = _instructions()
+    instructions = dockerfile_instructions(DOCKERFILE)
     runs = [i for i, (kw, args) in enumerate(instructions) if kw == "RUN" and "pip" in args]
     assert len(runs) == 1, instructions
     argv = shlex.split(instructions[runs[0]][1])
@@ -169,7 +158,7 @@ def test_the_dockerfile_builds_on_the_workload_images_pinned_base() -> None:
 
 
 def test_the_dockerfile_runs_locust_in_exec_form_in_the_locustfiles_folder() -> None:
-    instructions = _instructions()
+    instructions = dockerfile_instructions(DOCKERFILE)
     assert ("WORKDIR", "/locust") in instructions
     cmds = [json.loads(args) for kw, args in instructions if kw == "CMD"]
     assert cmds == [["python3", "-m", "locust"]]

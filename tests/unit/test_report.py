@@ -138,6 +138,24 @@ def test_the_hook_variant_drops_nothing_and_passes(hooked: ScenarioResult) -> No
     assert hooked.stats["overall"].hi == pytest.approx(3 / hooked.counts.total)
 
 
+def test_the_headline_gives_the_figures_of_the_proof(
+    no_hook: ScenarioResult, hooked: ScenarioResult
+) -> None:
+    c = no_hook.counts
+    assert c.failed and c.failed_in_windows
+    kinds = ", ".join(f"{k} {v}" for k, v in c.error_kinds.items())
+    assert no_hook.headline() == (
+        f"no-hook--rollout-restart--new (new): {c.failed} of {c.total} failed ({kinds}), "
+        f"{c.failed_in_windows} of {c.in_windows} inside {c.windows} termination windows "
+        f"(error rate in windows {no_hook.stats['in_windows'].describe()})"
+    )
+    h = hooked.counts
+    assert hooked.headline().startswith(
+        f"prestop-http--rollout-restart--new (new): 0 of {h.total} failed, 0 of {h.in_windows} "
+    )
+    assert "< " in hooked.headline()  # a bound, not a rate, for zero failures
+
+
 def test_a_clean_run_that_never_overlapped_a_termination_proves_nothing() -> None:
     records, _ = synthetic_run("prestop-http")
     result = ScenarioResult.build(
