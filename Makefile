@@ -52,7 +52,7 @@ echo "graceproof: report in $(REPORT_DIR)/ (summary: $(REPORT_DIR)/summary.md), 
 exit $$rc
 endef
 
-.PHONY: help venv local-cluster local-cluster-down images images-kind images-local bench \
+.PHONY: help venv local-cluster local-cluster-down images images-kind images-local bench flaky \
 	e2e e2e-kind e2e-local test unit lint clean
 
 help: ## list the targets and the variables they take
@@ -135,6 +135,9 @@ clean: ## delete what graceproof made: kind cluster, test namespaces, local clus
 	  $(CLEAN_NAMESPACES_CMD) || echo "clean: removing graceproof namespaces failed (see CLEAN_NAMESPACES_CMD)" >&2; fi
 	@if [ -d '$(LOCAL_CLUSTER_DIR)' ]; then echo "hack/local-cluster.sh down"; hack/local-cluster.sh down; fi
 	rm -rf -- '$(REPORT_DIR)' '$(ARTIFACTS_DIR)' '$(VENV_STAMP)'
+
+flaky: venv ## run the unit suite N times (default 10; LOAD busy cores beside it) and list every test that failed
+	$(VENV_PY) benchmarks/flaky.py -n $(or $(N),10) --load $(or $(LOAD),0)
 
 bench: venv local-cluster ## benchmarks on the local cluster: verdict tally (K pairs) and termination order (N runs)
 	hack/images.sh >/dev/null

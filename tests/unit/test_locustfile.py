@@ -266,11 +266,41 @@ def test_open_mode_records_the_intended_time_and_locust_agrees(
         GRACEPROOF_RATE="50",
         GRACEPROOF_CONNECTION="keepalive",
     )
-    assert run.returncode == 0, run.stderr
     records = read_records(records_path, RECORD_FIELDS | {"intended"})
     assert len(records) > 100  # 50 a second for some 3 s
-    assert all(r.ok and r.intended is not None and r.intended <= r.t for r in records)
-    assert locust_totals(run.stdout) == (len(records), 0)
+    assert all(r.intended is not None and r.intended <= r.t for r in records)
+    # On 2 loaded cores gevent's scheduler wakes more than late_after_s (20 ms) late a few
+    # times a minute (CI failed 1 run in 4 on it): such an arrival is recorded "late", as
+    # it must be, and counted by Locust as a failure. Every other request is answered.
+    late = [r for r in records if r.late]
+    assert all(r.ok for r in records if not r.late), [r.error for r in records if not r.ok]
+    assert run.returncode == (1 if late else 0), run.stderr
+    assert locust_totals(run.stdout) == (len(records), len(late))
+
+
+def test_an_arrival_that_starts_after_late_after_is_recorded_late_not_sent(
+    app: RunningApp, tmp_path: Path
+) -> None:
+    # A bound of 1 us, far below what any wake-up of gevent's loop takes: every arrival
+    # is late, whatever the machine's load, so this path runs on every run.
+    records_path = tmp_path / "records.jsonl"
+    run = run_locust(
+        f"http://127.0.0.1:{app.port}",
+        records_path,
+        seconds=2,
+        users=1,
+        GRACEPROOF_MODE="open",
+        GRACEPROOF_RATE="20",
+        GRACEPROOF_LATE_AFTER="0.000001",
+    )
+    assert run.returncode == 1, run.stderr
+    records = read_records(records_path, RECORD_FIELDS | {"intended"})
+    assert len(records) >= 10
+    assert all(r.late and not r.ok and r.status == 0 and r.pod is None for r in records)
+    assert all(r.intended is not None and r.t > r.intended for r in records)
+    assert not app.connections  # none of them was sent
+    assert locust_totals(run.stdout) == (len(records), len(records))
+    assert "not sent within 1e-06 s of its intended time" in run.stdout + run.stderr
 
 
 @pytest.mark.parametrize(
