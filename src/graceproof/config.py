@@ -77,6 +77,10 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                f"Kubernetes minor version of the kind cluster, one of "
                f"{', '.join(KIND_NODE_IMAGES)} (kind {KIND_RELEASE} images). "
                f"Default: {DEFAULT_K8S_VERSION}.", metavar="MINOR"),
+    OptionSpec("gp_node_image", "--gp-node-image", "GRACEPROOF_NODE_IMAGE",
+               "kind node image to create the cluster from instead of the pinned one of "
+               "--gp-k8s-version (kind only), e.g. one built without a registry by "
+               "hack/kind-node-image.sh.", metavar="IMAGE"),
     OptionSpec("gp_keep_cluster", "--gp-keep-cluster", "GRACEPROOF_KEEP_CLUSTER",
                "keep the kind cluster after the session (kind only).", is_bool=True),
     OptionSpec("gp_keep_failed", "--gp-keep-failed", "GRACEPROOF_KEEP_FAILED",
@@ -111,11 +115,13 @@ class Options:
     image: str
     image_archive: Path | None
     run_id: str
+    # A kind node image given by the user; None: the pinned one of k8s_version.
+    kind_node_image: str | None = None
 
     @property
     def node_image(self) -> str:
-        """The pinned kind node image of `k8s_version`."""
-        return KIND_NODE_IMAGES[self.k8s_version or DEFAULT_K8S_VERSION]
+        """The kind node image: the one given, else the pinned one of `k8s_version`."""
+        return self.kind_node_image or KIND_NODE_IMAGES[self.k8s_version or DEFAULT_K8S_VERSION]
 
 
 def parse_bool(value: str, *, name: str) -> bool:
@@ -199,10 +205,10 @@ def _check_name(flag: str, value: str, max_len: int, what: str) -> str:
     return value
 
 
-def _check_image(image: str) -> str:
+def _check_image(image: str, flag: str = "--gp-image") -> str:
     if any(c.isspace() for c in image) or not _has_pinned_tag(image):
         raise OptionError(
-            f"--gp-image {image!r} needs an explicit tag or digest other than latest "
+            f"{flag} {image!r} needs an explicit tag or digest other than latest "
             "(with :latest or no tag, nodes may pull or keep a different image)"
         )
     return image
@@ -250,6 +256,11 @@ def build_options(
         report_dir=given_path("gp_report_dir") or (cwd / "reports").resolve(),
         image=_check_image(str(raw.get("gp_image") or default_image(root))),
         image_archive=image_archive,
+        kind_node_image=(
+            None
+            if raw.get("gp_node_image") is None
+            else _check_image(str(raw["gp_node_image"]), "--gp-node-image")
+        ),
         run_id=_check_name(
             "--gp-run-id",
             str(raw.get("gp_run_id") or secrets.token_hex(3)),

@@ -96,6 +96,11 @@ class ExecError(GraceproofError):
         super().__init__(f"exec {self.command} in {pod}/{container} failed: {detail}")
 
 
+class KindSetupError(GraceproofError):
+    """This machine cannot create the kind cluster as asked: Docker, kind, the node
+    image or a host port of the kind config is not as kind needs it."""
+
+
 class ImageNotAvailableError(GraceproofError):
     """The workload image is not in the cluster's image store and cannot be pulled."""
 

@@ -221,3 +221,29 @@ def test_options_are_immutable() -> None:
     opts = build()
     with pytest.raises(AttributeError):
         opts.cluster_name = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("where", ["cli", "env"])
+def test_a_node_image_given_replaces_the_pinned_one(where: str) -> None:
+    image = "graceproof/kind-node:v1.34.4-abc123"
+    cli: dict[str, object] = {"gp_node_image": image} if where == "cli" else {}
+    env = {"GRACEPROOF_NODE_IMAGE": image} if where == "env" else {}
+    opts = build(cli, env)
+    assert opts.node_image == image and opts.kind_node_image == image
+    assert opts.k8s_version == "1.34"
+
+
+def test_a_node_image_without_a_tag_is_refused_naming_the_flag() -> None:
+    with pytest.raises(OptionError, match="--gp-node-image 'my/node' needs an explicit tag"):
+        build({"gp_node_image": "my/node"})
+
+
+def test_existing_provider_rejects_a_node_image(kubeconfig: Path) -> None:
+    with pytest.raises(OptionError, match="--gp-node-image applies to kind only"):
+        build(
+            {
+                "gp_provider": "existing",
+                "gp_kubeconfig": str(kubeconfig),
+                "gp_node_image": "n/node:v1",
+            }
+        )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -8,13 +9,25 @@ from typing import Any
 
 import pytest
 
-from graceproof.config import KIND_NODE_IMAGES, build_options
-from graceproof.errors import CommandFailedError, MissingToolError
+from graceproof.config import KIND_NODE_IMAGES, KIND_RELEASE, build_options
+from graceproof.errors import CommandFailedError, KindSetupError, MissingToolError
 from graceproof.providers import ExistingProvider, make_provider
 from graceproof.providers.base import run_command
 from graceproof.providers.kind import KindProvider
+from graceproof.providers.kind_checks import missing_capabilities
 
 NODE_IMAGE = KIND_NODE_IMAGES["1.34"]
+
+
+def kind_calls(runner: Any) -> list[list[str]]:
+    """The calls that act on clusters: not the checks of docker and kind's version."""
+    return [c for c in runner.calls if c[0] == "kind" and c[1] != "version"]
+
+
+@pytest.fixture(autouse=True)
+def a_machine_kind_can_run_on(fake_runner: Any) -> None:
+    fake_runner.answers[("docker", "info")] = "20.10.24\n"
+    fake_runner.answers[("kind", "version")] = f"kind {KIND_RELEASE} go1.26.8 linux/amd64\n"
 
 
 @pytest.fixture
@@ -51,7 +64,7 @@ def test_start_creates_a_named_cluster_from_the_config_with_the_pinned_image(
     provider = make()
     provider.start()
     kubeconfig = provider.kubeconfig
-    assert fake_runner.calls == [
+    assert kind_calls(fake_runner) == [
         ["kind", "get", "clusters"],
         [
             "kind",
@@ -77,7 +90,7 @@ def test_cluster_name_is_used_as_given_not_prefixed_nor_taken_from_the_config(
     make: Any, fake_runner: Any
 ) -> None:
     make(name="graceproof").start()
-    create = fake_runner.calls[1]
+    create = kind_calls(fake_runner)[1]
     assert create[create.index("--name") + 1] == "graceproof"
 
 
@@ -85,7 +98,7 @@ def test_without_a_kind_config_the_name_and_image_are_still_passed(
     make: Any, fake_runner: Any
 ) -> None:
     make(config_file=None).start()
-    create = fake_runner.calls[1]
+    create = kind_calls(fake_runner)[1]
     assert "--config" not in create
     assert create[create.index("--name") + 1] == "gp-test"
     assert create[create.index("--image") + 1] == NODE_IMAGE
@@ -106,7 +119,7 @@ def test_an_existing_cluster_is_reused_and_its_kubeconfig_written_privately(
     fake_runner.answers[("kind", "get", "kubeconfig")] = "apiVersion: v1\nkind: Config\n"
     provider = make()
     provider.start()
-    assert fake_runner.calls == [
+    assert kind_calls(fake_runner) == [
         ["kind", "get", "clusters"],
         ["kind", "get", "kubeconfig", "--name", "gp-test"],
     ]
@@ -217,6 +230,99 @@ def test_context_manager_stops_on_exit(make: Any, fake_runner: Any) -> None:
     with make() as provider:
         assert provider.created
     assert fake_runner.calls[-1][:3] == ["kind", "delete", "cluster"]
+
+
+# What kind needs from the machine, checked before anything is created ----------------
+def test_no_docker_engine_is_named_with_the_fix(make: Any, fake_runner: Any) -> None:
+    fake_runner.fail_on[("docker", "info")] = CommandFailedError(
+        ["docker", "info"], 1, "Cannot connect to the Docker daemon at unix:///x.sock"
+    )
+    with pytest.raises(KindSetupError) as info:
+        make().start()
+    message = str(info.value)
+    assert "no Docker engine answers" in message and "Cannot connect" in message
+    assert "hack/docker.sh up" in message and "--gp-provider existing" in message
+    assert kind_calls(fake_runner) == []  # nothing created
+
+
+def test_kind_of_another_release_is_refused_naming_both(make: Any, fake_runner: Any) -> None:
+    fake_runner.answers[("kind", "version")] = "kind v0.20.0 go1.21 linux/amd64\n"
+    with pytest.raises(KindSetupError) as info:
+        make().start()
+    assert "kind v0.20.0 is on PATH" in str(info.value)
+    assert f"go install sigs.k8s.io/kind@{KIND_RELEASE}" in str(info.value)
+    assert kind_calls(fake_runner) == []
+
+
+def test_kind_of_another_release_goes_with_a_node_image_of_ones_own(
+    make: Any, fake_runner: Any
+) -> None:
+    fake_runner.answers[("kind", "version")] = "kind v0.20.0 go1.21 linux/amd64\n"
+    make(node_image="me/node:v1", node_image_given=True).start()
+    create = kind_calls(fake_runner)[1]
+    assert create[create.index("--image") + 1] == "me/node:v1"
+
+
+def test_a_taken_port_of_the_kind_config_is_named_before_creating(
+    make: Any, fake_runner: Any, tmp_path: Path
+) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.2", 0))
+        free_port = free.getsockname()[1]  # released: free again for the check
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        config = tmp_path / "kind-config.yaml"
+        config.write_text(
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n"
+            "  extraPortMappings:\n"
+            f"  - {{containerPort: 1, hostPort: {free_port}, listenAddress: 127.0.0.2}}\n"
+            f"  - {{containerPort: {port}, hostPort: {port}, listenAddress: 127.0.0.1}}\n"
+        )
+        with pytest.raises(KindSetupError) as info:
+            make(config_file=config).start()
+    message = str(info.value)
+    assert f"{config}: nodes[0].extraPortMappings[1]" in message
+    assert f"TCP port 127.0.0.1:{port}" in message and "hack/local-cluster.sh down" in message
+    assert not any(c[1] == "create" for c in kind_calls(fake_runner))
+
+
+def test_a_docker_that_refuses_privileged_containers_names_the_capability(
+    make: Any, fake_runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_runner.fail_on[("kind", "create")] = CommandFailedError(
+        ["kind", "create"], 1, "docker: Error response from daemon: OCI runtime create failed: "
+        "unable to apply caps: operation not permitted: unknown.",
+    )  # fmt: skip
+    monkeypatch.setattr(
+        "graceproof.providers.kind_checks.missing_capabilities", lambda: ["CAP_SYS_RESOURCE"]
+    )
+    with pytest.raises(KindSetupError) as info, make():
+        pass
+    assert "lacks CAP_SYS_RESOURCE" in str(info.value) and "privileged" in str(info.value)
+    assert kind_calls(fake_runner)[-1][:3] == ["kind", "delete", "cluster"]  # cleaned up
+
+
+def test_a_node_image_neither_here_nor_pullable_names_the_build_and_the_option(
+    make: Any, fake_runner: Any
+) -> None:
+    fake_runner.fail_on[("docker", "image", "inspect")] = CommandFailedError(["d"], 1, "No such")
+    fake_runner.fail_on[("kind", "create")] = CommandFailedError(
+        ["kind", "create"], 1, 'ERROR: failed to create cluster: failed to pull image "x"'
+    )
+    with pytest.raises(KindSetupError) as info:
+        make().start()
+    assert f"node image {NODE_IMAGE} is not in Docker" in str(info.value)
+    assert "hack/kind-node-image.sh" in str(info.value) and "--gp-node-image" in str(info.value)
+
+
+def test_missing_capabilities_are_read_from_the_bounding_set(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tx\nCapBnd:\t000001fffeffffff\n")
+    assert missing_capabilities(status) == ["CAP_SYS_RESOURCE"]
+    status.write_text("CapBnd:\t000001ffffffffff\n")
+    assert missing_capabilities(status) == []
 
 
 # The real command runner, with harmless local programs -----------------------------------

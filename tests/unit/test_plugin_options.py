@@ -24,7 +24,7 @@ def test_all_options_are_in_one_graceproof_group(run_inner: Any) -> None:
     for spec in OPTION_SPECS:
         assert spec.flag in group, spec.flag
         assert spec.env in " ".join(group.split()), spec.env
-    assert len(OPTION_SPECS) == 11
+    assert len(OPTION_SPECS) == 12
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,7 @@ def test_existing_provider_conflicts_are_usage_errors(
     for extra, message in (
         (["--gp-keep-cluster"], "--gp-keep-cluster applies to kind only"),
         (["--gp-k8s-version", "1.33"], "--gp-k8s-version applies to kind only"),
+        (["--gp-node-image", "n/node:v1"], "--gp-node-image applies to kind only"),
     ):
         result = run_inner(*base, *extra)
         assert result.ret == USAGE_ERROR

@@ -90,6 +90,11 @@ class ExistingProvider(ClusterProvider):
                 "--gp-keep-cluster applies to kind only: with --gp-provider existing "
                 "graceproof creates and deletes no cluster"
             )
+        if options.kind_node_image is not None:
+            raise OptionError(
+                "--gp-node-image applies to kind only: with --gp-provider existing "
+                "graceproof creates no cluster"
+            )
         return options
 
     @classmethod

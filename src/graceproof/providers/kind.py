@@ -16,8 +16,8 @@ from typing import Any
 
 from pytest_kubernetes.providers.kind import KindManagerBase
 
-from graceproof.config import OptionError, Options, find_repo_file, with_k8s_version
-from graceproof.errors import ClusterUnreachableError
+from graceproof.config import KIND_RELEASE, OptionError, Options, find_repo_file, with_k8s_version
+from graceproof.errors import ClusterUnreachableError, CommandFailedError
 from graceproof.kube import Kube
 from graceproof.providers.base import (
     ClusterProvider,
@@ -26,6 +26,13 @@ from graceproof.providers.base import (
     require_tools,
     run_command,
     write_private,
+)
+from graceproof.providers.kind_checks import (
+    check_docker,
+    check_kind_version,
+    check_ports,
+    explain_create_failure,
+    node_image_present,
 )
 from graceproof.waiting import DEFAULT_TRANSIENT, default_service_account, wait_for
 
@@ -68,6 +75,7 @@ class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untype
         kubeconfig: Path,
         config_file: Path | None,
         node_image: str,
+        node_image_given: bool,
         runner: Runner,
         which: Which,
         ready_check: ReadyCheck,
@@ -77,6 +85,7 @@ class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untype
         self._which = which
         self._ready_check = ready_check
         self._node_image = node_image
+        self._node_image_given = node_image_given
         super().__init__(cluster_name=cluster_name, provider_config=None, kubeconfig=kubeconfig)
         # Set after: the base would read the config to take the cluster name from it.
         self._cluster_options.provider_config = config_file
@@ -90,8 +99,10 @@ class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untype
 
     def _ensure_executable(self) -> None:
         # Base: resolves which() into Path("None") and says only "Executable not found";
-        # and kind also needs a running docker.
+        # and kind also needs a running docker, and the release its node images are for.
         require_tools(["docker", "kind"], _TOOLS_NEEDED_FOR, self._which)
+        log.info("Docker %s answers", check_docker(self._runner))
+        check_kind_version(self._runner, KIND_RELEASE, self._node_image_given)
 
     def _exec(
         self,
@@ -147,8 +158,23 @@ class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untype
             self._created = False
         else:
             self.kubeconfig.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            config = self._cluster_options.provider_config
+            if config is not None:
+                check_ports(config)
+            image_here = node_image_present(self._runner, self._node_image)
+            log.info(
+                "creating kind cluster %s from %s (%s; kind waits up to 120 s for the "
+                "control plane)",
+                self.cluster_name,
+                self._node_image,
+                "present in Docker" if image_here else "not in Docker yet: kind pulls it first",
+            )
             self._created = True  # set before: a half-created cluster is deleted too
-            self._on_create(self._cluster_options)
+            try:
+                self._on_create(self._cluster_options)
+            except CommandFailedError as exc:
+                explain_create_failure(exc, self._node_image, image_here)
+                raise
             if self.kubeconfig.exists():  # kind writes it 0600 already; make sure
                 self.kubeconfig.chmod(0o600)
         self.ready(timeout)
@@ -180,6 +206,7 @@ class KindProvider(ClusterProvider):
         return cls(
             name=options.cluster_name,
             node_image=options.node_image,
+            node_image_given=options.kind_node_image is not None,
             config_file=find_repo_file(KIND_CONFIG, root),
             state_dir=state_dir,
             keep=options.keep_cluster,
@@ -193,12 +220,14 @@ class KindProvider(ClusterProvider):
         config_file: Path | None,
         state_dir: Path,
         keep: bool = False,
+        node_image_given: bool = False,
         runner: Runner = run_command,
         which: Which = shutil.which,
         ready_check: ReadyCheck = wait_until_ready,
     ) -> None:
         self.name = name
         self.node_image = node_image
+        self.node_image_given = node_image_given
         self.config_file = config_file
         self.keep = keep
         self._kubeconfig = state_dir / f"kind-{name}.kubeconfig"
@@ -231,6 +260,7 @@ class KindProvider(ClusterProvider):
             kubeconfig=self._kubeconfig,
             config_file=self.config_file,
             node_image=self.node_image,
+            node_image_given=self.node_image_given,
             runner=self._runner,
             which=self._which,
             ready_check=self._ready_check,
