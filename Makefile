@@ -13,8 +13,10 @@ NODES ?= 2## nodes of the local cluster (1-4): drains need 2 or more
 # The tests read it: with 2 or more, a cluster of fewer nodes fails the node proofs
 # instead of skipping them.
 export NODES
-K8S_VERSION ?= 1.34## Kubernetes minor for kind (1.31..1.34; the plugin pins its node image)
+K8S_VERSION ?= 1.34## Kubernetes minor for kind (1.34..1.37; the plugin pins its node image)
 CLUSTER_NAME ?= graceproof## name of the kind cluster
+KIND_NODE_IMAGE ?=## kind node image instead of the pinned one (with hack/docker.sh's engine: hack/kind-node-image.sh's)
+E2E_TESTS ?= tests/e2e## what e2e/e2e-kind/e2e-local run (a folder, a file, a test id)
 REPORT_DIR ?= reports## where the e2e proofs write their reports
 ARTIFACTS_DIR ?= artifacts## logs, events and timelines kept from the runs
 PYTEST_ARGS ?=## extra pytest arguments, e.g. PYTEST_ARGS='-x -k drain'
@@ -52,7 +54,8 @@ echo "graceproof: report in $(REPORT_DIR)/ (summary: $(REPORT_DIR)/summary.md), 
 exit $$rc
 endef
 
-.PHONY: help venv local-cluster local-cluster-down images images-kind images-local bench flaky \
+.PHONY: help venv local-cluster local-cluster-down docker-up docker-down kind-node-image \
+	images images-kind images-local bench flaky \
 	e2e e2e-kind e2e-local test unit lint clean
 
 help: ## list the targets and the variables they take
@@ -76,13 +79,26 @@ local-cluster: ## bring up the local cluster of NODES nodes (hack/local-cluster.
 local-cluster-down: ## stop the local cluster
 	hack/local-cluster.sh down
 
+docker-up: ## start a Docker engine for kind on a machine without one (hack/docker.sh; not with the local cluster)
+	hack/docker.sh up >/dev/null
+
+docker-down: ## stop the Docker engine of docker-up (its images stay cached)
+	hack/docker.sh down
+
+kind-node-image: ## build a kind node image without a registry (needs docker-up); prints its tag
+	hack/kind-node-image.sh
+
 images: ## build the workload image for the chosen PROVIDER
 	@provider=$$(hack/provider.sh '$(PROVIDER)') && $(MAKE) images-$$provider
 
-images-kind:
-	docker build -t $(WORKLOAD_IMAGE) workloads/
-	docker build -t $$(sed -n 's/^LOAD_IMAGE=//p' hack/versions.env) workloads/load/
+# The images of the kind proofs, built by the user's Docker (their base images come
+# from its registry).
+DOCKER_BUILD_IMAGES = docker build -t $(WORKLOAD_IMAGE) workloads/ && \
+	docker build -t $$(sed -n 's/^LOAD_IMAGE=//p' hack/versions.env) workloads/load/ && \
 	docker build -t $$(sed -n 's/^EXAMPLE_NGINX_IMAGE=//p' hack/versions.env) examples/nginx/
+
+images-kind:
+	$(DOCKER_BUILD_IMAGES)
 
 images-local:
 	hack/images.sh
@@ -90,16 +106,32 @@ images-local:
 e2e: ## run the zero-downtime proofs on kind or the local cluster (see PROVIDER)
 	@provider=$$(hack/provider.sh '$(PROVIDER)') && $(MAKE) e2e-$$provider
 
-e2e-kind: venv images-kind
+# Two ways to kind. With the engine of hack/docker.sh (a machine without a registry,
+# like graceproof's CI): its DOCKER_HOST, kind built by hack/kind.sh, a node image built
+# here, and every image loaded from the archives hack/ makes (`kind load image-archive`),
+# since no registry serves their base images either. Otherwise: the user's Docker and
+# kind, the pinned node image, and the images built with docker.
+e2e-kind: venv
+	if hack/docker.sh status >/dev/null 2>&1; then \
+	  eval "$$(hack/docker.sh env)"; PATH="$$(dirname "$$(hack/kind.sh)"):$$PATH"; \
+	  node='$(KIND_NODE_IMAGE)'; node=$${node:-$$(hack/kind-node-image.sh)}; \
+	  archive=$$(hack/images.sh --no-import); \
+	  export GRACEPROOF_LOAD_ARCHIVE=$$(hack/images.sh --no-import --print load) \
+	    GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh --no-import) \
+	    GRACEPROOF_TRAEFIK_ARCHIVE=$$(hack/ingress.sh --no-import); \
+	  set -- --gp-node-image "$$node" --gp-image-archive "$$archive"; \
+	else \
+	  $(DOCKER_BUILD_IMAGES); set -- $(if $(KIND_NODE_IMAGE),--gp-node-image '$(KIND_NODE_IMAGE)'); \
+	fi; \
 	export GRACEPROOF_HELM=$$(command -v helm || hack/tools.sh helm); \
-	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_KIND_OPTS) $(PYTEST_ARGS))
+	$(call then_report,$(VENV_PY) -m pytest $(E2E_TESTS) $(GP_KIND_OPTS) "$$@" $(PYTEST_ARGS))
 
 e2e-local: venv local-cluster
 	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
 	export GRACEPROOF_LOAD_ARCHIVE=$$(hack/images.sh --no-import --print load) \
 	  GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
 	  GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
-	$(call then_report,$(VENV_PY) -m pytest tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
+	$(call then_report,$(VENV_PY) -m pytest $(E2E_TESTS) $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 
 test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster, then down/up
 	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \

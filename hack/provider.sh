@@ -2,10 +2,12 @@
 # Choose the cluster for `make e2e`/`make images`: prints `kind` or `local` on
 # stdout and, on stderr, which one and why, so a run says what it proved on.
 #   provider.sh auto|kind|local
-# auto picks kind only when both a Docker daemon answers and kind is installed;
-# otherwise the local cluster of hack/local-cluster.sh (host processes over
+# auto picks kind when the Docker engine of hack/docker.sh runs (this machine's kind:
+# kind and its node image are built by hack/), or when a Docker daemon answers and kind
+# is installed; otherwise the local cluster of hack/local-cluster.sh (host processes over
 # containerd), which is what machines without a container registry can run.
 set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 requested=${1:-auto}
 say() { printf 'graceproof: provider %s\n' "$*" >&2; }
@@ -23,6 +25,11 @@ case $requested in
     ;;
 esac
 
+if "$here/docker.sh" status >/dev/null 2>&1; then
+  say "kind (PROVIDER=auto: the Docker engine of hack/docker.sh answers; kind and its node image are built by hack/)"
+  echo kind
+  exit 0
+fi
 if ! kind_path=$(command -v kind); then
   reason="kind is not on PATH"
 elif ! command -v docker >/dev/null; then

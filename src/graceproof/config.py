@@ -31,13 +31,14 @@ __all__ = [
 
 # kind node images are built for one kind release and pinned by digest (kind's
 # release notes: "You must use the @sha256 digest"). These are the images published
-# with kind v0.30.0, copied from its release notes.
-KIND_RELEASE = "v0.30.0"
+# with kind v0.33.0, copied from its release notes ("Images pre-built for this
+# release"); it publishes none for 1.33 and older. hack/kind.sh builds the same kind.
+KIND_RELEASE = "v0.33.0"
 KIND_NODE_IMAGES: dict[str, str] = {
-    "1.34": "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a",  # noqa: E501
-    "1.33": "kindest/node:v1.33.4@sha256:25a6018e48dfcaee478f4a59af81157a437f15e6e140bf103f85a2e7cd0cbbf2",  # noqa: E501
-    "1.32": "kindest/node:v1.32.8@sha256:abd489f042d2b644e2d033f5c2d900bc707798d075e8186cb65e3f1367a9d5a1",  # noqa: E501
-    "1.31": "kindest/node:v1.31.12@sha256:0f5cc49c5e73c0c2bb6e2df56e7df189240d83cf94edfa30946482eb08ec57d2",  # noqa: E501
+    "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",  # noqa: E501
+    "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",  # noqa: E501
+    "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",  # noqa: E501
+    "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",  # noqa: E501
 }
 DEFAULT_K8S_VERSION = "1.34"
 DEFAULT_CLUSTER_NAME = "graceproof"

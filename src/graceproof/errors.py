@@ -15,7 +15,7 @@ class OptionError(GraceproofError, ValueError):
 
 
 _INSTALL_HINTS = {
-    "kind": "install kind v0.30.0 (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
+    "kind": "install kind v0.33.0 (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
     "docker": "install Docker (https://docs.docker.com/engine/install/) and start its daemon",
     "ctr": "install containerd's ctr client, or set CTR=/path/to/ctr in cluster.env",
 }

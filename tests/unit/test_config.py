@@ -138,7 +138,7 @@ def test_cluster_name_must_be_a_dns_label(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "minor"), [("1.33", "1.33"), ("v1.32", "1.32"), ("1.31.12", "1.31")]
+    ("given", "minor"), [("1.35", "1.35"), ("v1.36", "1.36"), ("1.34.11", "1.34")]
 )
 def test_kubernetes_version_accepts_minor_or_the_pinned_patch(given: str, minor: str) -> None:
     opts = build({"gp_k8s_version": given})
@@ -146,14 +146,14 @@ def test_kubernetes_version_accepts_minor_or_the_pinned_patch(given: str, minor:
     assert opts.node_image == KIND_NODE_IMAGES[minor]
 
 
-@pytest.mark.parametrize("given", ["1.30", "1.35", "1.33.1", "latest"])
+@pytest.mark.parametrize("given", ["1.33", "1.38", "1.34.1", "latest"])
 def test_kubernetes_version_outside_the_table_lists_the_known_ones(given: str) -> None:
-    with pytest.raises(OptionError, match=r"1\.34, 1\.33, 1\.32, 1\.31"):
+    with pytest.raises(OptionError, match=r"1\.37, 1\.36, 1\.35, 1\.34"):
         build({"gp_k8s_version": given})
 
 
 def test_every_node_image_is_pinned_by_digest_to_its_minor() -> None:
-    assert set(KIND_NODE_IMAGES) == {"1.31", "1.32", "1.33", "1.34"}
+    assert set(KIND_NODE_IMAGES) == {"1.34", "1.35", "1.36", "1.37"}
     for minor, image in KIND_NODE_IMAGES.items():
         assert re.fullmatch(rf"kindest/node:v{re.escape(minor)}\.\d+@sha256:[0-9a-f]{{64}}", image)
 

@@ -360,14 +360,14 @@ def test_make_provider_builds_kind_from_the_options_and_the_repos_kind_config(
 ) -> None:
     (tmp_path / "kind-config.yaml").write_text("kind: Cluster\n")
     options = build_options(
-        {"gp_cluster_name": "gp-x", "gp_k8s_version": "1.32", "gp_keep_cluster": True},
+        {"gp_cluster_name": "gp-x", "gp_k8s_version": "1.36", "gp_keep_cluster": True},
         {},
         cwd=tmp_path,
     )
     provider = make_provider(options, tmp_path / "state", root=tmp_path)
     assert isinstance(provider, KindProvider)
     assert (provider.name, provider.keep) == ("gp-x", True)
-    assert provider.node_image == KIND_NODE_IMAGES["1.32"]
+    assert provider.node_image == KIND_NODE_IMAGES["1.36"]
     assert provider.config_file == tmp_path / "kind-config.yaml"
 
 

@@ -75,9 +75,26 @@ def test_e2e_with_kind_builds_the_image_with_docker_and_runs_the_kind_provider()
 def test_e2e_with_kind_touches_nothing_of_the_local_cluster() -> None:
     out = _dry_run("e2e", "PROVIDER=kind")
     assert "local-cluster" not in out
-    assert "hack/images.sh" not in out
     assert "--gp-provider existing" not in out
-    assert "--gp-image-archive" not in out
+    # With hack/docker.sh's engine, the images come from hack/'s archives, made without
+    # importing them anywhere (each script's --no-import), then `kind load image-archive`.
+    assert re.findall(r"hack/images\.sh[^)]*", out) == [
+        "hack/images.sh --no-import",
+        "hack/images.sh --no-import --print load",
+    ]
+    assert "examples/nginx/image.sh --no-import" in out
+    assert "hack/ingress.sh --no-import" in out
+
+
+def test_e2e_with_kind_on_this_machines_engine_builds_kind_and_its_node_image() -> None:
+    out = _dry_run("e2e", "PROVIDER=kind")
+    assert "if hack/docker.sh status" in out and 'eval "$(hack/docker.sh env)"' in out
+    assert '$(dirname "$(hack/kind.sh)")' in out
+    assert "node=${node:-$(hack/kind-node-image.sh)}" in out
+    assert 'set -- --gp-node-image "$node" --gp-image-archive "$archive"' in out
+    assert "--gp-node-image 'me/node:v1'" in _dry_run(
+        "e2e", "PROVIDER=kind", "KIND_NODE_IMAGE=me/node:v1"
+    )
 
 
 def test_e2e_with_kind_passes_the_requested_kubernetes_minor() -> None:
