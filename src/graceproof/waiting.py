@@ -456,3 +456,29 @@ def default_service_account(core: Any, namespace: str = "default") -> Condition[
         describe,
         hint="the controller manager creates it; is kube-controller-manager running?",
     )
+
+
+def nodes_ready(core: Any, count: int) -> Condition[list[Any]]:
+    """At least `count` nodes are registered and every registered node is Ready (a kind
+    cluster's workers join after its control plane, which is all `kind --wait` awaits).
+    Yields the nodes."""
+    seen: list[Any] = []
+
+    def ready(node: Any) -> bool:
+        return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+    def probe() -> list[Any] | None:
+        seen[:] = core.list_node(_request_timeout=REQUEST_TIMEOUT).items
+        return list(seen) if len(seen) >= count and all(ready(n) for n in seen) else None
+
+    def describe() -> str:
+        states = ", ".join(f"{n.metadata.name} {'Ready' if ready(n) else 'NotReady'}" for n in seen)
+        return f"{len(seen)} of {count} nodes registered: {states or 'none'}"
+
+    return Condition(
+        f"{count} Ready nodes",
+        probe,
+        describe,
+        hint="a node's kubelet or its CNI did not come up; see the node's conditions and "
+        "its container's logs (kind export logs)",
+    )

@@ -31,13 +31,13 @@ def a_machine_kind_can_run_on(fake_runner: Any) -> None:
 
 
 @pytest.fixture
-def ready_calls() -> list[tuple[Path, float]]:
+def ready_calls() -> list[tuple[Path, float, int]]:
     return []
 
 
 @pytest.fixture
 def make(
-    tmp_path: Path, fake_runner: Any, fake_which: Any, ready_calls: list[tuple[Path, float]]
+    tmp_path: Path, fake_runner: Any, fake_which: Any, ready_calls: list[tuple[Path, float, int]]
 ) -> Any:
     config_file = tmp_path / "kind config.yaml"  # a space: argument lists must not care
     config_file.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nname: other\n")
@@ -50,7 +50,8 @@ def make(
         kw.setdefault("runner", fake_runner)
         kw.setdefault("which", fake_which("kind", "docker"))
         kw.setdefault(
-            "ready_check", lambda kubeconfig, timeout: ready_calls.append((kubeconfig, timeout))
+            "ready_check",
+            lambda kubeconfig, timeout, nodes: ready_calls.append((kubeconfig, timeout, nodes)),
         )
         return KindProvider(**kw)
 
@@ -59,7 +60,7 @@ def make(
 
 
 def test_start_creates_a_named_cluster_from_the_config_with_the_pinned_image(
-    make: Any, fake_runner: Any, ready_calls: list[tuple[Path, float]]
+    make: Any, fake_runner: Any, ready_calls: list[tuple[Path, float, int]]
 ) -> None:
     provider = make()
     provider.start()
@@ -84,6 +85,19 @@ def test_start_creates_a_named_cluster_from_the_config_with_the_pinned_image(
     ]
     assert provider.created and provider.deletes_cluster
     assert ready_calls and ready_calls[0][0] == kubeconfig
+
+
+def test_readiness_waits_for_every_node_the_kind_config_names(
+    make: Any, tmp_path: Path, ready_calls: list[tuple[Path, float, int]]
+) -> None:
+    config = tmp_path / "three.yaml"
+    config.write_text(
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n"
+        "nodes:\n- role: control-plane\n- role: worker\n- role: worker\n"
+    )
+    make(config_file=config).start()
+    make(config_file=None).start()
+    assert [nodes for _, _, nodes in ready_calls] == [3, 1]
 
 
 def test_cluster_name_is_used_as_given_not_prefixed_nor_taken_from_the_config(
@@ -211,7 +225,7 @@ def test_missing_tool_is_named_with_how_to_install_it(
 def test_context_manager_deletes_a_cluster_whose_start_failed_half_way(
     make: Any, fake_runner: Any
 ) -> None:
-    def not_ready(kubeconfig: Path, timeout: float) -> None:
+    def not_ready(kubeconfig: Path, timeout: float, nodes: int) -> None:
         raise TimeoutError("API server never answered")
 
     with pytest.raises(TimeoutError, match="never answered"), make(ready_check=not_ready):

@@ -295,3 +295,31 @@ def test_default_service_account_waits_until_it_exists() -> None:
     sa = NS(metadata=NS(name="default"))
     core = FakeCore(sa=[not_found(), ApiException(status=503), sa])
     assert default_service_account(core, "ns").wait(5, interval=0.01) is sa
+
+
+def _node(name: str, ready: bool) -> Any:
+    status = "True" if ready else "False"
+    return NS(metadata=NS(name=name), status=NS(conditions=[NS(type="Ready", status=status)]))
+
+
+class FakeNodes:
+    """list_node answers from a list of node lists, the last one repeated."""
+
+    def __init__(self, *answers: list[Any]) -> None:
+        self.answers = list(answers)
+
+    def list_node(self, **_: Any) -> Any:
+        items = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return NS(items=items)
+
+
+def test_nodes_ready_waits_for_the_count_and_for_every_node_ready() -> None:
+    cp, w1, w2 = _node("cp", True), _node("w1", True), _node("w2", True)
+    core = FakeNodes([cp], [cp, w1, _node("w2", False)], [cp, w1, w2])
+    assert waiting.nodes_ready(core, 3).wait(5, interval=0.01) == [cp, w1, w2]
+
+
+def test_nodes_ready_times_out_naming_each_node_and_its_state() -> None:
+    core = FakeNodes([_node("cp", True), _node("w1", False)])
+    with pytest.raises(WaitTimeout, match="2 of 3 nodes registered: cp Ready, w1 NotReady"):
+        waiting.nodes_ready(core, 3).wait(0.05, interval=0.01)

@@ -32,9 +32,10 @@ from graceproof.providers.kind_checks import (
     check_kind_version,
     check_ports,
     explain_create_failure,
+    kind_config_nodes,
     node_image_present,
 )
-from graceproof.waiting import DEFAULT_TRANSIENT, default_service_account, wait_for
+from graceproof.waiting import DEFAULT_TRANSIENT, default_service_account, nodes_ready, wait_for
 
 __all__ = ["KindProvider", "wait_until_ready"]
 
@@ -47,12 +48,13 @@ QUERY_TIMEOUT = 60.0  # kind get ...
 READY_TIMEOUT = 120.0
 _TOOLS_NEEDED_FOR = "to run a kind cluster (--gp-provider kind)"
 
-ReadyCheck = Callable[[Path, float], None]
-"""Waits until the cluster of a kubeconfig is usable, or raises."""
+ReadyCheck = Callable[[Path, float, int], None]
+"""Waits until the cluster of a kubeconfig is usable with that many nodes, or raises."""
 
 
-def wait_until_ready(kubeconfig: Path, timeout: float) -> None:
-    """Wait until the API server answers and the default ServiceAccount exists."""
+def wait_until_ready(kubeconfig: Path, timeout: float, nodes: int = 1) -> None:
+    """Wait until the API server answers, the default ServiceAccount exists, and
+    `nodes` nodes (every one of the kind config) are Ready."""
     deadline = time.monotonic() + timeout
     kube = wait_for(
         lambda: Kube.from_kubeconfig(kubeconfig),
@@ -63,6 +65,7 @@ def wait_until_ready(kubeconfig: Path, timeout: float) -> None:
     )
     with kube:
         default_service_account(kube.core).wait(max(deadline - time.monotonic(), 1.0))
+        nodes_ready(kube.core, nodes).wait(max(deadline - time.monotonic(), 1.0))
 
 
 class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untyped
@@ -139,8 +142,15 @@ class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untype
     def ready(self, timeout: int = 20) -> bool:
         # Base: shells out to kubectl with a quoted --raw='/readyz?verbose' and sleeps
         # in a loop; here the API client with one bounded wait (raises with the state).
-        self._ready_check(self.kubeconfig, float(timeout))
+        self._ready_check(self.kubeconfig, float(timeout), self._node_count())
         return True
+
+    def _node_count(self) -> int:
+        """The nodes the kind config names (kind's default cluster: one)."""
+        config = self._cluster_options.provider_config
+        if config is None:
+            return 1
+        return max(1, len(kind_config_nodes(config)))
 
     def create(
         self, cluster_options: Any = None, timeout: int = int(READY_TIMEOUT), **kwargs: Any

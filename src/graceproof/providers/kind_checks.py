@@ -17,6 +17,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -29,6 +30,7 @@ __all__ = [
     "check_kind_version",
     "check_ports",
     "explain_create_failure",
+    "kind_config_nodes",
     "missing_capabilities",
     "node_image_present",
     "port_mappings",
@@ -145,10 +147,15 @@ class PortMapping:
     where: str  # "nodes[0].extraPortMappings[3]"
 
 
+def kind_config_nodes(config_file: Path) -> list[dict[str, Any]]:
+    """The `nodes` of a kind config (none listed: kind makes one control plane)."""
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    return list(config.get("nodes") or [])
+
+
 def port_mappings(config_file: Path) -> Iterator[PortMapping]:
     """The host ports a kind config asks for (hostPort 0 or absent: kind picks one)."""
-    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    for n, node in enumerate(config.get("nodes") or []):
+    for n, node in enumerate(kind_config_nodes(config_file)):
         for m, mapping in enumerate(node.get("extraPortMappings") or []):
             port = int(mapping.get("hostPort") or 0)
             if port:
