@@ -54,7 +54,8 @@ It uses http.client rather than HttpUser so the connection policy is explicit:
   GRACEPROOF_HOST_HEADER a Host header to send (default: none beyond http.client's own)
   GRACEPROOF_EXPECT      comma-separated statuses that count as success (default: any
                          status below 400)
-  GRACEPROOF_SOURCE_PORTS  FIRST-LAST (default 10000-32767): each new connection binds the
+  GRACEPROOF_SOURCE_PORTS  FIRST-LAST (default 10000-29999, below the NodePort range,
+                         where kind's docker-proxy listens): each new connection binds the
                          next free source port of this range, cycling; `kernel` lets the
                          kernel choose. Why: on the loopback NodePort path (DNAT + SNAT
                          on one host), kernel-chosen ephemeral ports gave about 1 refused
@@ -112,7 +113,7 @@ METHOD = os.environ.get("GRACEPROOF_METHOD", "GET")
 HOST_HEADER = os.environ.get("GRACEPROOF_HOST_HEADER", "")
 EXPECT = frozenset(int(s) for s in os.environ.get("GRACEPROOF_EXPECT", "").split(",") if s)
 RECORDS = os.environ.get("GRACEPROOF_RECORDS", "")
-SOURCE_PORTS = os.environ.get("GRACEPROOF_SOURCE_PORTS", "10000-32767")
+SOURCE_PORTS = os.environ.get("GRACEPROOF_SOURCE_PORTS", "10000-29999")
 QUARANTINE = os.environ.get("GRACEPROOF_PORT_QUARANTINE", "")
 LOOPBACK = "127.0.0.1"
 # Where the users connect: the loopback (NodePorts on the host), or, when graceproof

@@ -47,8 +47,11 @@ STARTUP_ALLOWANCE_S = 60.0
 STDERR_TAIL_LINES = 40
 # Source ports the locustfile binds for each new connection (see its docstring for
 # why the kernel's own choice is not used on the loopback NodePort path); "kernel"
-# turns it off.
-DEFAULT_SOURCE_PORTS = "10000-32767"
+# turns it off. Below Kubernetes' NodePort range (30000-32767): on kind, docker-proxy
+# listens on 127.0.0.1:30080-30089, and a source port taken from there (bound, or in
+# TIME-WAIT) both fails that bind and keeps docker-proxy from binding it (seen once,
+# creating a container with -p 127.0.0.1:30085).
+DEFAULT_SOURCE_PORTS = "10000-29999"
 # Source ports whose SYN got no answer, shared by the runs of this host (see the
 # locustfile's docstring): one file per user in the temporary folder.
 QUARANTINE_ENV = "GRACEPROOF_PORT_QUARANTINE"

@@ -329,3 +329,13 @@ def test_a_request_in_flight_when_the_load_is_stopped_is_still_recorded(
     # The request that hung across the stop is there, ended by its timeout after it.
     assert max(r.t + r.duration for r in result.records) > stopped
     assert "I/O operation on closed file" not in result.stderr_tail
+
+
+def test_the_locustfile_binds_the_source_ports_graceproof_passes_by_default() -> None:
+    # Both sides name the default; a drift would make a bare Locust run bind other ports.
+    from graceproof.load import DEFAULT_SOURCE_PORTS
+
+    text = (Path(__file__).resolve().parents[2] / "workloads" / "locustfile.py").read_text()
+    assert f'os.environ.get("GRACEPROOF_SOURCE_PORTS", "{DEFAULT_SOURCE_PORTS}")' in text
+    # Below the NodePort range, where kind's docker-proxy listens.
+    assert int(DEFAULT_SOURCE_PORTS.split("-")[1]) < 30000
