@@ -35,7 +35,7 @@ LOCAL_CLUSTER_DIR := $(or $(GRACEPROOF_LOCAL_CLUSTER_DIR),.local-cluster)
 LOCAL_KUBECONFIG ?= $(LOCAL_CLUSTER_DIR)/kubeconfig
 VENV_PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.graceproof-installed
-SHELL_SCRIPTS := $(wildcard hack/*.sh examples/*/*.sh .ci/run)
+SHELL_SCRIPTS := $(wildcard hack/*.sh hack/kind-images/iptables-wrapper examples/*/*.sh .ci/run)
 
 # How `make clean` removes graceproof-labelled namespaces from the local cluster
 # while it runs. Adjust here if the CLI spells it differently.

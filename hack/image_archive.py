@@ -7,8 +7,13 @@ imported with `ctr images import`. The format (manifest.json + config + layer ta
 is what `docker save` writes; both containerd and `docker load` read it.
 
 Usage:
-  image_archive.py --tag REF --out FILE.tar [--layer-tar T.tar]... [--layer-dir SRC:DEST]...
-                   [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR]
+  image_archive.py --tag REF [--tag REF]... --out FILE.tar [--layer-tar T.tar]...
+                   [--layer-dir SRC:DEST]... [--cmd JSON] [--entrypoint JSON] [--env K=V]...
+                   [--workdir DIR]
+      one image; several --tag give it several names (kind's pause is wanted under two)
+  image_archive.py merge --out FILE.tar ARCHIVE.tar...
+      one archive holding every image of the given ones (for `kind build node-image`,
+      which reads the tags of an archive from its `repositories` entry, written first)
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -90,7 +96,7 @@ def build(args: argparse.Namespace) -> None:
         }
         config_bytes = json.dumps(config, sort_keys=True).encode()
         config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
-        manifest = [{"Config": config_name, "RepoTags": [args.tag], "Layers": names}]
+        manifest = [{"Config": config_name, "RepoTags": args.tag, "Layers": names}]
         partial = out.with_suffix(".partial")
         with tarfile.open(partial, "w") as tar:
             for p, name in zip(layers, names, strict=True):
@@ -105,11 +111,55 @@ def build(args: argparse.Namespace) -> None:
         os.replace(partial, out)
 
 
+def merge(out: Path, archives: list[Path]) -> None:
+    """Write `out` with every image of `archives`: shared blobs once, a manifest.json
+    entry per image, and a `repositories` entry (repo -> tag -> config id) first, as
+    readers that stop at the first metadata file they meet need all tags there."""
+    manifest: list[dict[str, object]] = []
+    repositories: dict[str, dict[str, str]] = {}
+    blobs: dict[str, tuple[Path, str]] = {}  # name in the archive -> (archive, member)
+    for archive in archives:
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("manifest.json")
+            if member is None:
+                raise SystemExit(f"{archive}: no manifest.json (not a docker-save archive)")
+            for entry in json.load(member):
+                manifest.append(entry)
+                config_id = str(entry["Config"]).removesuffix(".json").split("/")[-1]
+                for ref in entry.get("RepoTags") or []:
+                    repo, _, tag = str(ref).rpartition(":")
+                    repositories.setdefault(repo, {})[tag] = config_id
+                for name in [entry["Config"], *entry["Layers"]]:
+                    blobs.setdefault(str(name), (archive, str(name)))
+    partial = out.with_suffix(".partial")
+    with tarfile.open(partial, "w") as tar:
+        for name, data in (
+            ("repositories", json.dumps(repositories).encode()),
+            ("manifest.json", json.dumps(manifest).encode()),
+        ):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tar.addfile(ti, io.BytesIO(data))
+        for name, (archive, member_name) in blobs.items():
+            with tarfile.open(archive) as src:
+                info = src.getmember(member_name)
+                info.name = name
+                tar.addfile(info, src.extractfile(member_name))
+    os.replace(partial, out)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["merge"]:
+        mp = argparse.ArgumentParser(prog="image_archive.py merge")
+        mp.add_argument("--out", required=True, type=Path)
+        mp.add_argument("archives", nargs="+", type=Path)
+        margs = mp.parse_args(sys.argv[2:])
+        merge(margs.out, margs.archives)
+        return
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--tag", required=True)
+    ap.add_argument("--tag", action="append", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--layer-tar", action="append", default=[])
     ap.add_argument("--layer-dir", action="append", default=[])

@@ -424,8 +424,12 @@ up_failed() {
 }
 
 up() {
-  local t0=$SECONDS n i
+  local t0=$SECONDS n i kind_nodes
   n=$(parse_nodes "$@")
+  # kind's nodes on hack/docker.sh's dockerd serve 127.0.0.1:30080-30089 as well.
+  kind_nodes=$(bash "$here/docker.sh" kind-nodes 2>/dev/null | tr '\n' ' ' || true)
+  [[ -z $kind_nodes ]] || gp_die "kind node containers run on hack/docker.sh's dockerd (${kind_nodes% })" \
+    "and serve 127.0.0.1:30080-30089 too: stop that dockerd (hack/docker.sh down) or delete the kind cluster first"
   if [[ -s $nodes_file ]] && alive kube-apiserver && (($(cat "$nodes_file") > n)); then
     gp_die "the local cluster runs $(cat "$nodes_file") nodes, more than the $n asked for: take it down first (hack/local-cluster.sh down)"
   fi

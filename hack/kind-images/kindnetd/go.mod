@@ -1,0 +1,3 @@
+module graceproof.local/kindnetd
+
+go 1.24
