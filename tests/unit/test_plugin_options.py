@@ -190,3 +190,25 @@ def test_unit_tests_cannot_reach_a_cluster_by_accident() -> None:
     api = kubernetes.client.ApiClient()
     with pytest.raises(AssertionError, match="Must not be called"):
         kubernetes.client.VersionApi(api).get_code()
+
+
+def test_a_machine_kind_cannot_use_fails_each_test_with_the_cause_and_no_traceback(
+    run_inner: Any, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A docker on PATH whose daemon does not answer, as `docker info` says it then.
+    bin_dir = pytester.path / "bin"
+    bin_dir.mkdir()
+    for tool, script in (
+        ("docker", "echo 'Cannot connect to the Docker daemon at unix:///x.sock.' >&2; exit 1"),
+        ("kind", "echo 'kind v0.33.0 go1.26.8 linux/amd64'"),
+    ):
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    pytester.makepyfile(test_it="def test_a(cluster):\n    pass\n")
+    result = run_inner("--gp-provider", "kind")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "graceproof: no Docker engine answers ('docker info': Cannot connect" in out
+    assert "hack/docker.sh up" in out
+    assert "Traceback" not in out and "kind_checks.py" not in out
