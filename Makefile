@@ -46,6 +46,14 @@ GP_COMMON_OPTS = --gp-report-dir $(REPORT_DIR) --gp-artifacts $(ARTIFACTS_DIR) -
 GP_KIND_OPTS = --gp-provider kind --gp-k8s-version $(K8S_VERSION) --gp-cluster-name $(CLUSTER_NAME) $(GP_COMMON_OPTS)
 GP_LOCAL_OPTS = --gp-provider existing --gp-kubeconfig $(LOCAL_KUBECONFIG) $(GP_COMMON_OPTS)
 
+# The images of the local cluster's proofs, each made (and imported) by hack/, each
+# assigned before it is exported: `export X=$$(cmd)` would hide a failed cmd.
+LOCAL_IMAGES = archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
+	load=$$(hack/images.sh --no-import --print load); nginx=$$(examples/nginx/image.sh); \
+	helm=$$(hack/tools.sh helm); \
+	export GRACEPROOF_LOAD_ARCHIVE=$$load GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$nginx \
+	  GRACEPROOF_HELM=$$helm GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik
+
 # Run a test command, then say where the report is whether it passed or not,
 # and keep its exit status.
 define then_report
@@ -113,31 +121,25 @@ e2e: ## run the zero-downtime proofs on kind or the local cluster (see PROVIDER)
 # kind, the pinned node image, and the images built with docker.
 e2e-kind: venv
 	if hack/docker.sh status >/dev/null 2>&1; then \
-	  eval "$$(hack/docker.sh env)"; PATH="$$(dirname "$$(hack/kind.sh)"):$$PATH"; \
+	  eval "$$(hack/docker.sh env)"; kind_bin=$$(hack/kind.sh); PATH="$${kind_bin%/*}:$$PATH"; \
 	  node='$(KIND_NODE_IMAGE)'; node=$${node:-$$(hack/kind-node-image.sh)}; \
-	  archive=$$(hack/images.sh --no-import); \
-	  export GRACEPROOF_LOAD_ARCHIVE=$$(hack/images.sh --no-import --print load) \
-	    GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh --no-import) \
-	    GRACEPROOF_TRAEFIK_ARCHIVE=$$(hack/ingress.sh --no-import); \
+	  archive=$$(hack/images.sh --no-import); load=$$(hack/images.sh --no-import --print load); \
+	  nginx=$$(examples/nginx/image.sh --no-import); traefik=$$(hack/ingress.sh --no-import); \
+	  export GRACEPROOF_LOAD_ARCHIVE=$$load GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$nginx \
+	    GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
 	  set -- --gp-node-image "$$node" --gp-image-archive "$$archive"; \
 	else \
 	  $(DOCKER_BUILD_IMAGES); set -- $(if $(KIND_NODE_IMAGE),--gp-node-image '$(KIND_NODE_IMAGE)'); \
 	fi; \
-	export GRACEPROOF_HELM=$$(command -v helm || hack/tools.sh helm); \
+	helm=$$(command -v helm || hack/tools.sh helm); export GRACEPROOF_HELM=$$helm; \
 	$(call then_report,$(VENV_PY) -m pytest $(E2E_TESTS) $(GP_KIND_OPTS) "$$@" $(PYTEST_ARGS))
 
 e2e-local: venv local-cluster
-	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
-	export GRACEPROOF_LOAD_ARCHIVE=$$(hack/images.sh --no-import --print load) \
-	  GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
-	  GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
+	$(LOCAL_IMAGES); \
 	$(call then_report,$(VENV_PY) -m pytest $(E2E_TESTS) $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 
 test: unit local-cluster ## unit tests, then the cluster and e2e tests on the local cluster, then down/up
-	archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
-	export GRACEPROOF_LOAD_ARCHIVE=$$(hack/images.sh --no-import --print load) \
-	  GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$(examples/nginx/image.sh) GRACEPROOF_HELM=$$(hack/tools.sh helm) \
-	  GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
+	$(LOCAL_IMAGES); \
 	$(call then_report,$(VENV_PY) -m pytest tests/cluster tests/e2e $(GP_LOCAL_OPTS) --gp-image-archive "$$archive" $(PYTEST_ARGS))
 	GRACEPROOF_LIFECYCLE=1 $(VENV_PY) -m pytest tests/lifecycle -s $(PYTEST_ARGS)
 

@@ -72,8 +72,12 @@ if [[ ! -x "$bin_dir/etcd" ]]; then
   mv "$bin_dir/etcd.tmp" "$bin_dir/etcd"
 fi
 
-if [[ ! -x "$bin_dir/pause" ]]; then
+# Rebuilt when hack/pause changes (its digest beside the binary): the images that
+# carry it are keyed by that source, not by the binary.
+pause_src=$(cat "$here/pause/go.mod" "$here/pause/main.go" | sha256sum | cut -c1-16)
+if [[ ! -x "$bin_dir/pause" || "$(cat "$bin_dir/pause.src" 2>/dev/null)" != "$pause_src" ]]; then
   gp_log "building pause"
   (cd "$here/pause" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/pause" .)
+  echo "$pause_src" >"$bin_dir/pause.src"
 fi
 gp_log "binaries ready in $bin_dir"

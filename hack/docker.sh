@@ -109,10 +109,23 @@ install_docker() {
     added=1
   fi
   local rc=0
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; } || rc=$?
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null; } || rc=$?
   ((added == 0)) || rm -f "$policy"
   ((rc == 0)) || gp_die "apt-get install docker.io failed (exit $rc): see the output above"
   command -v dockerd >/dev/null || gp_die "docker.io is installed but dockerd is not on PATH (PATH=$PATH)"
+}
+
+# With forwarding off, the host routes nothing from a container to the outside
+# (there is no NAT either), so pods and nodes reach only this machine, as the
+# workplace's network rule asks; kind does not need it (its nodes share a bridge,
+# published ports go through docker-proxy). The local cluster turns it on at its up,
+# and refuses to start while this dockerd runs; checked again on every up.
+forwarding_off() {
+  if [[ $(sysctl -n net.ipv4.ip_forward) != 0 || $(sysctl -n net.ipv6.conf.all.forwarding 2>/dev/null || echo 0) != 0 ]]; then
+    gp_log "turning IP forwarding off (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding = 0)"
+    sysctl -qw net.ipv4.ip_forward=0
+    sysctl -qw net.ipv6.conf.all.forwarding=0 2>/dev/null || true
+  fi
 }
 
 up() {
@@ -121,6 +134,7 @@ up() {
   [[ -z $procs ]] || gp_die "the local cluster runs (it serves 127.0.0.1:30080-30089, as kind would):" \
     "$(tr '\n' ';' <<<"$procs")" "take it down first: hack/local-cluster.sh down (in the clone that started it)"
   if pid=$(dockerd_pid) && answers; then
+    forwarding_off
     gp_log "dockerd already runs (pid $pid, $host)"
     echo "export DOCKER_HOST=$host"
     return 0
@@ -130,15 +144,7 @@ up() {
   command -v docker >/dev/null || gp_die "the docker CLI is missing: apt-get install docker.io (or put a docker client on PATH)"
   command -v runc >/dev/null || gp_die "runc is missing: apt-get install runc"
   [[ -z ${pid:-} ]] || gp_die "dockerd (pid $pid) runs but does not answer on $host: run hack/docker.sh down, then up (log: $log)"
-  # With forwarding off, the host routes nothing from a container to the outside
-  # (there is no NAT either), so pods and nodes reach only this machine, as the
-  # workplace's network rule asks; kind does not need it (its nodes share a bridge,
-  # published ports go through docker-proxy). The local cluster turns it on at up.
-  if [[ $(sysctl -n net.ipv4.ip_forward) != 0 || $(sysctl -n net.ipv6.conf.all.forwarding 2>/dev/null || echo 0) != 0 ]]; then
-    gp_log "turning IP forwarding off (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding = 0)"
-    sysctl -qw net.ipv4.ip_forward=0
-    sysctl -qw net.ipv6.conf.all.forwarding=0 2>/dev/null || true
-  fi
+  forwarding_off
   mkdir -p "$data" "$exec_root" "$(dirname "$wrapper")"
   [[ ! -S $sock ]] || rm -f "$sock" # left by a dockerd that was killed
   missing=$(missing_caps)

@@ -22,8 +22,8 @@
 # of several images, its `repositories` entry first, where kind reads the tags), and
 # kind's build then imports everything and fetches nothing.
 #
-# The tag is keyed by the pins and by the scripts that make the inputs, so a change
-# to any of them builds a new image; an image already built is reused at once.
+# The tag is keyed by what the inputs are (see below), so a change to any of them
+# builds a new image; an image already built is reused at once.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
@@ -37,17 +37,11 @@ export DOCKER_HOST
 timeout 20 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
   || gp_die "no Docker engine answers at $DOCKER_HOST: start one with 'hack/docker.sh up'"
 
-key=$(cat "$here/versions.env" "$0" "$here/kind-images.sh" "$here/kind-images"/*/* "$here/kind-images"/*-* \
-  "$here/kind-base-image.sh" "$here/runc_caps.py" "$here/image_archive.py" "$here/build.sh" | sha256sum | cut -c1-12)
-tag=graceproof/kind-node:$KUBERNETES_VERSION-$key
-if docker image inspect "$tag" >/dev/null 2>&1; then
-  gp_log "kind node image $tag is built already"
-  echo "$tag"
-  exit 0
-fi
+[[ $(uname -m) == x86_64 ]] || gp_die "hack/kind-node-image.sh builds amd64 node images only, and this machine is $(uname -m)"
 
-t0=$SECONDS
-gp_log "building the kind node image $tag (its inputs first; each is cached)"
+# The inputs first (each cached, together well under a second when built), then the
+# tag from what they made: the base image's tag, the archives' paths (each carries the
+# key of its own inputs), the binaries' digests, kind's version and this recipe.
 "$here/build.sh"
 kind=$("$here/kind.sh")
 base=$("$here/kind-base-image.sh")
@@ -57,7 +51,20 @@ bin=$(gp_bin_dir)
 for b in kubeadm kubelet kubectl; do
   [[ -x $bin/$b ]] || gp_die "$bin/$b is missing after hack/build.sh: remove $bin and build again"
 done
+key=$({
+  echo "$base" "$("$kind" version)" "$KUBERNETES_VERSION"
+  printf '%s\n' "${archives[@]}"
+  sha256sum "$bin/kubeadm" "$bin/kubelet" "$bin/kubectl" "$0" "$here/image_archive.py" | cut -d' ' -f1
+} | sha256sum | cut -c1-12)
+tag=graceproof/kind-node:$KUBERNETES_VERSION-$key
+if docker image inspect "$tag" >/dev/null 2>&1; then
+  gp_log "kind node image $tag is built already"
+  echo "$tag"
+  exit 0
+fi
 
+t0=$SECONDS
+gp_log "building the kind node image $tag"
 work=$(mktemp -d "$(gp_cache_dir)/kind-node.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 server=$work/kubernetes/server/bin

@@ -426,10 +426,14 @@ up_failed() {
 up() {
   local t0=$SECONDS n i kind_nodes
   n=$(parse_nodes "$@")
-  # kind's nodes on hack/docker.sh's dockerd serve 127.0.0.1:30080-30089 as well.
-  kind_nodes=$(bash "$here/docker.sh" kind-nodes 2>/dev/null | tr '\n' ' ' || true)
-  [[ -z $kind_nodes ]] || gp_die "kind node containers run on hack/docker.sh's dockerd (${kind_nodes% })" \
-    "and serve 127.0.0.1:30080-30089 too: stop that dockerd (hack/docker.sh down) or delete the kind cluster first"
+  # hack/docker.sh's dockerd: its kind nodes would serve 127.0.0.1:30080-30089 too, and
+  # its containers have no NAT, so the forwarding this cluster turns on would let their
+  # packets leave the machine. One or the other runs.
+  if bash "$here/docker.sh" status >/dev/null 2>&1; then
+    kind_nodes=$(bash "$here/docker.sh" kind-nodes 2>/dev/null | tr '\n' ' ' || true)
+    gp_die "hack/docker.sh's dockerd runs${kind_nodes:+ (kind nodes: ${kind_nodes% })}, and the two" \
+      "never run at once: stop it first (hack/docker.sh down)"
+  fi
   if [[ -s $nodes_file ]] && alive kube-apiserver && (($(cat "$nodes_file") > n)); then
     gp_die "the local cluster runs $(cat "$nodes_file") nodes, more than the $n asked for: take it down first (hack/local-cluster.sh down)"
   fi

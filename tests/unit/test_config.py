@@ -247,3 +247,10 @@ def test_existing_provider_rejects_a_node_image(kubeconfig: Path) -> None:
                 "gp_node_image": "n/node:v1",
             }
         )
+
+
+def test_a_node_image_of_another_minor_than_the_one_asked_for_is_refused() -> None:
+    image = "graceproof/kind-node:v1.34.4-abc123"
+    with pytest.raises(OptionError, match=r"runs Kubernetes 1\.34, but --gp-k8s-version asks"):
+        build({"gp_node_image": image, "gp_k8s_version": "1.36"})
+    assert build({"gp_node_image": image, "gp_k8s_version": "1.34"}).node_image == image

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import sys
@@ -28,6 +29,7 @@ def kind_calls(runner: Any) -> list[list[str]]:
 def a_machine_kind_can_run_on(fake_runner: Any) -> None:
     fake_runner.answers[("docker", "info")] = "20.10.24\n"
     fake_runner.answers[("kind", "version")] = f"kind {KIND_RELEASE} go1.26.8 linux/amd64\n"
+    fake_runner.answers[("docker", "inspect")] = f"{NODE_IMAGE}\n"  # a reused cluster's node
 
 
 @pytest.fixture
@@ -131,6 +133,7 @@ def test_an_existing_cluster_is_reused_and_its_kubeconfig_written_privately(
 ) -> None:
     fake_runner.answers[("kind", "get", "clusters")] = "other\ngp-test\n"
     fake_runner.answers[("kind", "get", "kubeconfig")] = "apiVersion: v1\nkind: Config\n"
+    fake_runner.answers[("docker", "inspect")] = NODE_IMAGE
     provider = make()
     provider.start()
     assert kind_calls(fake_runner) == [
@@ -140,6 +143,18 @@ def test_an_existing_cluster_is_reused_and_its_kubeconfig_written_privately(
     assert provider.kubeconfig.read_text() == "apiVersion: v1\nkind: Config\n"
     assert stat.S_IMODE(provider.kubeconfig.stat().st_mode) == 0o600
     assert not provider.created
+
+
+def test_an_existing_cluster_of_another_node_image_is_refused_not_reused(
+    make: Any, fake_runner: Any
+) -> None:
+    fake_runner.answers[("kind", "get", "clusters")] = "gp-test\n"
+    fake_runner.answers[("docker", "inspect")] = "kindest/node:v1.30.0\n"
+    with pytest.raises(KindSetupError) as info:
+        make().start()
+    assert "runs kindest/node:v1.30.0, not the node image asked for" in str(info.value)
+    assert "kind delete cluster --name gp-test" in str(info.value)
+    assert not any(c[1] in ("create", "delete") for c in kind_calls(fake_runner))
 
 
 def test_stop_does_not_delete_a_reused_cluster(make: Any, fake_runner: Any) -> None:
@@ -302,6 +317,29 @@ def test_a_taken_port_of_the_kind_config_is_named_before_creating(
     assert not any(c[1] == "create" for c in kind_calls(fake_runner))
 
 
+def test_a_port_left_in_time_wait_by_an_earlier_cluster_is_not_taken(
+    make: Any, fake_runner: Any, tmp_path: Path
+) -> None:
+    # docker-proxy's side closes first when a pod closes: its port stays in TIME-WAIT.
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server closes first: TIME-WAIT on 127.0.0.1:port
+        client.close()
+    config = tmp_path / "kind-config.yaml"
+    config.write_text(
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n"
+        f"  extraPortMappings:\n  - {{containerPort: {port}, hostPort: {port}, "
+        "listenAddress: 127.0.0.1}\n"
+    )
+    make(config_file=config).start()
+    assert any(c[1] == "create" for c in kind_calls(fake_runner))
+
+
 def test_a_docker_that_refuses_privileged_containers_names_the_capability(
     make: Any, fake_runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -329,6 +367,17 @@ def test_a_node_image_neither_here_nor_pullable_names_the_build_and_the_option(
         make().start()
     assert f"node image {NODE_IMAGE} is not in Docker" in str(info.value)
     assert "hack/kind-node-image.sh" in str(info.value) and "--gp-node-image" in str(info.value)
+
+
+def test_the_capability_names_agree_with_the_runtime_wrappers() -> None:
+    # Two tables of linux/capability.h: the provider's message and hack/runc_caps.py.
+    from graceproof.providers import kind_checks
+
+    text = (Path(__file__).resolve().parents[2] / "hack" / "runc_caps.py").read_text()
+    names = re.findall(
+        r'"([A-Z_]+)"', text[text.index("CAPS = ") : text.index("]", text.index("CAPS = "))]
+    )
+    assert names == kind_checks._CAPABILITIES
 
 
 def test_missing_capabilities_are_read_from_the_bounding_set(tmp_path: Path) -> None:

@@ -42,7 +42,13 @@ def test_up_names_the_process_holding_a_cluster_port(tmp_path: Path) -> None:
             text=True,
             timeout=60,
             check=False,
-            env={"PATH": SYSTEM_PATH, "GRACEPROOF_LOCAL_CLUSTER_DIR": str(state)},
+            # A Docker engine of hack/docker.sh running on this machine would be refused
+            # first: this test's engine is looked for in its own (empty) run folder.
+            env={
+                "PATH": SYSTEM_PATH,
+                "GRACEPROOF_LOCAL_CLUSTER_DIR": str(state),
+                "GRACEPROOF_DOCKER_RUN_DIR": str(tmp_path / "docker-run"),
+            },
         )
     finally:
         holder.close()

@@ -8,6 +8,7 @@ the command lines are unit-tested without running anything.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from graceproof.providers.kind_checks import (
     check_docker,
     check_kind_version,
     check_ports,
+    check_reused_node_image,
     explain_create_failure,
     kind_config_nodes,
     node_image_present,
@@ -160,6 +162,7 @@ class _KindManager(KindManagerBase):  # type: ignore[misc]  # the base is untype
         # kubeconfig is written from `kind get kubeconfig` to our private file.
         clusters = self._exec(["get", "clusters"], timeout=QUERY_TIMEOUT).split()
         if self.cluster_name in clusters:
+            check_reused_node_image(self._runner, self.cluster_name, self._node_image)
             log.info("reusing the existing kind cluster %s", self.cluster_name)
             config = self._exec(
                 ["get", "kubeconfig", "--name", self.cluster_name], timeout=QUERY_TIMEOUT
@@ -209,7 +212,18 @@ class KindProvider(ClusterProvider):
                 "kind cluster's kubeconfig to a private file itself. Use --gp-provider existing "
                 "to test a cluster you already have."
             )
-        return with_k8s_version(options, options.k8s_version)
+        options = with_k8s_version(options, options.k8s_version)
+        given = options.kind_node_image
+        # A node image's tag names its Kubernetes (kindest/node:v1.34.11, and hack/'s
+        # graceproof/kind-node:v1.34.4-...); another minor asked for would be ignored.
+        found = re.search(r":v(\d+\.\d+)\.", given or "")
+        if given and found and found.group(1) != options.k8s_version:
+            raise OptionError(
+                f"--gp-node-image {given} runs Kubernetes {found.group(1)}, but "
+                f"--gp-k8s-version asks for {options.k8s_version}: give the node image of "
+                "that minor, or the minor of that image"
+            )
+        return options
 
     @classmethod
     def from_options(cls, options: Options, state_dir: Path, root: Path | None) -> KindProvider:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from graceproof.errors import CommandFailedError, KindSetupError, MissingToolError
+from graceproof.errors import CommandFailedError, KindSetupError
 from graceproof.providers.base import Runner
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "check_docker",
     "check_kind_version",
     "check_ports",
+    "check_reused_node_image",
     "explain_create_failure",
     "kind_config_nodes",
     "missing_capabilities",
@@ -95,8 +96,6 @@ def check_docker(runner: Runner) -> str:
     """The Docker server's version; KindSetupError when no daemon answers."""
     try:
         out = runner(["docker", "info", "--format", "{{.ServerVersion}}"], QUERY_TIMEOUT)
-    except MissingToolError:
-        raise
     except CommandFailedError as exc:
         first = exc.output.strip().splitlines()[-1:] or ["no output"]
         raise KindSetupError(
@@ -126,6 +125,26 @@ def check_kind_version(runner: Runner, release: str, node_image_given: bool) -> 
             )
         log.warning("%s; using the node image given by --gp-node-image", message)
     return version
+
+
+def check_reused_node_image(runner: Runner, cluster: str, image: str) -> None:
+    """KindSetupError when an existing cluster of that name runs another node image than
+    the one asked for: a cluster left by an earlier run (its nodes restart with Docker)
+    would otherwise be proven on silently."""
+    node = f"{cluster}-control-plane"
+    try:
+        running = runner(
+            ["docker", "inspect", "--format", "{{.Config.Image}}", node], QUERY_TIMEOUT
+        ).strip()
+    except CommandFailedError:
+        log.warning("could not read the node image of %s; reusing the cluster as it is", node)
+        return
+    if running != image:
+        raise KindSetupError(
+            f"a kind cluster named {cluster} exists already and runs {running}, not the node "
+            f"image asked for ({image}). To fix: delete it (kind delete cluster --name "
+            f"{cluster}) or choose another name (--gp-cluster-name)."
+        )
 
 
 def node_image_present(runner: Runner, image: str) -> bool:
@@ -172,6 +191,9 @@ def check_ports(config_file: Path) -> None:
     for mapping in port_mappings(config_file):
         kind = socket.SOCK_DGRAM if mapping.protocol == "UDP" else socket.SOCK_STREAM
         with socket.socket(socket.AF_INET, kind) as s:
+            # As docker-proxy binds (Go sets SO_REUSEADDR): a connection of an earlier
+            # cluster still in TIME-WAIT on the port is no holder, a listener is.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((mapping.address, mapping.port))
             except OSError as exc:
