@@ -14,8 +14,9 @@ ConnectionPolicy = str
 request; `keepalive`, one connection per user, reused; `grpc-unary`, `grpc-stream`,
 `websocket`; or a kind of one's own."""
 
-Expected = Literal["errors", "no-errors"]
-"""What a proof must show: `errors` for a negative control, `no-errors` otherwise."""
+Expected = Literal["errors", "no-errors", "informative"]
+"""What a proof must show: `errors` for a negative control, `no-errors` otherwise;
+`informative` for a result kept only to show something, held to nothing."""
 EXPECTATIONS: tuple[Expected, ...] = get_args(Expected)
 
 # Kinds of client-side failure, as the locustfile classifies them (a traffic kind adds

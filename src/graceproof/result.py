@@ -151,11 +151,22 @@ def judge(
       termination proves nothing.
     errors (the negative control): some request failed inside a termination window;
       if none did, this cluster cannot tell a hook from no hook. Budgets do not apply.
+    informative: kept to show something, held to nothing: it always passes, and its
+      message says what it saw and that it was not judged.
     """
     if expected == "no-errors":
         return _judge_clean(counts, require_coverage, budget, measures)
     if expected == "errors":
         return _judge_control(counts)
+    if expected == "informative":
+        return Verdict(
+            "informative",
+            True,
+            f"informative, not judged: {counts.failed} of {counts.total} requests failed, "
+            f"{counts.failed_in_windows} of {counts.in_windows} inside termination windows"
+            + (f" ({_kinds(counts)})" if counts.failed else "")
+            + _late(counts),
+        )
     raise ValueError(f"expected must be one of {EXPECTATIONS}, not {expected!r}")
 
 

@@ -89,4 +89,5 @@ def test_in_cluster_load_keeps_off_the_node_a_drain_empties(
     assert placement["avoided_nodes"] == [drained]
     assert drained not in placement["nodes"].values(), placement["nodes"]
     assert result.counts.failed == 0 and result.counts.in_windows > 0, result.verdict.message
+    assert result.verdict.passed
     _check_complete(result)

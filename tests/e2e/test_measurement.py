@@ -98,6 +98,9 @@ def test_open_loop_load_shows_the_outage_that_closed_loop_hides(prove: Prove) ->
         f"({dict(opened.counts.error_kinds)}), {opened.counts.late} late"
     )
     assert opened.load["mode"] == "open" and closed.load["mode"] == "closed"
+    # Both are negative controls (no hook): each must fail inside its windows.
+    for r in (closed, opened):
+        assert r.verdict.expected == "errors" and r.verdict.passed, r.verdict.message
     assert lost_closed > 0
     assert lost_open >= 5 * lost_closed
 

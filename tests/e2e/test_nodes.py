@@ -184,12 +184,16 @@ def test_a_force_delete_cuts_the_hook_to_the_kubelets_minimum(prove: Prove) -> N
     and the kubelet stops the 5 s hook after about a second (its minimum grace), then
     sends SIGTERM. Here kube-proxy drops the endpoint within that second, so no request
     fails; a path that lags more (an ingress, a cloud load balancer) would lose some."""
+    # Kept to show the cut, not to judge the requests: whether any fails depends on the
+    # path's lag against the kubelet's minimum grace (informative).
     result = prove(
         Scenario(
             SampleApp(SleepHook(5), replicas=2, node_port=30085),
             disruption=DeleteWithGrace(grace_seconds=0),
+            expected="informative",
         )
     )
+    assert result.verdict.expected == "informative" and result.verdict.passed
     print(_report(result))
     deleted = {str(e.pod): e.t for e in result.timeline if e.kind == "pod_deleted"}
     sigterm = {str(e.pod): e.t for e in result.timeline if e.kind == "sigterm"}

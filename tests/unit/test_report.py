@@ -9,6 +9,7 @@ has moved on, then drains: nothing fails.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -179,6 +180,28 @@ def test_judge_fails_a_negative_control_that_did_not_fail(hooked: ScenarioResult
     verdict = judge("errors", hooked.counts)
     assert not verdict.passed
     assert "cannot show what a hook changes" in verdict.message
+
+
+def test_an_informative_result_passes_unjudged_and_says_so(no_hook: ScenarioResult) -> None:
+    verdict = judge("informative", no_hook.counts)
+    assert verdict.passed and verdict.expected == "informative"
+    c = no_hook.counts
+    assert verdict.message.startswith(
+        f"informative, not judged: {c.failed} of {c.total} requests failed, "
+        f"{c.failed_in_windows} of {c.in_windows} inside termination windows"
+    )
+
+
+def test_a_green_summary_with_an_informative_result_shows_no_fail_row(
+    no_hook: ScenarioResult, hooked: ScenarioResult
+) -> None:
+    shown = dataclasses.replace(
+        hooked, verdict=judge("informative", no_hook.counts), scenario_id="shown"
+    )
+    text = render_markdown([no_hook, hooked, shown])
+    assert "2 of 2 scenarios passed. 1 more is informative, not judged." in text
+    assert "FAIL" not in text
+    assert "| informative (not judged) |" in text
 
 
 def test_the_json_round_trip_keeps_everything(tmp_path: Path, no_hook: ScenarioResult) -> None:

@@ -69,7 +69,10 @@ def _measured(r: ScenarioResult) -> list[str]:
 
 def _row(r: ScenarioResult, control: ScenarioResult | None, link: str) -> list[object]:
     c = r.counts
-    verdict = ("pass" if r.verdict.passed else "**FAIL**") + f" (expected {r.verdict.expected})"
+    if r.verdict.expected == "informative":
+        verdict = "informative (not judged)"
+    else:
+        verdict = ("pass" if r.verdict.passed else "**FAIL**") + f" (expected {r.verdict.expected})"
     return [
         r.file_stem,
         r.variant,
@@ -116,11 +119,18 @@ def render_markdown(
     scenario id, made unique in its folder) -> link to its PNG."""
     pictures = dict(pictures or {})
     pairs = find_pairs(results)
-    passed = sum(r.verdict.passed for r in results)
+    judged = [r for r in results if r.verdict.expected != "informative"]
+    passed = sum(r.verdict.passed for r in judged)
+    shown = len(results) - len(judged)
     lines = [
         f"## {title}",
         "",
-        f"{passed} of {len(results)} scenarios passed.",
+        f"{passed} of {len(judged)} scenarios passed."
+        + (
+            f" {shown} more {'is' if shown == 1 else 'are'} informative, not judged."
+            if shown
+            else ""
+        ),
         "",
         "| scenario | variant | disruption | connection | requests | failed | in windows "
         "| failed in windows | late (in windows) | error rate (95%) | unavailable "
