@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import sys
 import tarfile
@@ -215,6 +216,13 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--k8s-version", default="1.34", help=f"kind: one of {', '.join(KIND_NODE_IMAGES)}"
     )
+    c.add_argument(
+        "--node-image",
+        default=os.environ.get("GRACEPROOF_NODE_IMAGE") or None,
+        metavar="IMAGE",
+        help="kind: a node image instead of the pinned one of --k8s-version, e.g. one built "
+        "without a registry by hack/kind-node-image.sh (default: $GRACEPROOF_NODE_IMAGE)",
+    )
     c.add_argument("--cluster-name", default="graceproof", help="kind cluster name")
     c.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
     c.add_argument(
@@ -334,25 +342,31 @@ def archive_tags(path: Path) -> list[str]:
     return tags
 
 
+def provider_of(args: argparse.Namespace, state: Path) -> ClusterProvider:
+    """The cluster the flags name: an existing one, or kind (the pinned node image of
+    --k8s-version, unless --node-image gives one)."""
+    if args.kubeconfig is not None:
+        if not args.kubeconfig.is_file():
+            raise OptionError(f"--kubeconfig {args.kubeconfig}: no such file")
+        return ExistingProvider(source_kubeconfig=args.kubeconfig, state_dir=state)
+    minor = normalize_k8s_version(args.k8s_version)
+    return KindProvider(
+        name=args.cluster_name,
+        node_image=args.node_image or KIND_NODE_IMAGES[minor],
+        node_image_given=args.node_image is not None,
+        config_file=kind_config(),
+        state_dir=state,
+        keep=args.keep_cluster,
+    )
+
+
 @contextmanager
 def _provider(args: argparse.Namespace) -> Iterator[ClusterProvider]:
-    with tempfile.TemporaryDirectory(prefix="graceproof-") as state:
-        provider: ClusterProvider
-        if args.kubeconfig is not None:
-            if not args.kubeconfig.is_file():
-                raise OptionError(f"--kubeconfig {args.kubeconfig}: no such file")
-            provider = ExistingProvider(source_kubeconfig=args.kubeconfig, state_dir=Path(state))
-        else:
-            minor = normalize_k8s_version(args.k8s_version)
-            provider = KindProvider(
-                name=args.cluster_name,
-                node_image=KIND_NODE_IMAGES[minor],
-                config_file=kind_config(),
-                state_dir=Path(state),
-                keep=args.keep_cluster,
-            )
-        with provider:
-            yield provider
+    with (
+        tempfile.TemporaryDirectory(prefix="graceproof-") as state,
+        provider_of(args, Path(state)) as provider,
+    ):
+        yield provider
 
 
 def _load_images(provider: ClusterProvider, args: argparse.Namespace) -> None:

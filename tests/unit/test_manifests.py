@@ -345,6 +345,35 @@ def _ingress_args(tmp_path: Path, *extra: str) -> Any:
     return parser.parse_args(["prove", "-f", "x", "--kubeconfig", "k", *extra])
 
 
+def _kind_args(*extra: str) -> Any:
+    import argparse
+
+    from graceproof.cli_prove import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    return parser.parse_args(["prove", "-f", "x", "--kind", *extra])
+
+
+def test_prove_on_kind_takes_a_node_image_from_the_flag_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graceproof.cli_prove import provider_of
+    from graceproof.config import KIND_NODE_IMAGES
+    from graceproof.providers import KindProvider
+
+    monkeypatch.delenv("GRACEPROOF_NODE_IMAGE", raising=False)
+    pinned = provider_of(_kind_args(), tmp_path)
+    assert isinstance(pinned, KindProvider)
+    assert (pinned.node_image, pinned.node_image_given) == (KIND_NODE_IMAGES["1.34"], False)
+    given = provider_of(_kind_args("--node-image", "me/node:v1.34.4-x"), tmp_path)
+    assert isinstance(given, KindProvider) and given.node_image == "me/node:v1.34.4-x"
+    assert given.node_image_given
+    monkeypatch.setenv("GRACEPROOF_NODE_IMAGE", "env/node:v1.34.4-y")
+    from_env = provider_of(_kind_args(), tmp_path)
+    assert isinstance(from_env, KindProvider) and from_env.node_image == "env/node:v1.34.4-y"
+
+
 def _archive(tmp_path: Path, tag: str) -> Path:
     import io
     import json
