@@ -1,5 +1,5 @@
 """The traffic-path seam and Traefik's manifests (pure logic; the proofs run on the
-cluster in tests/e2e/test_ingress.py)."""
+cluster in tests/e2e/test_ingress_proofs.py)."""
 
 from __future__ import annotations
 
