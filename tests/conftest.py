@@ -149,6 +149,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for part, marker in _CLUSTER_DIRS.items():
             if part in item.path.parts:
                 item.add_marker(getattr(pytest.mark, marker))
+    if os.environ.get("GRACEPROOF_ACTION_STEPS") != "1":
+        # It creates a kind cluster through the Action's own steps: only when asked
+        # (.ci/run, with hack/docker.sh's engine up).
+        here = Path(__file__).parent / "action"
+        steps = [i for i in items if i.path.is_relative_to(here)]
+        if steps:
+            config.hook.pytest_deselected(items=steps)
+            items[:] = [i for i in items if i not in steps]
     if os.environ.get("GRACEPROOF_LIFECYCLE") != "1":
         # It stops and restarts the shared local cluster: only when asked (make test).
         lifecycle = [i for i in items if "lifecycle" in i.path.parts]
