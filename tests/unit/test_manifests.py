@@ -256,7 +256,7 @@ def test_a_folder_gives_its_yaml_files_in_order(tmp_path: Path) -> None:
 def test_helm_template_gets_values_and_set_pairs_in_order(tmp_path: Path) -> None:
     chart = HelmChart(tmp_path, values=(Path("a.yaml"), Path("b.yaml")), set=("x=1", "y=two"))
     assert chart.argv("helm") == [
-        "helm", "template", "graceproof", str(tmp_path),
+        "helm", "template", "graceproof", str(tmp_path), "--skip-tests",
         "--values", "a.yaml", "--values", "b.yaml", "--set", "x=1", "--set", "y=two",
     ]  # fmt: skip
     with pytest.raises(WorkloadSpecError, match="expected KEY=VALUE"):
@@ -270,6 +270,27 @@ def test_a_folder_without_chart_or_kustomization_is_refused_before_any_tool(
         HelmChart(tmp_path).render()
     with pytest.raises(WorkloadSpecError, match=re.escape("no kustomization.yaml")):
         Kustomization(tmp_path).render()
+
+
+def test_helm_test_hooks_are_left_out_even_with_the_workloads_labels(tmp_path: Path) -> None:
+    d = deployment()
+    labels = d["spec"]["selector"]["matchLabels"]
+    test_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "web-grpc-test",
+            "labels": dict(labels),
+            "annotations": {"helm.sh/hook": "test-success, test"},
+        },
+        "spec": {"containers": [{"name": "probe", "image": "probe:latest"}]},
+    }
+    docs = ManifestFiles((write(tmp_path, d, service(), test_pod),)).render()
+    resolved = resolve(docs)
+    assert [doc.ref for doc in resolved.docs] == ["deployment/web", "service/web"]
+    assert len(resolved.left_out) == 1
+    assert resolved.left_out[0].startswith("pod/web-grpc-test (")
+    assert "helm.sh/hook: test, which `helm install` does not create" in resolved.left_out[0]
 
 
 def test_resolve_counts_no_hooks_when_there_are_none(tmp_path: Path) -> None:

@@ -74,6 +74,8 @@ class Resolved:
     service_port: dict[str, Any]
     target_port: int | str
     hooks: int  # preStop hooks in the workload's containers
+    # Objects of the manifests graceproof does not apply, each with why (`ref: reason`).
+    left_out: tuple[str, ...] = ()
 
 
 def _template(doc: Doc) -> dict[str, Any]:
@@ -238,9 +240,30 @@ def _check_target_port(service: Doc, port: dict[str, Any], workload: Doc) -> int
     return number
 
 
+# Helm's test hooks: `helm install` never creates them (`helm test` does, later). They
+# often carry the chart's selector labels and images of their own; applied, they would
+# be taken for the workload's pods.
+HELM_HOOK = "helm.sh/hook"
+HELM_TEST_HOOKS = frozenset({"test", "test-success", "test-failure"})
+
+
+def _helm_test_hook(doc: Doc) -> bool:
+    hooks = str(((doc.body.get("metadata") or {}).get("annotations") or {}).get(HELM_HOOK, ""))
+    return bool(HELM_TEST_HOOKS & {h.strip() for h in hooks.split(",")})
+
+
 def resolve(docs: list[Doc], target: str | None = None, service: str | None = None) -> Resolved:
     """Check the manifests and find what to disrupt and load (WorkloadSpecError naming
-    the object, the field and the fix otherwise)."""
+    the object, the field and the fix otherwise). Helm test hooks are left out, as
+    `helm install` leaves them out."""
+    left_out = tuple(
+        f"{d.ref} ({d.origin}): {HELM_HOOK}: test, which `helm install` does not create"
+        for d in docs
+        if _helm_test_hook(d)
+    )
+    docs = [d for d in docs if not _helm_test_hook(d)]
+    for line in left_out:
+        log.info("left out %s", line)
     _check_scope(docs)
     workload = _pick_workload(docs, target)
     _check_selector(workload)
@@ -254,6 +277,7 @@ def resolve(docs: list[Doc], target: str | None = None, service: str | None = No
         service_port=port,
         target_port=_check_target_port(svc, port, workload),
         hooks=hooks,
+        left_out=left_out,
     )
 
 
