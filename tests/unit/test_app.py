@@ -202,7 +202,9 @@ def test_drain_mode_refuses_new_connections(start_app: Any) -> None:
         try:
             socket.create_connection(("127.0.0.1", app.port), timeout=1).close()
             time.sleep(0.05)  # the listener closes within the server's poll interval
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # Reset: a connect that reached the backlog as the listener closed (seen
+            # once in 10 runs beside a CI run); refused, for a client, all the same.
             refused = True
     assert refused
     assert app.proc.poll() is None, "still draining the in-flight request"
