@@ -86,6 +86,8 @@ def main() -> int:
                 first_message.setdefault(name, message)
             tail = run.stdout.strip().splitlines()[-1:] or [""]
             print(f"run {i}/{args.n}: {seconds[-1]:.0f} s, {tail[0]}", flush=True)
+            for name, message in found.items():  # at once: a long series can be stopped
+                print(f"    {name}: {message}", flush=True)
     print(f"\n{args.n} runs of {' '.join(args.paths)} with {args.load} busy processes beside it")
     if not failed_runs:
         print("no test failed in any run")
