@@ -47,6 +47,9 @@ DOCKER_FIX = (
 )
 
 # Linux capability numbers (linux/capability.h), to name what a bounding set lacks.
+# hack/runc_caps.py holds the same table: it runs as dockerd's runtime under the system
+# python3, without graceproof installed, so it cannot import this one; a unit test keeps
+# the two equal.
 _CAPABILITIES = [
     "CHOWN",
     "DAC_OVERRIDE",
