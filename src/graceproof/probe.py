@@ -1,14 +1,19 @@
-"""One HTTP GET to a NodePort on 127.0.0.1, for readiness checks and hook tests.
+"""Probes: one HTTP GET to a NodePort on 127.0.0.1 (readiness checks, hook tests), and
+one connection to a pod's port made by the API server (why a target is silent).
 
-Only loopback: graceproof sends traffic to 127.0.0.1 and to nothing else.
+graceproof sends traffic to 127.0.0.1 and to pods of its own clusters, nothing else.
 """
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+
+from graceproof.kube import Kube, api_message
 
 
 @dataclass(frozen=True)
@@ -47,15 +52,43 @@ def answers(
     return True if ok else None
 
 
-def tcp_refused(address: str, port: int, timeout: float = 2.0) -> str | None:
-    """Why a TCP connection to a pod's address fails ("refused", "timed out", ...), or
-    None when it connects. Only for pods of graceproof's own cluster."""
+def pod_port_refuses(
+    kube: Kube, namespace: str, pod: str, port: int, timeout: float = 5.0
+) -> str | None:
+    """Why a TCP connection to `port` of `pod` fails ("refused", "timed out", ...), or
+    None when it connects.
+
+    The API server makes the connection (the pods/proxy subresource), not this host:
+    on kind the pod network lives inside the node containers and is not routed here, so
+    a dial from here only ever timed out, and a port nobody listens on was reported as
+    "no answer" instead of "refused". One path for every cluster: the API server
+    reaches its pods on the local cluster as on kind.
+    """
     try:
-        with socket.create_connection((address, port), timeout=timeout):
+        kube.core.connect_get_namespaced_pod_proxy(
+            f"{pod}:{port}", namespace, _request_timeout=timeout, _preload_content=False
+        ).release_conn()
+    except ApiException as exc:
+        message = api_message(exc)
+        if exc.status == 403 and "pods/proxy" in message:  # RBAC without pods/proxy
+            return f"could not be reached through the API server ({message})"
+        # The proxy's own failures are a Status saying it could not reach the pod; any
+        # other answer, an error status included, came from the container: it connects.
+        if "error trying to reach service" not in message:
             return None
-    except ConnectionRefusedError:
-        return "refused"
-    except TimeoutError:
+        for words, why in _DIAL_ERRORS:
+            if words in message:
+                return why
+        return None  # reached, then e.g. "malformed HTTP response": not an HTTP port
+    except (urllib3.exceptions.HTTPError, TimeoutError):
         return "timed out"
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
+    return None
+
+
+# What the API server's dialer says, in the words of this module's callers.
+_DIAL_ERRORS = (
+    ("connection refused", "refused"),
+    ("i/o timeout", "timed out"),
+    ("deadline exceeded", "timed out"),
+    ("no route to host", "has no route"),
+)

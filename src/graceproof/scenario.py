@@ -37,7 +37,7 @@ from graceproof.kube import Kube
 from graceproof.load import LoadResult, LoadSettings
 from graceproof.model import Expected, TimelineEvent
 from graceproof.placement import NOT_LOAD_PODS, LoadContext, OnHost, Placement
-from graceproof.probe import answers, get, tcp_refused
+from graceproof.probe import answers, get, pod_port_refuses
 from graceproof.result import RESERVED_SUFFIX, ClusterInfo, ScenarioResult, reserve_name
 from graceproof.result import Disruption as DisruptionRecord
 from graceproof.timeline import TimelineRecorder
@@ -169,7 +169,9 @@ def _refusals(ctx: DeployContext, target: Target) -> dict[str, str | None]:
         return {}
     return {
         f"{p.metadata.name} ({p.status.pod_ip})": (
-            tcp_refused(p.status.pod_ip, target.pod_port) if p.status.pod_ip else "no pod IP"
+            pod_port_refuses(ctx.kube, ctx.namespace, p.metadata.name, target.pod_port)
+            if p.status.pod_ip
+            else "no pod IP"
         )
         for p in serving_pods(ctx.kube, ctx.namespace, target.selector)
     }
