@@ -2,9 +2,10 @@
 hook removed, under the same load and disruption, each in a namespace of its own.
 
 The hooked run is judged on its own (zero failures, with its bound). The control is
-reported plainly: when it shows no failures either, the run says that the app drains
-well enough without the hook, or that the load missed the terminations; it never
-reads as a silent pass.
+reported plainly: when it shows no failures either, the run says that the app's own
+shutdown is enough, or that the load missed the terminations; it never reads as a
+silent pass. A workload without a preStop hook runs no control (there is nothing to
+remove), and no message speaks of a hook it does not have.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from graceproof.namespaces import test_namespace
 from graceproof.placement import OnHost, Placement
 from graceproof.result import ClusterInfo, ScenarioResult
 from graceproof.scenario import Scenario, run_scenario
+from graceproof.shutdown import hooks_of
 from graceproof.workloads.base import Workload
 from graceproof.workloads.manifests import ManifestWorkload
 
@@ -30,19 +32,24 @@ __all__ = ["ProofOutcome", "control_statement", "prove_with_control"]
 log = logging.getLogger(__name__)
 
 
-def control_statement(control: ScenarioResult) -> str:
-    """What the negative control shows, in one plain sentence."""
-    c = control.counts
+def control_statement(control: ScenarioResult, hooked: ScenarioResult) -> str:
+    """What the negative control shows beside the hooked run, in one plain sentence."""
+    c, h = control.counts, hooked.counts
+    went = f" ({control.shutdown})" if control.shutdown else ""
+    head = (
+        f"negative control: without the preStop hook, {c.failed_in_windows} of "
+        f"{c.in_windows} requests inside termination windows failed{went}"
+    )
+    if c.failed_in_windows and hooked.verdict.passed:
+        return f"{head}; with it, none did: the hook is what keeps them"
     if c.failed_in_windows:
         return (
-            f"negative control: without the preStop hook, {c.failed_in_windows} of "
-            f"{c.in_windows} requests inside termination windows failed: the hook is what "
-            "keeps them"
+            f"{head}; with it, {h.failed_in_windows} of {h.in_windows} failed: the hook "
+            "does not keep them all"
         )
     return (
-        f"negative control: without the preStop hook, 0 of {c.in_windows} requests inside "
-        "termination windows failed: the app drains well enough without the hook, or the "
-        "load missed the terminations. This run does not show what the hook is worth."
+        f"{head}: the app's own shutdown is enough here, or the load missed the "
+        "terminations. This run does not show what the hook is worth."
     )
 
 
@@ -50,6 +57,8 @@ def control_statement(control: ScenarioResult) -> str:
 class ProofOutcome:
     hooked: ScenarioResult
     control: ScenarioResult | None
+    # Why no control ran, when none did.
+    no_control: str = "no negative control was run (--no-control)"
 
     @property
     def proven(self) -> bool:
@@ -60,16 +69,19 @@ class ProofOutcome:
         bound = self.hooked.stats.get("overall")
         verdict = "PROVEN" if self.proven else "NOT PROVEN"
         lines = [f"{verdict}: {self.hooked.verdict.message}"]
+        hooks = hooks_of(self.hooked.parameters, self.hooked.variant)
         if bound is not None:
-            lines.append(f"error rate with the hook: {bound.describe()}")
+            lines.append(f"error rate{' with the hook' if hooks else ''}: {bound.describe()}")
+        if self.hooked.shutdown:
+            lines.append(f"shutdown: {self.hooked.shutdown}")
         lag = self.hooked.propagation
         if lag is not None and lag.lags:
             # The hooked run keeps each pod answering: its last requests time the path.
             lines.append(lag.describe())
         if self.control is not None:
-            lines.append(control_statement(self.control))
+            lines.append(control_statement(self.control, self.hooked))
         else:
-            lines.append("no negative control was run (--no-control)")
+            lines.append(self.no_control)
         return lines
 
 
@@ -90,6 +102,9 @@ def prove_with_control(
     """Run the control (unless `control` is False), then the hooked workload; write
     each result JSON into `out_dir` as soon as it is known. With `ingress`, both run
     through that controller (`ThroughIngress`)."""
+    # Without a hook there is nothing to remove: a "control" would be the workload itself,
+    # and its result would credit a hook that does not exist.
+    control = control and workload.resolved.hooks > 0
     manifests = [workload.without_hooks(), workload] if control else [workload]
     # Through the controller, when one is given: its traffic path is the one proven.
     runs: list[Workload] = [m if ingress is None else ThroughIngress(m, ingress) for m in manifests]
@@ -105,4 +120,12 @@ def prove_with_control(
         path = result.write_json(out_dir)
         log.info("result: %s", path)
         results.append(result)
-    return ProofOutcome(hooked=results[-1], control=results[0] if control else None)
+    if control:
+        return ProofOutcome(hooked=results[-1], control=results[0])
+    if workload.resolved.hooks == 0:
+        why = (
+            f"no negative control: {workload.resolved.workload.ref} has no preStop hook, so "
+            "there is none to remove; this proves the app's own shutdown"
+        )
+        return ProofOutcome(hooked=results[-1], control=None, no_control=why)
+    return ProofOutcome(hooked=results[-1], control=None)

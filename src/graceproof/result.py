@@ -36,6 +36,7 @@ from graceproof.model import (
     TimelineEvent,
 )
 from graceproof.propagation import Propagation, propagation
+from graceproof.shutdown import hooks_of, pod_ends, shutdown_sentence
 from graceproof.stats import DEFAULT_CONF, RateBound, error_rate_bound
 from graceproof.traffic import traffic as traffic_kind
 
@@ -353,6 +354,13 @@ class ScenarioResult:
     def file_stem(self) -> str:
         return self.name or _safe_name(self.scenario_id)
 
+    @property
+    def shutdown(self) -> str | None:
+        """What the disrupted pods did from deletion to exit (graceproof.shutdown)."""
+        return shutdown_sentence(
+            pod_ends(self.windows, self.timeline), hooks_of(self.parameters, self.variant)
+        )
+
     def headline(self) -> str:
         """The figures of the proof on one line: requests and failures (by kind), those
         inside the termination windows and the bound on their error rate."""
@@ -389,6 +397,8 @@ class ScenarioResult:
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
             "propagation": None if self.propagation is None else self.propagation.to_dict(),
             "traffic": self.traffic,
+            # Derived from the timeline, written for readers of the JSON; not read back.
+            "shutdown": self.shutdown,
         }
 
     @classmethod

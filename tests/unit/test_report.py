@@ -18,6 +18,7 @@ import pytest
 
 from graceproof.cli import main as cli_main
 from graceproof.model import RequestRecord, TimelineEvent
+from graceproof.proving import ProofOutcome, control_statement
 from graceproof.report import build_report, junit_properties, pair_p_value, write_report
 from graceproof.report.markdown import find_pairs, render_markdown, write_summary
 from graceproof.report.picture import render_picture
@@ -69,7 +70,7 @@ def synthetic_run(
         ev(stop, "sigterm", old)
         exit_t = stop + (0.01 if variant == "no-hook" else 0.3)
         ev(exit_t, "app_exit", old)
-        ev(exit_t + 0.3, "container_terminated", old, reason="Completed", exitCode=0)
+        ev(exit_t + 0.3, "container_terminated", old, reason="Completed", exit_code=0)
         ev(deleted + 0.6, "endpoint_removed", old)
         ev(exit_t + 0.9, "pod_gone", old)
         serving[old] = (serving[old][0], deleted + PROXY_LAG)  # routed to until then
@@ -357,3 +358,41 @@ def test_write_report_puts_everything_in_one_folder(
         "no-hook--rollout-restart--new.png",
     }
     assert report.pictures[no_hook.scenario_id].exists()
+
+
+def test_the_control_statement_credits_the_hook_only_when_the_hooked_run_held(
+    no_hook: ScenarioResult, hooked: ScenarioResult
+) -> None:
+    held = control_statement(no_hook, hooked)
+    assert held.endswith("; with it, none did: the hook is what keeps them")
+    # A hooked run that failed as well: the hook is not what keeps them.
+    also_failed = dataclasses.replace(
+        hooked,
+        counts=dataclasses.replace(hooked.counts, failed=7, failed_in_windows=7),
+        verdict=dataclasses.replace(hooked.verdict, passed=False),
+    )
+    statement = control_statement(no_hook, also_failed)
+    assert "the hook is what keeps them" not in statement
+    assert statement.endswith(
+        f"; with it, 7 of {hooked.counts.in_windows} failed: the hook does not keep them all"
+    )
+    # A control that lost nothing shows nothing about the hook.
+    clean = control_statement(hooked, hooked)
+    assert "This run does not show what the hook is worth" in clean
+
+
+def test_an_outcome_without_a_control_says_why_and_speaks_of_no_hook(
+    hooked: ScenarioResult,
+) -> None:
+    unhooked = dataclasses.replace(
+        hooked,
+        variant="",
+        parameters={"workload": {"type": "ManifestWorkload", "prestop_hooks": 0}},
+    )
+    why = "no negative control: deployment/web has no preStop hook, so there is none to remove"
+    lines = ProofOutcome(hooked=unhooked, control=None, no_control=why).lines()
+    assert lines[0].startswith("PROVEN: ")
+    assert lines[-1] == why
+    assert "shutdown: no preStop hook: the app's own shutdown kept each pod running" in lines[2]
+    for credit in ("with the hook", "the hook is", "without the preStop hook"):
+        assert not any(credit in line for line in lines), lines

@@ -150,7 +150,10 @@ def render_markdown(
         kind = describe_summary(r.connection, r.traffic)
         traffic = f"; {kind}" if kind else ""
         where = _placement(r)
-        lines.append(f"- **{r.file_stem}** ({cluster}): {r.verdict.message}{lag}{traffic}{where}")
+        went = f"; {r.shutdown}" if r.shutdown else ""
+        lines.append(
+            f"- **{r.file_stem}** ({cluster}): {r.verdict.message}{lag}{traffic}{where}{went}"
+        )
     lines += [
         "",
         "</details>",

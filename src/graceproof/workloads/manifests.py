@@ -318,7 +318,15 @@ class ManifestWorkload(Workload):
 
     def without_hooks(self, node_port: int | None = None) -> ManifestWorkload:
         """The negative control: the same workload with every preStop hook removed
-        (on another node port when both run at once, e.g. in one pytest test)."""
+        (on another node port when both run at once, e.g. in one pytest test).
+        WorkloadSpecError when there is no hook: the "control" would be the workload
+        itself, and its result would credit a hook that does not exist."""
+        if not self.resolved.hooks:
+            raise WorkloadSpecError(
+                f"{self.resolved.workload.ref} has no preStop hook in any container "
+                "(spec.template.spec.containers[].lifecycle.preStop): there is nothing to "
+                "remove, so no negative control can be derived; prove the workload alone"
+            )
         return replace(self, control=True, node_port=node_port or self.node_port)
 
     @property
@@ -410,7 +418,5 @@ class ManifestWorkload(Workload):
             grace_seconds=int(template_spec.get("terminationGracePeriodSeconds", 30)),
             pod_port=self.pod_port(),
         )
-        if self.control and not self.resolved.hooks:
-            log.warning("%s has no preStop hook: the control is the same workload", w.ref)
         workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
         return target
