@@ -63,7 +63,7 @@ exit $$rc
 endef
 
 .PHONY: help venv local-cluster local-cluster-down docker-up docker-down kind-node-image \
-	images images-kind images-local bench flaky \
+	images images-kind images-local bench bench-kind bench-local flaky \
 	e2e e2e-kind e2e-local test unit lint clean
 
 help: ## list the targets and the variables they take
@@ -172,6 +172,21 @@ clean: ## delete what graceproof made: kind cluster, test namespaces, local clus
 
 flaky: venv ## run the unit suite N times (default 10; LOAD busy cores beside it) and list every test that failed
 	$(VENV_PY) benchmarks/flaky.py -n $(or $(N),10) --load $(or $(LOAD),0)
+
+# The figures README's "kind against the local cluster" gives: propagation lag (K runs
+# of 2 terminations per path), termination order (N runs), in-cluster load rate.
+BENCH_RUNS = \
+	$(VENV_PY) benchmarks/propagation.py -k $(or $(K),5) --traefik-archive "$$(hack/ingress.sh --no-import)" && \
+	$(VENV_PY) benchmarks/termination_order.py -n $(or $(N),5) && \
+	$(VENV_PY) benchmarks/in_cluster_load.py --workers 1 2 -k 2 \
+	  --load-archive "$$(hack/images.sh --no-import --print load)"
+
+bench-kind: venv ## the side-by-side figures on a kind cluster made for them (needs `make docker-up`)
+	hack/kind-bench.sh bash -c '$(BENCH_RUNS)'
+
+bench-local: venv local-cluster ## the same figures on the local cluster
+	hack/images.sh >/dev/null
+	GRACEPROOF_BENCH_KUBECONFIG=$(LOCAL_KUBECONFIG) bash -c '$(BENCH_RUNS)'
 
 bench: venv local-cluster ## benchmarks on the local cluster: verdict tally (K pairs) and termination order (N runs)
 	hack/images.sh >/dev/null

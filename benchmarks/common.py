@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--kubeconfig", type=Path, default=REPO / ".local-cluster" / "kubeconfig")
+    # hack/kind-bench.sh sets the variable to the kind cluster it made for the run.
+    default = (
+        os.environ.get("GRACEPROOF_BENCH_KUBECONFIG") or REPO / ".local-cluster" / "kubeconfig"
+    )
+    p.add_argument("--kubeconfig", type=Path, default=default)
     p.add_argument("--image", default="graceproof/workload:0.1.0")
     return p
 

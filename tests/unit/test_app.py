@@ -225,6 +225,26 @@ def test_drain_mode_closes_idle_keepalive_connections(start_app: Any) -> None:
     idle.close()
 
 
+def test_drain_delay_keeps_serving_unready_after_sigterm_then_drains(start_app: Any) -> None:
+    # An app that covers the endpoint's removal lag by itself, without a preStop hook.
+    app = start_app(SHUTDOWN_MODE="drain", DRAIN_DELAY="2")
+    app.proc.send_signal(signal.SIGTERM)
+    delay = app.wait_event("drain_delay")
+    assert delay["seconds"] == 2.0
+    assert app.get("/healthz")[0] == 503  # out of the endpoints...
+    assert app.get("/")[:1] == (200,)  # ...yet serving what still comes
+    assert app.proc.wait(timeout=10) == 0
+    exit_line = app.wait_event("exit")
+    assert exit_line["reason"] == "drained"
+    assert exit_line["t"] >= delay["t"] + 2.0
+
+
+def test_a_drain_delay_outside_its_range_is_refused() -> None:
+    server_module = load_server_module()
+    with pytest.raises(SystemExit, match="DRAIN_DELAY must be in"):
+        server_module.App({"DRAIN_DELAY": "-1"})
+
+
 def load_server_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("graceproof_app_server", SERVER)
     assert spec is not None and spec.loader is not None

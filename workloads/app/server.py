@@ -23,6 +23,9 @@ Environment:
                   ignore: on SIGTERM log it and keep serving (all protocols), with a
                   heartbeat line every 0.1 s, so the last heartbeat tells when SIGKILL came
   DRAIN_TIMEOUT   seconds the drain may take (default 20)
+  DRAIN_DELAY     drain mode: seconds to keep serving after SIGTERM, /healthz answering
+                  503, before the drain starts (default 0): an app that covers the
+                  endpoint's removal lag by itself, without a preStop hook
   APP_ROLE        app (default) or registry (a service registry for deregistration proofs)
   REGISTRY_URL    optional, role app: register at start, deregister in the /prestop hook
   GRPC_PORT       optional: also serve gRPC on this port (0 picks a free port, reported as
@@ -166,6 +169,11 @@ class App:
         if self.role not in ("app", "registry"):
             raise SystemExit(f"APP_ROLE must be 'app' or 'registry', not {self.role!r}")
         self.drain_timeout = float(env.get("DRAIN_TIMEOUT", "20"))
+        self.drain_delay = float(env.get("DRAIN_DELAY", "0"))
+        if not 0 <= self.drain_delay <= MAX_SLEEP_SECONDS:
+            raise SystemExit(f"DRAIN_DELAY must be in [0, {MAX_SLEEP_SECONDS}] seconds")
+        # Set at SIGTERM in drain mode: /healthz answers 503 while the app still serves.
+        self.unready = threading.Event()
         self.port = int(env.get("PORT", "8080"))
         self.bind_address = env.get("BIND_ADDRESS", "0.0.0.0")
         self.registry_url = (env.get("REGISTRY_URL") or "").rstrip("/")
@@ -329,7 +337,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if url.path == "/healthz":
-            if self.app.draining.is_set():
+            if self.app.draining.is_set() or self.app.unready.is_set():
                 self.reply(503, "draining\n")
             else:
                 self.reply(200, "ok\n")
@@ -563,6 +571,11 @@ def drain_and_exit(app: App, server: Server, steps: tuple[DrainStep, ...] = ()) 
     The optional servers drain in parallel, each in its thread (steps); the exit waits
     for them too, bounded by DRAIN_TIMEOUT (plus the report margin).
     """
+    # An app's own cover for the endpoint's removal lag: unready, still serving.
+    app.unready.set()
+    if app.drain_delay:
+        log("drain_delay", app.pod, seconds=app.drain_delay)
+        time.sleep(app.drain_delay)
     deadline = time.monotonic() + app.drain_timeout
     # Draining first: /healthz answers 503 and every response says Connection: close,
     # also on connections accepted before the accept loop below has stopped.
