@@ -44,6 +44,7 @@ from graceproof.load import HTTP_METHODS, LoadSettings
 from graceproof.paths import kind_config
 from graceproof.placement import InCluster, OnHost, Placement
 from graceproof.placement.cluster import OFFICIAL_LOCUST_IMAGE
+from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
 from graceproof.proving import ProofOutcome, prove_with_control
 from graceproof.report import write_report
@@ -210,7 +211,8 @@ def _path_args(load: argparse._ArgumentGroup) -> None:
 
 def _cluster_args(p: argparse.ArgumentParser) -> None:
     c = p.add_argument_group("cluster (one of)")
-    where = c.add_mutually_exclusive_group(required=True)
+    # Required unless --dry-run, which touches no cluster: checked in run().
+    where = c.add_mutually_exclusive_group()
     where.add_argument("--kubeconfig", type=Path, help="an existing cluster (never changed)")
     where.add_argument("--kind", action="store_true", help="create a kind cluster for the run")
     c.add_argument(
@@ -242,6 +244,12 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--report-dir", type=Path, default=Path("reports"))
     p.add_argument("--run-id", default=None, help="label of what the run creates (default random)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what was found and what the proof would do, with hints, then exit "
+        "without touching any cluster",
+    )
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -416,6 +424,13 @@ def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="graceproof %(asctime)s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)  # fmt: skip
+    if not (args.kubeconfig or args.kind or args.dry_run):
+        print(
+            "graceproof prove: say which cluster: --kubeconfig FILE (an existing one) or "
+            "--kind (a kind cluster made for the run); or --dry-run to only print the plan",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     try:
         source = source_of(args)
         log.info("rendering %s", source.describe())
@@ -437,6 +452,12 @@ def run(args: argparse.Namespace) -> int:
     except (WorkloadSpecError, OptionError, ValueError, MissingToolError) as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    plan = plan_of(r, disruption=disruption_named(args.disruption), control=not args.no_control)
+    if args.dry_run:
+        print(plan.text())
+        return EXIT_PROVEN
+    for hint in plan.hints:
+        log.warning("hint: %s", hint)
     try:
         outcome = _prove(args, workload)
     except BAD_INPUT_AT_DEPLOY as exc:

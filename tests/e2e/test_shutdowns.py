@@ -55,8 +55,16 @@ def _manifests(
     return path
 
 
-def _prove(tmp_path: Path, cluster: ClusterProvider, manifests: Path) -> tuple[int, str]:
-    """The CLI's exit code and the result JSON's `shutdown` sentence."""
+def _prove(
+    tmp_path: Path, cluster: ClusterProvider, manifests: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """The CLI's exit code and the result JSON's `shutdown` sentence, after the plan
+    (`--dry-run`) was checked: no control, and the missing hook as a hint."""
+    assert main(["prove", "-f", str(manifests), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "control: none: deployment/shop has no preStop hook" in plan, plan
+    assert "hint: no preStop hook: the app itself must keep serving" in plan, plan
+    assert "disruption: delete-one-by-one over 2 replica(s)" in plan, plan
     reports = tmp_path / "reports"
     code = main(
         ["prove", "-f", str(manifests), "--kubeconfig", str(cluster.kubeconfig),
@@ -75,7 +83,7 @@ def test_an_app_that_drains_by_itself_is_proven_without_a_control_and_named(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     manifests = _manifests(tmp_path, workload_image, mode="drain", env={"DRAIN_DELAY": "5"})
-    code, shutdown = _prove(tmp_path, cluster, manifests)
+    code, shutdown = _prove(tmp_path, cluster, manifests, capsys)
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.startswith("PROVEN: ")
@@ -92,7 +100,7 @@ def test_the_same_app_without_its_delay_loses_requests_and_no_hook_is_named(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     manifests = _manifests(tmp_path, workload_image, mode="drain")
-    code, shutdown = _prove(tmp_path, cluster, manifests)
+    code, shutdown = _prove(tmp_path, cluster, manifests, capsys)
     out = capsys.readouterr().out
     assert code == 1, out
     assert out.startswith("NOT PROVEN: ")
@@ -109,7 +117,7 @@ def test_an_app_that_ignores_sigterm_is_named_as_killed_at_the_grace_periods_end
     # It serves until SIGKILL, long after its endpoint went: no request fails, and the
     # verdict must not read as a clean shutdown.
     manifests = _manifests(tmp_path, workload_image, mode="ignore", grace=8)
-    code, shutdown = _prove(tmp_path, cluster, manifests)
+    code, shutdown = _prove(tmp_path, cluster, manifests, capsys)
     out = capsys.readouterr().out
     assert code == 0, out
     assert shutdown.startswith(

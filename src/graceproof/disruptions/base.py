@@ -138,6 +138,10 @@ class Disruption(ABC):
     kind: ClassVar[str]
     """Its name in scenario ids, results and on the command line."""
 
+    replaces_first: ClassVar[bool] = False
+    """Whether a replacement is started before a pod is taken away (a rolling update's
+    surge): if not, a single replica leaves nothing serving meanwhile (graceproof.plan)."""
+
     @abstractmethod
     def run(self, ctx: DisruptionContext) -> None:
         """Terminate pods of `ctx.target`; return once the workload serves again with

@@ -40,6 +40,8 @@ class RollingUpdate(Disruption):
     pod terminates before its replacement is Ready)."""
 
     kind: ClassVar[str] = "rolling-update"
+    # The Deployment controller surges a new pod first (maxSurge rounds up to 1).
+    replaces_first: ClassVar[bool] = True
     max_surge: int | str = "25%"
     max_unavailable: int | str = "25%"
     change: Literal["env"] = "env"

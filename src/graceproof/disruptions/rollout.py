@@ -14,6 +14,8 @@ class RolloutRestart(Disruption):
     """Stamp the pod template with a restart time, then wait for the rollout."""
 
     kind: ClassVar[str] = "rollout-restart"
+    # The Deployment controller surges a new pod first (maxSurge rounds up to 1).
+    replaces_first: ClassVar[bool] = True
     timeout_s: float = 300.0
 
     def run(self, ctx: DisruptionContext) -> None:
