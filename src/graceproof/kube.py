@@ -29,9 +29,12 @@ from graceproof.errors import (
     ExecError,
     ManifestRejectedError,
 )
-from graceproof.waiting import REQUEST_TIMEOUT
 
-__all__ = ["Kube", "api_message"]
+__all__ = ["REQUEST_TIMEOUT", "Kube", "api_message"]
+
+# Per API call: the client has no timeout of its own, and a hung call would outlast
+# any deadline of the wait around it.
+REQUEST_TIMEOUT = 10.0
 
 # Errors of a connection that never got an HTTP answer.
 _UNREACHABLE = (

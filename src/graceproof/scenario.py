@@ -173,7 +173,7 @@ def _refusals(ctx: DeployContext, target: Target) -> dict[str, str | None]:
             if p.status.pod_ip
             else "no pod IP"
         )
-        for p in serving_pods(ctx.kube, ctx.namespace, target.selector)
+        for p in serving_pods(ctx.kube, ctx.namespace, target)
     }
 
 

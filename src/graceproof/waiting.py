@@ -18,6 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_delay
 
 from graceproof.errors import ImageNotAvailableError, WaitTimeout, WorkloadStartError
+from graceproof.kube import REQUEST_TIMEOUT
+from graceproof.owners import owner_of, target_pods
 
 __all__ = [
     "DEFAULT_TRANSIENT",
@@ -51,9 +53,6 @@ DEFAULT_TRANSIENT: tuple[type[BaseException], ...] = (
     ConnectionError,
 )
 PROGRESS_EVERY = 10.0  # seconds between progress lines of a long wait
-# Per API call: the client has no timeout of its own, and a hung call would outlast
-# any deadline of the wait around it.
-REQUEST_TIMEOUT = 10.0
 
 
 class _NotYet(Exception):
@@ -265,7 +264,7 @@ def raise_if_stuck(pods: list[Any], what: str) -> None:
             continue
         cs, reason = found
         message = (cs.state.waiting.message or "").strip()
-        where = f"pod {pod.metadata.name}, container {cs.name}, image {cs.image}"
+        where = f"pod {pod.metadata.name} ({owner_of(pod)}), container {cs.name}, image {cs.image}"
         if reason in IMAGE_REASONS:
             raise ImageNotAvailableError(
                 f"{what} cannot start: {where}: {reason}"
@@ -291,10 +290,7 @@ def workload_available(kube: Any, namespace: str, target: Any) -> Condition[Any]
     )
 
     def probe() -> Any:
-        pods = kube.core.list_namespaced_pod(
-            namespace, label_selector=target.selector, _request_timeout=REQUEST_TIMEOUT
-        ).items
-        raise_if_stuck(pods, target.ref)
+        raise_if_stuck(target_pods(kube, namespace, target), target.ref)
         return ready.probe()
 
     return Condition(ready.what, probe, ready.describe, ready.hint)

@@ -150,3 +150,50 @@ def test_a_target_port_that_refuses_connections_is_named(
     assert code == 2, err
     assert "refused on port 8081" in err, err
     assert _run_ids_left(kube, run_id) == []
+
+
+# A chart's test pod and a stray pod, both with the workload's selector labels and an
+# image no node has (the test pod's `:latest`, so always pulled): neither is the
+# workload's. `helm template` output saved as files keeps the test pod (only
+# `--skip-tests`, which graceproof passes for a chart, drops it).
+_FOREIGN_PODS = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-connection-test
+  labels: {app.kubernetes.io/name: web}
+  annotations: {helm.sh/hook: test}
+spec:
+  restartPolicy: Never
+  containers:
+    - {name: probe, image: "graceproof/not-there:latest", command: [wget, -qO-, web]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-debug
+  labels: {app.kubernetes.io/name: web}
+spec:
+  containers:
+    - {name: shell, image: "graceproof/not-there:0.0.1", imagePullPolicy: Never}
+"""
+
+
+def test_rendered_chart_with_labelled_test_and_stray_pods_is_proven_on_its_own_pods(
+    prove: Prove, nginx_image: None, tmp_path: Path
+) -> None:
+    rendered = [d.body for d in HelmChart(NGINX / "chart").render()]
+    path = tmp_path / "web.yaml"
+    path.write_text(yaml.safe_dump_all(rendered) + "---\n" + _FOREIGN_PODS, encoding="utf-8")
+    workload = ManifestWorkload.load(ManifestFiles((path,)), node_port=30084)
+    (left_out,) = workload.resolved.left_out
+    assert left_out.startswith("pod/web-connection-test"), left_out
+    # The stray pod is applied (helm install would make it) and stays in
+    # ErrImageNeverPull; only the pods whose owner chain leads to deployment/web are
+    # waited for, deleted and judged.
+    assert "pod/web-debug" in {d.ref for d in workload.resolved.docs}
+    result = prove(Scenario(workload))
+    assert result.verdict.passed, result.verdict.message
+    assert result.counts.failed == 0 and result.counts.in_windows > 0
+    deleted = {w.pod for w in result.windows}
+    assert len(deleted) == 3 and "web-debug" not in deleted, deleted

@@ -25,6 +25,7 @@ from kubernetes.client import (
     V1Node,
     V1NodeSpec,
     V1ObjectMeta,
+    V1OwnerReference,
     V1Pod,
     V1PodCondition,
     V1PodDisruptionBudget,
@@ -72,11 +73,36 @@ def make_pod(
 ) -> V1Pod:
     return V1Pod(
         metadata=V1ObjectMeta(
-            name=name, namespace=NS, uid=f"uid-{name}", labels=dict(labels or LABELS)
+            name=name,
+            namespace=NS,
+            uid=f"uid-{name}",
+            labels=dict(labels or LABELS),
+            owner_references=[OWNED],
         ),
         spec=V1PodSpec(containers=[], node_name=node, node_selector=node_selector),
         status=V1PodStatus(conditions=[V1PodCondition(type="Ready", status="True")]),
     )
+
+
+# Every pod of the fakes is the target's: its ReplicaSet's controller is deployment/web
+# (graceproof.owners keeps only such pods; tests/unit/test_owners.py covers the rest).
+OWNED = V1OwnerReference(
+    api_version="apps/v1", kind="ReplicaSet", name="web-rs", uid="uid-rs", controller=True
+)
+WEB_RS = SimpleNamespace(
+    metadata=V1ObjectMeta(
+        name="web-rs",
+        owner_references=[
+            V1OwnerReference(
+                api_version="apps/v1", kind="Deployment", name="web", uid="uid-d", controller=True
+            )
+        ],
+    )
+)
+
+
+def list_replica_sets(namespace: str, **kw: Any) -> SimpleNamespace:
+    return SimpleNamespace(items=[WEB_RS])
 
 
 def make_node(name: str, *, cordoned: bool = False) -> V1Node:
@@ -192,6 +218,9 @@ class FakeCluster:
             self.pods[new.metadata.name] = new
 
     # policy ----------------------------------------------------------------------
+    def list_namespaced_replica_set(self, namespace: str, **kw: Any) -> SimpleNamespace:
+        return list_replica_sets(namespace, **kw)
+
     def list_namespaced_pod_disruption_budget(self, namespace: str, **kw: Any) -> SimpleNamespace:
         if self.pdb_error is not None:
             raise self.pdb_error
@@ -199,7 +228,7 @@ class FakeCluster:
 
 
 def context(cluster: FakeCluster, apps: Any = None, kind: str = "Deployment") -> DisruptionContext:
-    kube = SimpleNamespace(core=cluster, policy=cluster, apps=apps)
+    kube = SimpleNamespace(core=cluster, policy=cluster, apps=apps or cluster)
     target = Target(
         kind=kind,
         name="web",
@@ -616,6 +645,9 @@ class FakeApps:
 
     def patch_namespaced_deployment(self, name: str, namespace: str, body: Any) -> None:
         self.patches.append(body)
+
+    def list_namespaced_replica_set(self, namespace: str, **kw: Any) -> SimpleNamespace:
+        return list_replica_sets(namespace, **kw)
 
     def patch_namespaced_stateful_set(self, name: str, namespace: str, body: Any) -> None:
         raise AssertionError("a rolling update never patches a StatefulSet")

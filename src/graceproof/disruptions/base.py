@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from graceproof.kube import Kube
+from graceproof.owners import target_pods
 from graceproof.result import Disruption as DisruptionRecord
 from graceproof.waiting import REQUEST_TIMEOUT, pod_is_ready, wait_for, workload_available
 from graceproof.workloads.base import Target, changed_parameters, parameters_of
@@ -34,11 +35,9 @@ __all__ = ["Disruption", "DisruptionContext", "serving_pods", "wait_all_gone"]
 log = logging.getLogger(__name__)
 
 
-def serving_pods(kube: Kube, namespace: str, selector: str) -> list[Any]:
-    """Pods that are Ready and not terminating."""
-    pods = kube.core.list_namespaced_pod(
-        namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
-    ).items
+def serving_pods(kube: Kube, namespace: str, target: Target) -> list[Any]:
+    """The target's pods (graceproof.owners) that are Ready and not terminating."""
+    pods = target_pods(kube, namespace, target)
     return [p for p in pods if p.metadata.deletion_timestamp is None and pod_is_ready(p)]
 
 
@@ -75,7 +74,7 @@ class DisruptionContext:
 
     def serving(self) -> list[Any]:
         """The target's pods that are Ready and not terminating."""
-        return serving_pods(self.kube, self.namespace, self.target.selector)
+        return serving_pods(self.kube, self.namespace, self.target)
 
     def delete_pod(self, name: str) -> None:
         """Delete a pod with its own grace period, and record it."""

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from graceproof.disruptions.base import Disruption, DisruptionContext, wait_all_gone
 from graceproof.disruptions.eviction import check_retry, evict_pod
 from graceproof.errors import WorkloadSpecError
+from graceproof.owners import target_pods
 from graceproof.waiting import REQUEST_TIMEOUT
 
 __all__ = ["DrainNode", "cordoned"]
@@ -134,11 +135,7 @@ def _target_pods_on(ctx: DisruptionContext, node: str) -> list[Any]:
 
 
 def _target_pods(ctx: DisruptionContext) -> list[Any]:
-    return list(
-        ctx.kube.core.list_namespaced_pod(
-            ctx.namespace, label_selector=ctx.target.selector, _request_timeout=REQUEST_TIMEOUT
-        ).items
-    )
+    return target_pods(ctx.kube, ctx.namespace, ctx.target)
 
 
 def _check_holds_pods(ctx: DisruptionContext, node: str) -> None:
