@@ -66,11 +66,6 @@ def _readiness(container: dict[str, Any]) -> str:
     return f"readiness probe every {period} s, unready after {threshold} failures"
 
 
-def _targets(doc: Doc, workload: Doc) -> bool:
-    ref = (doc.body.get("spec") or {}).get("scaleTargetRef") or {}
-    return bool(ref.get("kind") == workload.kind and ref.get("name") == workload.name)
-
-
 def _selects(doc: Doc, labels: dict[str, str]) -> bool:
     match = ((doc.body.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     return bool(match) and all(labels.get(k) == v for k, v in match.items())
@@ -89,16 +84,13 @@ def plan_of(resolved: Resolved, *, disruption: Disruption, control: bool = True)
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     containers = list(pod_spec.get("containers") or [])
     grace = int(pod_spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_S))
-    hpas = [d for d in _of_kind(resolved.docs, "HorizontalPodAutoscaler") if _targets(d, w)]
     pdbs = [d for d in _of_kind(resolved.docs, "PodDisruptionBudget") if _selects(d, labels)]
     declared = spec.get("replicas")
-    lowest = int(declared if declared is not None else 1)
-    if hpas:
-        lowest = int((hpas[0].body.get("spec") or {}).get("minReplicas", 1))
+    lowest = resolved.min_replicas()
 
     lines = [f"target: {w.ref} ({w.origin})"]
     replicas = f"replicas: {declared}" if declared is not None else "replicas: not set (1)"
-    for hpa in hpas:
+    if (hpa := resolved.hpa) is not None:
         h = hpa.body.get("spec") or {}
         replicas += (
             f"; {hpa.ref} scales it from {h.get('minReplicas', 1)} to {h.get('maxReplicas')}"

@@ -318,7 +318,7 @@ def run_scenario(
             records_path.unlink()
         raise
     with phases.phase("verdict", "judging the records"):
-        res = _judge(sc, run, cluster, name, records_path)
+        res = _judge(sc, run, cluster, name, records_path, target)
     res = replace(res, phases=phases.seconds)
     log.info("%s", res.headline())
     log.info("[%s] %s", name, res.verdict.message)
@@ -326,8 +326,10 @@ def run_scenario(
 
 
 def _judge(
-    sc: Scenario, run: _Run, cluster: ClusterInfo, name: str, records_path: Path
+    sc: Scenario, run: _Run, cluster: ClusterInfo, name: str, records_path: Path, target: Target
 ) -> ScenarioResult:
+    # The live shape beside the declared one: an HPA may have scaled the workload.
+    live = {"ref": target.ref, "replicas": target.replicas, "grace_seconds": target.grace_seconds}
     return ScenarioResult.build(
         scenario_id=sc.scenario_id,
         variant=sc.workload.label,
@@ -342,6 +344,6 @@ def _judge(
         finished=run.finished,
         artifacts={"requests": records_path.name},
         name=name,
-        parameters=sc.parameters(),
+        parameters={**sc.parameters(), "target": live},
         budget=sc.budget,
     )

@@ -26,6 +26,7 @@ __all__ = [
     "PROGRESS_EVERY",
     "REQUEST_TIMEOUT",
     "Condition",
+    "controller_scaled",
     "default_service_account",
     "deployment_available",
     "is_transient",
@@ -294,6 +295,37 @@ def workload_available(kube: Any, namespace: str, target: Any) -> Condition[Any]
         return ready.probe()
 
     return Condition(ready.what, probe, ready.describe, ready.hint)
+
+
+def controller_scaled(kube: Any, namespace: str, target: Any) -> Condition[Any]:
+    """The target's Deployment or StatefulSet asks for `target.replicas` at least (e.g.
+    once its HPA raised it to minReplicas). Yields the controller."""
+    seen = _Seen()
+    read = (
+        kube.apps.read_namespaced_deployment
+        if target.kind == "Deployment"
+        else kube.apps.read_namespaced_stateful_set
+    )
+
+    def probe() -> Any:
+        obj = seen.read(lambda: read(target.name, namespace, _request_timeout=REQUEST_TIMEOUT))
+        if obj is None:
+            return None
+        return obj if (obj.spec.replicas or 0) >= target.replicas else None
+
+    def describe() -> str:
+        obj = seen.obj
+        if obj is None:
+            return f"{target.ref} {seen.note}"
+        return f"{target.ref} asks for {obj.spec.replicas} replicas"
+
+    return Condition(
+        f"{target.ref} scaled to {target.replicas} replicas (its HPA's minReplicas)",
+        probe,
+        describe,
+        "is the HPA controller running (kube-controller-manager), and does the HPA's "
+        "scaleTargetRef name this workload?",
+    )
 
 
 def statefulset_ready(apps: Any, namespace: str, name: str) -> Condition[Any]:

@@ -197,3 +197,37 @@ def test_rendered_chart_with_labelled_test_and_stray_pods_is_proven_on_its_own_p
     assert result.counts.failed == 0 and result.counts.in_windows > 0
     deleted = {w.pod for w in result.windows}
     assert len(deleted) == 3 and "web-debug" not in deleted, deleted
+
+
+def test_a_base_with_an_hpa_and_no_replicas_is_proven_at_its_live_count(
+    prove: Prove, nginx_image: None, tmp_path: Path
+) -> None:
+    # As many public bases ship: the Deployment leaves `replicas` to its HPA, which
+    # raises the 1 the Deployment starts with to minReplicas at its next sync.
+    def edit(body: dict[str, Any]) -> None:
+        if body["kind"] == "Deployment":
+            body["spec"].pop("replicas", None)
+
+    path = _edited_nginx(tmp_path, edit)
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 2,
+            "maxReplicas": 4,
+        },
+    }
+    path.write_text(path.read_text() + "---\n" + yaml.safe_dump(hpa), encoding="utf-8")
+    workload = ManifestWorkload.load(ManifestFiles((path,)), node_port=30084)
+    assert workload.resolved.min_replicas() == 2
+    result = prove(Scenario(workload))
+    assert result.verdict.passed, result.verdict.message
+    assert result.parameters["workload"]["hpa"] == "horizontalpodautoscaler/web"
+    assert result.parameters["target"] == {
+        "ref": "deployment/web",
+        "replicas": 2,
+        "grace_seconds": 30,
+    }
+    assert len(result.windows) == 2  # both live replicas disrupted, one by one

@@ -26,7 +26,7 @@ import kubernetes.client
 from graceproof.errors import WorkloadSpecError
 from graceproof.model import Expected
 from graceproof.sources import Doc, ManifestSource
-from graceproof.waiting import workload_available
+from graceproof.waiting import controller_scaled, workload_available
 from graceproof.workloads.base import NOT_IN_ID, DeployContext, Target, Workload
 
 __all__ = ["CLUSTER_SCOPED", "ManifestWorkload", "Resolved", "resolve"]
@@ -76,6 +76,26 @@ class Resolved:
     hooks: int  # preStop hooks in the workload's containers
     # Objects of the manifests graceproof does not apply, each with why (`ref: reason`).
     left_out: tuple[str, ...] = ()
+
+    @property
+    def hpa(self) -> Doc | None:
+        """The HorizontalPodAutoscaler whose scaleTargetRef is the workload, if any."""
+        for d in self.docs:
+            ref = (d.body.get("spec") or {}).get("scaleTargetRef") or {}
+            if (
+                d.kind == "HorizontalPodAutoscaler"
+                and ref.get("kind") == self.workload.kind
+                and ref.get("name") == self.workload.name
+            ):
+                return d
+        return None
+
+    def min_replicas(self) -> int:
+        """The fewest replicas the workload runs once applied: its HPA's minReplicas
+        when it has one (the HPA raises a lower count at once), else spec.replicas."""
+        if self.hpa is not None:
+            return int((self.hpa.body.get("spec") or {}).get("minReplicas", 1))
+        return int((self.workload.body.get("spec") or {}).get("replicas", 1))
 
 
 def _template(doc: Doc) -> dict[str, Any]:
@@ -355,6 +375,7 @@ class ManifestWorkload(Workload):
             "service": f"{r.service.ref}:{r.service_port.get('name') or r.service_port['port']}",
             "target_port": r.target_port,
             "prestop_hooks": r.hooks,
+            "hpa": None if r.hpa is None else r.hpa.ref,
             "control": self.control,
             "node_port": self.node_port,
         }
@@ -414,9 +435,14 @@ class ManifestWorkload(Workload):
             selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())),
             service=self.resolved.service.name,
             node_port=self.node_port,
-            replicas=int((w.body.get("spec") or {}).get("replicas", 1)),
+            replicas=self.resolved.min_replicas(),
             grace_seconds=int(template_spec.get("terminationGracePeriodSeconds", 30)),
             pod_port=self.pod_port(),
         )
+        if self.resolved.hpa is not None:
+            # The Deployment was applied with its own count (1 when unset); the HPA
+            # raises it to minReplicas at its next sync (15 s by default). Proving
+            # before that would disrupt a shape that is about to change.
+            controller_scaled(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
         workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
         return target
