@@ -40,6 +40,7 @@ from graceproof.errors import (
 )
 from graceproof.ingress import CONTROLLERS, IngressController, controller_named
 from graceproof.kube import Kube, api_message
+from graceproof.kubeconfig import find_kubeconfig
 from graceproof.load import HTTP_METHODS, LoadSettings
 from graceproof.paths import kind_config
 from graceproof.placement import InCluster, OnHost, Placement
@@ -54,6 +55,11 @@ from graceproof.traffic import kinds, traffic
 from graceproof.workloads.manifests import DEFAULT_NODE_PORT, ManifestWorkload
 
 __all__ = ["add_parser", "run"]
+
+NO_CLUSTER = (
+    "no cluster: give --kubeconfig FILE, set $KUBECONFIG, have ~/.kube/config (as kubectl "
+    "does), or --kind for a kind cluster made for the run; --dry-run needs none"
+)
 
 EXIT_PROVEN = 0
 EXIT_NOT_PROVEN = 1
@@ -213,7 +219,12 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     c = p.add_argument_group("cluster (one of)")
     # Required unless --dry-run, which touches no cluster: checked in run().
     where = c.add_mutually_exclusive_group()
-    where.add_argument("--kubeconfig", type=Path, help="an existing cluster (never changed)")
+    where.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="an existing cluster's kubeconfig (default: $KUBECONFIG, else ~/.kube/config, "
+        "as kubectl finds it; read, never written)",
+    )
     where.add_argument("--kind", action="store_true", help="create a kind cluster for the run")
     c.add_argument(
         "--k8s-version", default="1.34", help=f"kind: one of {', '.join(KIND_NODE_IMAGES)}"
@@ -224,6 +235,9 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
         metavar="IMAGE",
         help="kind: a node image instead of the pinned one of --k8s-version, e.g. one built "
         "without a registry by hack/kind-node-image.sh (default: $GRACEPROOF_NODE_IMAGE)",
+    )
+    c.add_argument(
+        "--context", help="the kubeconfig's context to use (default: its current-context)"
     )
     c.add_argument("--cluster-name", default="graceproof", help="kind cluster name")
     c.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
@@ -353,10 +367,11 @@ def archive_tags(path: Path) -> list[str]:
 def provider_of(args: argparse.Namespace, state: Path) -> ClusterProvider:
     """The cluster the flags name: an existing one, or kind (the pinned node image of
     --k8s-version, unless --node-image gives one)."""
-    if args.kubeconfig is not None:
-        if not args.kubeconfig.is_file():
-            raise OptionError(f"--kubeconfig {args.kubeconfig}: no such file")
-        return ExistingProvider(source_kubeconfig=args.kubeconfig, state_dir=state)
+    if not args.kind:
+        source = find_kubeconfig(args.kubeconfig, args.context)
+        if source is None:
+            raise OptionError(NO_CLUSTER)
+        return ExistingProvider(source_kubeconfig=source.files[0], state_dir=state, source=source)
     minor = normalize_k8s_version(args.k8s_version)
     return KindProvider(
         name=args.cluster_name,
@@ -424,13 +439,6 @@ def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="graceproof %(asctime)s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)  # fmt: skip
-    if not (args.kubeconfig or args.kind or args.dry_run):
-        print(
-            "graceproof prove: say which cluster: --kubeconfig FILE (an existing one) or "
-            "--kind (a kind cluster made for the run); or --dry-run to only print the plan",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
     try:
         source = source_of(args)
         log.info("rendering %s", source.describe())
@@ -456,6 +464,15 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(plan.text())
         return EXIT_PROVEN
+    # The cluster last among the inputs: the manifests' and flags' mistakes come first.
+    try:
+        if args.kind and args.context:
+            raise OptionError("--context applies to an existing cluster, not to --kind")
+        if not args.kind and find_kubeconfig(args.kubeconfig, args.context) is None:
+            raise OptionError(NO_CLUSTER)
+    except OptionError as exc:
+        print(f"graceproof prove: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     for hint in plan.hints:
         log.warning("hint: %s", hint)
     try:

@@ -20,6 +20,7 @@ import yaml
 from graceproof.config import OptionError, Options, read_env_file
 from graceproof.errors import CommandFailedError, ImageNotAvailableError, MissingToolError
 from graceproof.kube import read_kubeconfig
+from graceproof.kubeconfig import KubeconfigSource, merge_kubeconfigs
 from graceproof.providers.base import ClusterProvider, Runner, Which, run_command, write_private
 
 __all__ = ["ExistingProvider", "containerd_ref"]
@@ -110,8 +111,12 @@ class ExistingProvider(ClusterProvider):
         state_dir: Path,
         runner: Runner = run_command,
         which: Which = shutil.which,
+        source: KubeconfigSource | None = None,
     ) -> None:
+        """`source`, when given, names the files ($KUBECONFIG's list) and the context
+        as kubectl finds them (graceproof.kubeconfig); `source_kubeconfig` is its first."""
         self.source_kubeconfig = source_kubeconfig
+        self.source = source
         self.name = source_kubeconfig.stem
         self._kubeconfig = state_dir / "existing.kubeconfig"
         self._runner = runner
@@ -124,10 +129,19 @@ class ExistingProvider(ClusterProvider):
 
     def start(self) -> None:
         src = self.source_kubeconfig
-        text, doc = read_kubeconfig(src)
-        if isinstance(doc, dict):
-            self.name = str(doc.get("current-context") or self.name)
-            text = yaml.safe_dump(_absolute_paths(doc, src.resolve().parent), sort_keys=False)
+        if self.source is not None:
+            docs = [
+                _absolute_paths(read_kubeconfig(f)[1], f.resolve().parent)
+                for f in self.source.files
+            ]
+            merged = merge_kubeconfigs(self.source, docs)
+            self.name = str(merged["current-context"])
+            text = yaml.safe_dump(merged, sort_keys=False)
+        else:
+            text, doc = read_kubeconfig(src)
+            if isinstance(doc, dict):
+                self.name = str(doc.get("current-context") or self.name)
+                text = yaml.safe_dump(_absolute_paths(doc, src.resolve().parent), sort_keys=False)
         write_private(self._kubeconfig, text)
         env_file = src.resolve().parent / CLUSTER_ENV
         self.cluster_env = read_env_file(env_file) if env_file.is_file() else {}
