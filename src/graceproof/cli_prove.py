@@ -47,7 +47,7 @@ from graceproof.placement import InCluster, OnHost, Placement
 from graceproof.placement.cluster import OFFICIAL_LOCUST_IMAGE
 from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
-from graceproof.proving import ProofOutcome, prove_with_control
+from graceproof.proving import ProofOutcome, outcome_json, prove_with_control
 from graceproof.report import write_report
 from graceproof.result import ClusterInfo
 from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
@@ -259,6 +259,15 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report-dir", type=Path, default=Path("reports"))
     p.add_argument("--run-id", default=None, help="label of what the run creates (default random)")
     p.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text (default): the verdict in lines; json: one JSON document on stdout (the "
+        "verdict, counts, bound, budget and shutdown of the run and its control, and the "
+        "report's paths), progress and lines on stderr",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print what was found and what the proof would do, with hints, then exit "
@@ -430,9 +439,13 @@ def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome
         )
     results = [r for r in (outcome.control, outcome.hooked) if r is not None]
     report = write_report(results, args.report_dir)
+    # -o json: the document alone on stdout; the verdict lines join the progress on stderr.
+    lines = sys.stderr if args.output == "json" else sys.stdout
     for line in outcome.lines():
-        print(line)
-    print(f"report: {report.summary}")
+        print(line, file=lines)
+    print(f"report: {report.summary}", file=lines)
+    if args.output == "json":
+        print(json.dumps(outcome_json(outcome, args.report_dir, report.summary), indent=2))
     return outcome
 
 

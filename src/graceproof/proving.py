@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from graceproof.budget import Budget
 from graceproof.disruptions import Disruption
@@ -27,7 +28,7 @@ from graceproof.shutdown import hooks_of
 from graceproof.workloads.base import Workload
 from graceproof.workloads.manifests import ManifestWorkload
 
-__all__ = ["ProofOutcome", "control_statement", "prove_with_control"]
+__all__ = ["ProofOutcome", "control_statement", "outcome_json", "prove_with_control"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,38 @@ class ProofOutcome:
         else:
             lines.append(self.no_control)
         return lines
+
+
+def _summary(r: ScenarioResult, out_dir: Path) -> dict[str, Any]:
+    bound = r.stats.get("overall")
+    return {
+        "scenario_id": r.scenario_id,
+        "passed": r.verdict.passed,
+        "expected": r.verdict.expected,
+        "message": r.verdict.message,
+        "counts": r.counts.to_dict(),
+        "bound": None if bound is None else {**bound.to_dict(), "text": bound.describe()},
+        "budget": None if r.budget is None else r.budget.to_dict(),
+        "shutdown": r.shutdown,
+        "result": str(out_dir / f"{r.file_stem}.json"),
+    }
+
+
+def outcome_json(outcome: ProofOutcome, out_dir: Path, summary: Path) -> dict[str, Any]:
+    """What `graceproof prove -o json` prints: the verdict and its figures, the
+    control's (or why none ran), and where the report is."""
+    return {
+        "proven": outcome.proven,
+        "verdict": "PROVEN" if outcome.proven else "NOT PROVEN",
+        "hooked": _summary(outcome.hooked, out_dir),
+        "control": None if outcome.control is None else _summary(outcome.control, out_dir),
+        "control_statement": (
+            outcome.no_control
+            if outcome.control is None
+            else control_statement(outcome.control, outcome.hooked)
+        ),
+        "report": str(summary),
+    }
 
 
 def prove_with_control(

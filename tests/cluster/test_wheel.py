@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from graceproof.kube import Kube
 from graceproof.workloads import NODE_PORTS
@@ -226,30 +227,53 @@ def test_the_installed_plugin_proves_a_workload(
     assert (reports / "summary.md").is_file()
 
 
+def _two_contexts(cluster_kubeconfig: Path, path: Path) -> Path:
+    """The cluster's kubeconfig as context `local`, beside a current context `elsewhere`
+    whose API server nobody serves: only --context reaches the cluster."""
+    doc = yaml.safe_load(cluster_kubeconfig.read_text())
+    (context,) = [c for c in doc["contexts"] if c["name"] == doc["current-context"]]
+    doc["contexts"] = [
+        {"name": "local", "context": context["context"]},
+        {"name": "elsewhere", "context": {"cluster": "elsewhere", "user": "elsewhere"}},
+    ]
+    doc["clusters"].append({"name": "elsewhere", "cluster": {"server": "https://127.0.0.1:9"}})
+    doc["users"].append({"name": "elsewhere", "user": {"token": "none"}})
+    doc["current-context"] = "elsewhere"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
 def test_the_installed_cli_proves_the_nginx_chart_with_its_control(
     installed: Installed, cluster: Any, kube: Kube
 ) -> None:
     """A team's Helm chart, from a folder outside the checkout, through the installed
-    CLI: the control (hooks removed) loses requests, the hooked chart none."""
+    CLI as kubectl users call it: the cluster from $KUBECONFIG alone and --context, the
+    verdict as JSON (-o json). The control (hooks removed) loses requests, the hooked
+    chart none."""
     archive = os.environ.get("GRACEPROOF_EXAMPLE_NGINX_ARCHIVE")
     helm = os.environ.get("GRACEPROOF_HELM")
     assert archive and helm, "run examples/nginx/image.sh and hack/tools.sh (make test does)"
     chart = shutil.copytree(ROOT / "examples" / "nginx" / "chart", installed.work / "chart")
-    kubeconfig = installed.work / "cli.kubeconfig"
-    shutil.copy(cluster.kubeconfig, kubeconfig)
+    kubeconfig = _two_contexts(cluster.kubeconfig, installed.work / "cli.kubeconfig")
+    before = kubeconfig.read_text()
     reports = installed.work / "cli-reports"
     out = _run(
-        [installed.graceproof, "prove", "--chart", chart, "--kubeconfig", kubeconfig,
+        [installed.graceproof, "prove", "--chart", chart, "--context", "local", "-o", "json",
          "--image-archive", archive, "--report-dir", reports,
          "--node-port", str(free_node_port(kube))],
         installed.work,
         PROOF_TIMEOUT,
-        {"GRACEPROOF_HELM": helm},
+        {"GRACEPROOF_HELM": helm, "KUBECONFIG": str(kubeconfig), "HOME": str(installed.work)},
     )  # fmt: skip
     print(out)
-    assert out.startswith("PROVEN: 0 of ")
-    assert "negative control: without the preStop hook, " in out
-    assert "the hook is what keeps them" in out
+    verdict = json.loads(out)  # stdout is the JSON document alone
+    assert verdict["proven"] is True and verdict["verdict"] == "PROVEN"
+    assert verdict["hooked"]["counts"]["failed"] == 0
+    assert verdict["hooked"]["counts"]["in_windows"] > 0
+    assert verdict["control"]["counts"]["failed_in_windows"] > 0
+    assert verdict["control_statement"].endswith("the hook is what keeps them")
+    assert Path(verdict["report"]) == reports / "summary.md"
+    assert kubeconfig.read_text() == before  # read, never written
     results = [json.loads(p.read_text()) for p in sorted(reports.glob("*.json"))]
     assert sorted(r["variant"] for r in results) == [
         "helm-deployment-web",

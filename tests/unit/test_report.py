@@ -18,7 +18,7 @@ import pytest
 
 from graceproof.cli import main as cli_main
 from graceproof.model import RequestRecord, TimelineEvent
-from graceproof.proving import ProofOutcome, control_statement
+from graceproof.proving import ProofOutcome, control_statement, outcome_json
 from graceproof.report import build_report, junit_properties, pair_p_value, write_report
 from graceproof.report.markdown import find_pairs, render_markdown, write_summary
 from graceproof.report.picture import render_picture
@@ -396,3 +396,21 @@ def test_an_outcome_without_a_control_says_why_and_speaks_of_no_hook(
     assert "shutdown: no preStop hook: the app's own shutdown kept each pod running" in lines[2]
     for credit in ("with the hook", "the hook is", "without the preStop hook"):
         assert not any(credit in line for line in lines), lines
+
+
+def test_the_json_outcome_carries_both_runs_and_the_statement(
+    no_hook: ScenarioResult, hooked: ScenarioResult, tmp_path: Path
+) -> None:
+    doc = outcome_json(
+        ProofOutcome(hooked=hooked, control=no_hook), tmp_path, tmp_path / "summary.md"
+    )
+    json.dumps(doc)  # serialisable as it is
+    assert doc["proven"] is True and doc["verdict"] == "PROVEN"
+    assert doc["hooked"]["counts"]["failed"] == 0
+    assert doc["hooked"]["bound"]["text"] == hooked.stats["overall"].describe()
+    assert doc["hooked"]["result"] == str(tmp_path / f"{hooked.file_stem}.json")
+    assert doc["control"]["counts"]["failed_in_windows"] == no_hook.counts.failed_in_windows
+    assert doc["control_statement"] == control_statement(no_hook, hooked)
+    alone = outcome_json(ProofOutcome(hooked=hooked, control=None), tmp_path, tmp_path / "s.md")
+    assert alone["control"] is None
+    assert alone["control_statement"] == "no negative control was run (--no-control)"
