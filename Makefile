@@ -39,7 +39,7 @@ SHELL_SCRIPTS := $(wildcard hack/*.sh hack/kind-images/iptables-wrapper examples
 
 # How `make clean` removes graceproof-labelled namespaces from the local cluster
 # while it runs. Adjust here if the CLI spells it differently.
-CLEAN_NAMESPACES_CMD ?= $(VENV)/bin/graceproof clean --kubeconfig $(LOCAL_KUBECONFIG)
+CLEAN_NAMESPACES_CMD ?= $(VENV)/bin/graceproof clean --all --kubeconfig $(LOCAL_KUBECONFIG)
 
 # pytest options per provider; the plugin documents each --gp-* option.
 GP_COMMON_OPTS = --gp-report-dir $(REPORT_DIR) --gp-artifacts $(ARTIFACTS_DIR) --gp-image $(WORKLOAD_IMAGE)

@@ -64,20 +64,48 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from graceproof.config import OptionError
     from graceproof.errors import GraceproofError
     from graceproof.kube import Kube
-    from graceproof.namespaces import delete_all_graceproof_namespaces
+    from graceproof.kubeconfig import find_kubeconfig
+    from graceproof.namespaces import delete_namespaces, namespaces_to_clean
+    from graceproof.providers import ExistingProvider
 
     try:
-        with Kube.from_kubeconfig(args.kubeconfig) as kube:
-            names = delete_all_graceproof_namespaces(kube)
-    except GraceproofError as exc:
+        source = find_kubeconfig(args.kubeconfig, args.context)
+        if source is None:
+            raise OptionError(
+                "no cluster: give --kubeconfig FILE, set $KUBECONFIG, or have ~/.kube/config"
+            )
+        with tempfile.TemporaryDirectory(prefix="graceproof-") as state:
+            provider = ExistingProvider(
+                source_kubeconfig=source.files[0], state_dir=Path(state), source=source
+            )
+            provider.start()
+            with Kube.from_kubeconfig(provider.kubeconfig) as kube:
+                chosen, alone = namespaces_to_clean(kube, run_id=args.run_id, everything=args.all)
+                if not args.dry_run:
+                    delete_namespaces(kube, chosen)
+    except (OptionError, GraceproofError) as exc:
         print(f"graceproof clean: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print(
-        f"graceproof clean: removed {len(names)} namespace(s) labelled "
-        f"app.kubernetes.io/managed-by=graceproof{': ' + ', '.join(names) if names else ''}"
+        return EXIT_USAGE  # as `graceproof prove` exits on a bad kubeconfig
+    which = (
+        "every graceproof namespace"
+        if args.all
+        else f"run {args.run_id}'s"
+        if args.run_id
+        else "this machine's finished runs'"
     )
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"graceproof clean: {verb} {len(chosen)} namespace(s), {which}"
+          f"{': ' + ', '.join(chosen) if chosen else ''}")  # fmt: skip
+    if alone:
+        print(
+            f"graceproof clean: left {len(alone)} alone (runs in progress, of other machines "
+            f"or other runs; --all removes them): {', '.join(alone)}"
+        )
     return EXIT_OK
 
 
@@ -126,9 +154,22 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
     m.set_defaults(func=_cmd_manifests)
     k = sub.add_parser(
-        "clean", help="delete every namespace graceproof created (label managed-by=graceproof)"
+        "clean",
+        help="delete the namespaces of this machine's finished graceproof runs (never a "
+        "run still in progress); --run-id or --all for others",
     )
-    k.add_argument("--kubeconfig", type=Path, required=True, help="the cluster's kubeconfig")
+    k.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="the cluster's kubeconfig (default: $KUBECONFIG, else ~/.kube/config)",
+    )
+    k.add_argument("--context", help="the kubeconfig's context (default: its current one)")
+    which = k.add_mutually_exclusive_group()
+    which.add_argument("--run-id", help="only this run's namespaces (running or not)")
+    which.add_argument(
+        "--all", action="store_true", help="every graceproof namespace, other runs' too"
+    )
+    k.add_argument("--dry-run", action="store_true", help="say what would go, delete nothing")
     k.set_defaults(func=_cmd_clean)
     return p
 

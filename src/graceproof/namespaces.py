@@ -9,8 +9,10 @@ made, even after a crash or Ctrl-C. Namespaces kept for a failed test get
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -25,8 +27,10 @@ __all__ = [
     "MANAGED_BY_VALUE",
     "RUN_ID_LABEL",
     "delete_all_graceproof_namespaces",
+    "delete_namespaces",
     "delete_run_namespaces",
     "namespace_name",
+    "namespaces_to_clean",
     "test_namespace",
 ]
 
@@ -36,6 +40,10 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "graceproof"
 RUN_ID_LABEL = "graceproof.dev/run-id"
 KEPT_LABEL = "graceproof.dev/kept"
+# Which machine and process made a namespace: `graceproof clean` removes by default only
+# this machine's runs whose process has ended, never a concurrent run's.
+HOST_LABEL = "graceproof.dev/host"
+PID_LABEL = "graceproof.dev/pid"
 _MAX_NAME = 63  # a namespace name is a DNS-1123 label
 _RAND_LEN = 5
 _DELETE_TIMEOUT = 120.0  # namespace deletion waits for every pod's grace period
@@ -49,8 +57,29 @@ def namespace_name(run_id: str, test_name: str, rand: str | None = None) -> str:
     return "-".join(part for part in ("gp", run_id, slug, rand) if part)
 
 
+def this_host() -> str:
+    """This machine's name as a label value (63 characters of [a-z0-9.-_] at most)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", socket.gethostname())[:63].strip("-._")
+    return name or "unknown"
+
+
 def _labels(run_id: str) -> dict[str, str]:
-    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_ID_LABEL: run_id}
+    return {
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        RUN_ID_LABEL: run_id,
+        HOST_LABEL: this_host(),
+        PID_LABEL: str(os.getpid()),
+    }
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
 
 
 @contextmanager
@@ -178,6 +207,31 @@ def delete_all_graceproof_namespaces(kube: Kube, *, timeout: float = _DELETE_TIM
     names = _list(kube, f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
     delete_namespaces(kube, names, timeout=timeout)
     return names
+
+
+def namespaces_to_clean(
+    kube: Kube, *, run_id: str | None = None, everything: bool = False
+) -> tuple[list[str], list[str]]:
+    """(to delete, left alone) among graceproof's namespaces: with `everything`, all;
+    with `run_id`, that run's; by default those of this machine's finished runs (their
+    process is gone). A namespace without host and pid labels is left alone but for
+    `everything` or its `run_id`."""
+    items = kube.core.list_namespace(
+        label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", _request_timeout=REQUEST_TIMEOUT
+    ).items
+    chosen: list[str] = []
+    alone: list[str] = []
+    host = this_host()
+    for ns in items:
+        labels = ns.metadata.labels or {}
+        if everything:
+            mine = True
+        elif run_id is not None:
+            mine = labels.get(RUN_ID_LABEL) == run_id
+        else:
+            mine = labels.get(HOST_LABEL) == host and not _alive(labels.get(PID_LABEL, ""))
+        (chosen if mine else alone).append(str(ns.metadata.name))
+    return sorted(chosen), sorted(alone)
 
 
 # Not a test, despite its name: keep pytest from collecting it where it is imported.

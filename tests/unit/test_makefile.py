@@ -239,7 +239,7 @@ def test_clean_removes_only_what_graceproof_made() -> None:
     assert "kind delete cluster --name 'gp-test'" in out
     assert "grep -qx 'gp-test'" in out
     assert "hack/local-cluster.sh down" in out
-    assert "graceproof clean --kubeconfig .local-cluster/kubeconfig" in out
+    assert "graceproof clean --all --kubeconfig .local-cluster/kubeconfig" in out
     assert "rm -rf -- 'reports' 'artifacts' '.venv/.graceproof-installed'" in out
     # The venv itself and the user's kubeconfig are never removed.
     assert not re.search(r"rm -rf .*'\.venv'( |$)", out, re.MULTILINE)
