@@ -11,6 +11,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn, cast
 
 from graceproof import __version__
 
@@ -109,13 +110,24 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _ShortErrors(argparse.ArgumentParser):
+    """A usage error in two lines, as kubectl and helm give it, not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _ShortErrors(
         prog="graceproof",
         description="Prove that pods terminate without dropping requests: reports and checks.",
     )
     p.add_argument("--version", action="version", version=f"graceproof {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    # Subcommands get the same class (argparse's default), so their errors are short too.
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        p.add_subparsers(dest="command", required=True),
+    )
 
     from graceproof.cli_prove import add_parser as add_prove
 

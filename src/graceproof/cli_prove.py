@@ -147,7 +147,9 @@ def _input_args(p: argparse.ArgumentParser) -> None:
 def _run_args(p: argparse.ArgumentParser) -> None:
     load = p.add_argument_group("traffic and disruption")
     load.add_argument("--path", default="/", help="HTTP path (default /)")
-    load.add_argument("--method", default="GET", choices=HTTP_METHODS)
+    load.add_argument(
+        "--method", default="GET", choices=HTTP_METHODS, help="HTTP method (default GET)"
+    )
     load.add_argument("--host-header", metavar="HOST", help="a Host header to send")
     load.add_argument(
         "--expect-status",
@@ -156,7 +158,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         metavar="CODES",
         help="statuses that count as success, e.g. 200,204 (default: < 400)",
     )
-    load.add_argument("--users", type=int, default=10)
+    load.add_argument(
+        "--users",
+        type=int,
+        default=10,
+        help="concurrent users of the load, each sending request after request (default 10)",
+    )
     load.add_argument(
         "--connection",
         # The kinds a team's workload is loaded with here: HTTP (gRPC and WebSocket need
@@ -165,7 +172,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         default="new",
         help="HTTP connection policy (default new)",
     )
-    load.add_argument("--disruption", choices=sorted(DISRUPTIONS), default="delete-one-by-one")
+    load.add_argument(
+        "--disruption",
+        choices=sorted(DISRUPTIONS),
+        default="delete-one-by-one",
+        help="how the pods are terminated under load (default delete-one-by-one)",
+    )
     load.add_argument(
         "--no-control",
         action="store_true",
@@ -227,7 +239,9 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--kind", action="store_true", help="create a kind cluster for the run")
     c.add_argument(
-        "--k8s-version", default="1.34", help=f"kind: one of {', '.join(KIND_NODE_IMAGES)}"
+        "--k8s-version",
+        default="1.34",
+        help=f"kind: the Kubernetes minor, one of {', '.join(KIND_NODE_IMAGES)} (default 1.34)",
     )
     c.add_argument(
         "--node-image",
@@ -239,7 +253,9 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--context", help="the kubeconfig's context to use (default: its current-context)"
     )
-    c.add_argument("--cluster-name", default="graceproof", help="kind cluster name")
+    c.add_argument(
+        "--cluster-name", default="graceproof", help="kind: the cluster's name (default graceproof)"
+    )
     c.add_argument("--keep-cluster", action="store_true", help="kind: keep the cluster")
     c.add_argument(
         "--image",
@@ -256,7 +272,12 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
         metavar="TAR",
         help="a docker-save archive to import (local cluster; repeatable)",
     )
-    p.add_argument("--report-dir", type=Path, default=Path("reports"))
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where results, pictures and summary.md go (default reports; never overwritten)",
+    )
     p.add_argument("--run-id", default=None, help="label of what the run creates (default random)")
     p.add_argument(
         "-o",
