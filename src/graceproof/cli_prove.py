@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import secrets
 import sys
@@ -87,6 +88,41 @@ def _statuses(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected statuses like 200,204, not {text!r}") from exc
 
 
+# Argument types that check the value where argparse names the flag ("argument --users:
+# must be 1 or more, not 0"), rather than a library field after parsing.
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"a whole number, not {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"a number, not {text!r}") from exc
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"a fraction (0.001 = 0.1 %), not {text}")
+    return value
+
+
+def _http_path(text: str) -> str:
+    if not text.startswith("/"):
+        raise argparse.ArgumentTypeError(f"must start with '/', not {text!r}")
+    return text
+
+
 def _input_args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("input (one of)")
     one = src.add_mutually_exclusive_group(required=True)
@@ -146,7 +182,7 @@ def _input_args(p: argparse.ArgumentParser) -> None:
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     load = p.add_argument_group("traffic and disruption")
-    load.add_argument("--path", default="/", help="HTTP path (default /)")
+    load.add_argument("--path", type=_http_path, default="/", help="HTTP path (default /)")
     load.add_argument(
         "--method", default="GET", choices=HTTP_METHODS, help="HTTP method (default GET)"
     )
@@ -160,7 +196,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--users",
-        type=int,
+        type=_count,
         default=10,
         help="concurrent users of the load, each sending request after request (default 10)",
     )
@@ -216,7 +252,10 @@ def _path_args(load: argparse._ArgumentGroup) -> None:
         "Service's ClusterIP (a remote cluster) (default host)",
     )
     load.add_argument(
-        "--load-workers", type=int, default=2, help="--load-from cluster: worker pods (default 2)"
+        "--load-workers",
+        type=_count,
+        default=2,
+        help="--load-from cluster: worker pods (default 2)",
     )
     load.add_argument(
         "--load-image",
@@ -300,19 +339,19 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
     b = p.add_argument_group("budgets (default: no failed request at all)")
     b.add_argument(
         "--max-error-rate",
-        type=float,
+        type=_fraction,
         metavar="FRACTION",
         help="failed/total allowed, e.g. 0.001 for 0.1 %%",
     )
     b.add_argument(
         "--max-unavailable-s",
-        type=float,
+        type=_non_negative,
         metavar="S",
         help="seconds without any successful request allowed",
     )
     b.add_argument(
         "--max-p99-in-windows-s",
-        type=float,
+        type=_non_negative,
         metavar="S",
         help="p99 latency allowed inside the termination windows",
     )
