@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from graceproof.config import OptionError
 from graceproof.errors import CommandFailedError, MissingToolError, WorkloadSpecError
 from graceproof.providers.base import Runner, run_command
 
@@ -94,12 +95,21 @@ def parse_yaml(text: str, origin: str) -> list[Doc]:
     return docs
 
 
+_HOMES = {"helm": "helm.sh/docs/intro/install/", "kubectl": "kubernetes.io/docs/tasks/tools/"}
+
+
 def find_tool(name: str, env_var: str, cache_pattern: str) -> str:
     """`$env_var`, else `name` on PATH, else the newest build in graceproof's cache
     (hack/ builds pinned tools there); MissingToolError saying how to get it."""
     given = os.environ.get(env_var)
     if given:
-        return given
+        found = shutil.which(given)
+        if found is None:
+            raise OptionError(
+                f"{env_var}={given} is not an executable file: point {env_var} at {name}, "
+                f"or unset it to use the {name} on PATH"
+            )
+        return found
     on_path = shutil.which(name)
     if on_path:
         return on_path
@@ -113,7 +123,8 @@ def find_tool(name: str, env_var: str, cache_pattern: str) -> str:
     raise MissingToolError(
         name,
         f"to render manifests with {name}",
-        f"install {name}, set {env_var}=/path/to/{name}, or run hack/tools.sh",
+        # hack/tools.sh builds it pinned in a checkout of graceproof; a wheel has no hack/.
+        f"install {name} (https://{_HOMES.get(name, name)}), or set {env_var}=/path/to/{name}",
     )
 
 

@@ -356,7 +356,15 @@ def test_prove_says_which_tool_is_missing_with_exit_2(
     monkeypatch.setattr("graceproof.sources._CACHE", tmp_path / "no-cache")
     code = main(["prove", "--chart", str(chart), "--kubeconfig", str(tmp_path / "nope")])
     assert code == 2
-    assert "'helm' was not found on PATH" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'helm' was not found on PATH" in err
+    # The fix a wheel's user can follow: no hack/ script, which only a checkout has.
+    assert "install helm (https://helm.sh/docs/intro/install/)" in err and "hack/" not in err
+    # A GRACEPROOF_HELM that points nowhere is named as such, not as a tool to install.
+    monkeypatch.setenv("GRACEPROOF_HELM", "/nonexistent/helm")
+    code = main(["prove", "--chart", str(chart), "--kubeconfig", str(tmp_path / "nope")])
+    assert code == 2
+    assert "GRACEPROOF_HELM=/nonexistent/helm is not an executable file" in capsys.readouterr().err
 
 
 def _ingress_args(tmp_path: Path, *extra: str) -> Any:
