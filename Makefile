@@ -63,7 +63,7 @@ exit $$rc
 endef
 
 .PHONY: help venv local-cluster local-cluster-down docker-up docker-down kind-node-image \
-	images images-kind images-local bench bench-kind bench-local flaky \
+	images images-kind images-local bench bench-kind bench-local dist flaky \
 	e2e e2e-kind e2e-local test unit lint clean
 
 help: ## list the targets and the variables they take
@@ -169,6 +169,9 @@ clean: ## delete what graceproof made: kind cluster, test namespaces, local clus
 	  $(CLEAN_NAMESPACES_CMD) || echo "clean: removing graceproof namespaces failed (see CLEAN_NAMESPACES_CMD)" >&2; fi
 	@if [ -d '$(LOCAL_CLUSTER_DIR)' ]; then echo "hack/local-cluster.sh down"; hack/local-cluster.sh down; fi
 	rm -rf -- '$(REPORT_DIR)' '$(ARTIFACTS_DIR)' '$(VENV_STAMP)'
+
+dist: ## build the sdist and wheel into dist/ and check them (twine check --strict)
+	hack/dist.sh
 
 flaky: venv ## run the unit suite N times (default 10; LOAD busy cores beside it) and list every test that failed
 	$(VENV_PY) benchmarks/flaky.py -n $(or $(N),10) --load $(or $(LOAD),0)

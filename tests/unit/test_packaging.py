@@ -124,3 +124,16 @@ def test_every_file_of_the_shipped_tree_is_in_the_package_data() -> None:
 def test_the_typing_marker_ships() -> None:
     assert "py.typed" in _setuptools()["package-data"]["graceproof"]
     assert (ROOT / "src" / "graceproof" / "py.typed").is_file()
+
+
+def test_the_project_is_described_as_a_published_one() -> None:
+    # `make dist` builds both distributions and runs `twine check --strict` on them.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == "Apache-2.0"  # an SPDX expression (PEP 639)
+    assert project["license-files"] == ["LICENSE"]
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Framework :: Pytest" in project["classifiers"]
+    # One version: graceproof.__version__, read by setuptools.
+    assert project["dynamic"] == ["version"] and "version" not in project
+    dynamic = _setuptools()["dynamic"]["version"]
+    assert dynamic == {"attr": "graceproof.__version__"}
