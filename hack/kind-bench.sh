@@ -6,7 +6,8 @@
 # kubeconfig is a private file, in GRACEPROOF_BENCH_KUBECONFIG (the benchmarks' default
 # --kubeconfig) for the command; the cluster is deleted at the end, also after a
 # failure or Ctrl-C.
-#   eval "$(hack/docker.sh up)"; hack/kind-bench.sh make bench-kind-run
+#   eval "$(hack/docker.sh up)"; hack/kind-bench.sh .venv/bin/python benchmarks/termination_order.py -n 5
+# (`make bench-kind` runs the three of the README's side-by-side figures this way)
 # Needs the Docker engine of hack/docker.sh (or DOCKER_HOST of another), and refuses a
 # cluster of that name left by an earlier run rather than measuring on it.
 set -euo pipefail

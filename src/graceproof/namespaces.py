@@ -29,8 +29,10 @@ __all__ = [
     "delete_all_graceproof_namespaces",
     "delete_namespaces",
     "delete_run_namespaces",
+    "finished_here",
     "namespace_name",
     "namespaces_to_clean",
+    "pid_namespace",
     "test_namespace",
 ]
 
@@ -44,6 +46,9 @@ KEPT_LABEL = "graceproof.dev/kept"
 # this machine's runs whose process has ended, never a concurrent run's.
 HOST_LABEL = "graceproof.dev/host"
 PID_LABEL = "graceproof.dev/pid"
+# The pid's namespace: containers that share the host's name (--network host, a pod's
+# hostNetwork) number their processes apart, and a pid from one means nothing in another.
+PIDNS_LABEL = "graceproof.dev/pidns"
 _MAX_NAME = 63  # a namespace name is a DNS-1123 label
 _RAND_LEN = 5
 _DELETE_TIMEOUT = 120.0  # namespace deletion waits for every pod's grace period
@@ -63,13 +68,32 @@ def this_host() -> str:
     return name or "unknown"
 
 
+def pid_namespace() -> str:
+    """This process's pid namespace (the inode of /proc/self/ns/pid), "" if unknown."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def _labels(run_id: str) -> dict[str, str]:
     return {
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         RUN_ID_LABEL: run_id,
         HOST_LABEL: this_host(),
         PID_LABEL: str(os.getpid()),
+        PIDNS_LABEL: pid_namespace(),
     }
+
+
+def finished_here(labels: dict[str, str]) -> bool:
+    """Whether the run that made a namespace with `labels` ran on this machine, in this
+    pid namespace, and its process has ended. Unknown is never finished."""
+    return (
+        labels.get(HOST_LABEL) == this_host()
+        and labels.get(PIDNS_LABEL) == pid_namespace() != ""
+        and not _alive(labels.get(PID_LABEL, ""))
+    )
 
 
 def _alive(pid: str) -> bool:
@@ -214,14 +238,13 @@ def namespaces_to_clean(
 ) -> tuple[list[str], list[str]]:
     """(to delete, left alone) among graceproof's namespaces: with `everything`, all;
     with `run_id`, that run's; by default those of this machine's finished runs (their
-    process is gone). A namespace without host and pid labels is left alone but for
-    `everything` or its `run_id`."""
+    process is gone: `finished_here`). A namespace without those labels is left alone
+    but for `everything` or its `run_id`."""
     items = kube.core.list_namespace(
         label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", _request_timeout=REQUEST_TIMEOUT
     ).items
     chosen: list[str] = []
     alone: list[str] = []
-    host = this_host()
     for ns in items:
         labels = ns.metadata.labels or {}
         if everything:
@@ -229,7 +252,7 @@ def namespaces_to_clean(
         elif run_id is not None:
             mine = labels.get(RUN_ID_LABEL) == run_id
         else:
-            mine = labels.get(HOST_LABEL) == host and not _alive(labels.get(PID_LABEL, ""))
+            mine = finished_here(labels)
         (chosen if mine else alone).append(str(ns.metadata.name))
     return sorted(chosen), sorted(alone)
 

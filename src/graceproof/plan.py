@@ -18,12 +18,11 @@ from typing import Any
 
 from graceproof.disruptions import Disruption
 from graceproof.sources import Doc
-from graceproof.workloads.manifests import Resolved
+from graceproof.workloads.manifests import Resolved, grace_seconds
 
 __all__ = ["Plan", "hook_seconds", "plan_of"]
 
-DEFAULT_GRACE_S = 30
-_SLEEP = re.compile(r"\bsleep\s+(\d+(?:\.\d+)?)\b")
+_SLEEP = re.compile(r"\bsleep\s+(\d+(?:\.\d+)?)s?\b")
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def plan_of(resolved: Resolved, *, disruption: Disruption, control: bool = True)
     pod_spec = template.get("spec") or {}
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     containers = list(pod_spec.get("containers") or [])
-    grace = int(pod_spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_S))
+    grace = grace_seconds(pod_spec)
     pdbs = [d for d in _of_kind(resolved.docs, "PodDisruptionBudget") if _selects(d, labels)]
     declared = spec.get("replicas")
     lowest = resolved.min_replicas()
@@ -137,14 +136,30 @@ def plan_of(resolved: Resolved, *, disruption: Disruption, control: bool = True)
         f"disruption: {disruption.kind} over {lowest} replica(s); each pod may take up to its "
         f"{grace} s grace period to go, so at most about {lowest * (grace + 10)} s per run"
     )
-    return Plan(tuple(lines), tuple(_hints(disruption, lowest, grace, holds, resolved.hooks)))
+    surges = disruption.replaces_first and _surges(w)
+    return Plan(
+        tuple(lines), tuple(_hints(disruption, surges, lowest, grace, holds, resolved.hooks))
+    )
+
+
+def _surges(w: Doc) -> bool:
+    """Whether the controller starts a new pod before taking an old one: a Deployment
+    rolling with maxSurge above 0 (its default is 25 %, which rounds up to 1); not a
+    Recreate Deployment, nor a StatefulSet (one pod at a time, deleted first)."""
+    if w.kind != "Deployment":
+        return False
+    strategy = (w.body.get("spec") or {}).get("strategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return False
+    surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%")
+    return str(surge).rstrip("%") not in ("0", "")
 
 
 def _hints(
-    disruption: Disruption, lowest: int, grace: int, holds: list[float], hooks: int
+    disruption: Disruption, surges: bool, lowest: int, grace: int, holds: list[float], hooks: int
 ) -> list[str]:
     hints = []
-    if lowest < 2 and not disruption.replaces_first:
+    if lowest < 2 and not surges:
         hints.append(
             f"one replica under {disruption.kind}: nothing serves while it is replaced, so "
             "requests fail whatever the hook; run 2 replicas or more, or prove a rolling "

@@ -41,7 +41,9 @@ def control_statement(control: ScenarioResult, hooked: ScenarioResult) -> str:
         f"negative control: without the preStop hook, {c.failed_in_windows} of "
         f"{c.in_windows} requests inside termination windows failed{went}"
     )
-    if c.failed_in_windows and hooked.verdict.passed:
+    # On the counts, not the verdict: a budget can pass a run that lost requests, and a
+    # latency budget can fail one that lost none.
+    if c.failed_in_windows and not h.failed_in_windows:
         return f"{head}; with it, none did: the hook is what keeps them"
     if c.failed_in_windows:
         return (
@@ -70,7 +72,7 @@ class ProofOutcome:
         bound = self.hooked.stats.get("overall")
         verdict = "PROVEN" if self.proven else "NOT PROVEN"
         lines = [f"{verdict}: {self.hooked.verdict.message}"]
-        hooks = hooks_of(self.hooked.parameters, self.hooked.variant)
+        hooks = hooks_of(self.hooked.parameters)
         if bound is not None:
             lines.append(f"error rate{' with the hook' if hooks else ''}: {bound.describe()}")
         if self.hooked.shutdown:

@@ -358,7 +358,9 @@ class ScenarioResult:
     def shutdown(self) -> str | None:
         """What the disrupted pods did from deletion to exit (graceproof.shutdown)."""
         return shutdown_sentence(
-            pod_ends(self.windows, self.timeline), hooks_of(self.parameters, self.variant)
+            pod_ends(self.windows, self.timeline),
+            hooks_of(self.parameters),
+            deleted=len(self.windows),
         )
 
     def headline(self) -> str:

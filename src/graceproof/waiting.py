@@ -311,6 +311,8 @@ def controller_scaled(kube: Any, namespace: str, target: Any) -> Condition[Any]:
         obj = seen.read(lambda: read(target.name, namespace, _request_timeout=REQUEST_TIMEOUT))
         if obj is None:
             return None
+        # The HPA's bounds (target.replicas is the manifests' count brought into them):
+        # reached once the controller asks for at least that many.
         return obj if (obj.spec.replicas or 0) >= target.replicas else None
 
     def describe() -> str:
@@ -320,7 +322,7 @@ def controller_scaled(kube: Any, namespace: str, target: Any) -> Condition[Any]:
         return f"{target.ref} asks for {obj.spec.replicas} replicas"
 
     return Condition(
-        f"{target.ref} scaled to {target.replicas} replicas (its HPA's minReplicas)",
+        f"{target.ref} scaled by its HPA to {target.replicas} replicas at least",
         probe,
         describe,
         "is the HPA controller running (kube-controller-manager), and does the HPA's "

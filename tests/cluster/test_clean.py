@@ -16,18 +16,21 @@ from graceproof.namespaces import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     PID_LABEL,
+    PIDNS_LABEL,
     RUN_ID_LABEL,
     delete_namespaces,
+    pid_namespace,
     this_host,
 )
 
 pytestmark = pytest.mark.cluster
 
 
-def _namespace(kube: Kube, run_id: str, host: str, pid: int) -> str:
+def _namespace(kube: Kube, run_id: str, host: str, pid: int, pidns: str | None = None) -> str:
     name = f"gp-{run_id}-clean"
+    pidns = pid_namespace() if pidns is None else pidns
     labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_ID_LABEL: run_id, HOST_LABEL: host,
-              PID_LABEL: str(pid)}  # fmt: skip
+              PID_LABEL: str(pid), PIDNS_LABEL: pidns}  # fmt: skip
     kube.core.create_namespace({"metadata": {"name": name, "labels": labels}})
     return name
 
@@ -50,7 +53,10 @@ def test_clean_leaves_a_concurrent_run_and_another_machine_alone(
     finished = _namespace(kube, f"cf{tag}", this_host(), finished_pid.pid)
     running = _namespace(kube, f"cr{tag}", this_host(), 1)  # pid 1 lives as long as we do
     elsewhere = _namespace(kube, f"ce{tag}", "another-machine", finished_pid.pid)
-    names = [finished, running, elsewhere]
+    # Same host name, another pid namespace (a container with the host's network): its
+    # pid means nothing here, so it is left alone.
+    container = _namespace(kube, f"cc{tag}", this_host(), finished_pid.pid, pidns="4026531836x")
+    names = [finished, running, elsewhere, container]
     try:
         assert main(["clean", "--kubeconfig", str(cluster.kubeconfig), "--dry-run"]) == 0
         dry = capsys.readouterr().out
@@ -60,10 +66,10 @@ def test_clean_leaves_a_concurrent_run_and_another_machine_alone(
         assert main(["clean", "--kubeconfig", str(cluster.kubeconfig)]) == 0
         out = capsys.readouterr().out
         assert "this machine's finished runs'" in out
-        assert _present(kube, names) == {running, elsewhere}
+        assert _present(kube, names) == {running, elsewhere, container}
         assert "left " in out and running in out and elsewhere in out
 
         assert main(["clean", "--kubeconfig", str(cluster.kubeconfig), "--run-id", f"cr{tag}"]) == 0
-        assert _present(kube, names) == {elsewhere}
+        assert _present(kube, names) == {elsewhere, container}
     finally:
         delete_namespaces(kube, names, wait=False)

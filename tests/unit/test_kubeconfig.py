@@ -133,3 +133,26 @@ def test_prove_without_any_kubeconfig_says_where_it_looked(
     assert "no cluster: give --kubeconfig FILE, set $KUBECONFIG, have ~/.kube/config" in err
     assert main(["prove", "-f", str(manifests), "--kind", "--context", "x"]) == 2
     assert "--context applies to an existing cluster, not to --kind" in capsys.readouterr().err
+
+
+def test_cluster_env_is_read_beside_the_file_of_the_chosen_context(tmp_path: Path) -> None:
+    # hack/'s local cluster writes cluster.env (its containerd) beside its kubeconfig:
+    # it must not be used when the context chosen is another file's cluster.
+    local_dir, other_dir = tmp_path / "local", tmp_path / "other"
+    local_dir.mkdir()
+    other_dir.mkdir()
+    local = _config(local_dir / "kubeconfig", "local", current="local")
+    (local_dir / "cluster.env").write_text("CONTAINERD_ADDRESS=/run/gp/containerd.sock\n")
+    prod = _config(other_dir / "config", "prod", current="prod")
+
+    def started(context: str) -> ExistingProvider:
+        provider = ExistingProvider(
+            source_kubeconfig=local,
+            state_dir=tmp_path / f"state-{context}",
+            source=KubeconfigSource((local, prod), context, "$KUBECONFIG"),
+        )
+        provider.start()
+        return provider
+
+    assert started("local").containerd_addresses() == ["/run/gp/containerd.sock"]
+    assert started("prod").containerd_addresses() == []

@@ -151,9 +151,38 @@ def test_dry_run_prints_the_plan_and_needs_no_cluster(
 
 
 def test_without_dry_run_a_cluster_must_be_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No kubeconfig anywhere kubectl would look.
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     path = tmp_path / "shop.yaml"
     path.write_text(yaml.safe_dump_all([_deployment(pre_stop=SLEEP_5), SERVICE]))
     assert main(["prove", "-f", str(path)]) == 2
     assert "--kubeconfig FILE" in capsys.readouterr().err
+
+
+def test_declared_replicas_are_brought_into_the_hpas_bounds() -> None:
+    hpa = {**HPA, "spec": {**HPA["spec"], "minReplicas": 1, "maxReplicas": 3}}  # type: ignore[dict-item]
+    plan = _plan(_deployment(replicas=5, pre_stop=SLEEP_5), SERVICE, hpa)
+    assert any(
+        line.startswith("disruption: delete-one-by-one over 3 replica(s)") for line in plan.lines
+    )
+
+
+def test_one_replica_that_cannot_surge_is_a_hint_under_a_rolling_update_too() -> None:
+    recreate = _deployment(replicas=1, pre_stop=SLEEP_5)
+    recreate["spec"]["strategy"] = {"type": "Recreate"}
+    (hint,) = _plan(recreate, SERVICE, disruption=RollingUpdate()).hints
+    assert hint.startswith("one replica under rolling-update")
+    no_surge = _deployment(replicas=1, pre_stop=SLEEP_5)
+    no_surge["spec"]["strategy"] = {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert len(_plan(no_surge, SERVICE, disruption=RollingUpdate()).hints) == 1
+
+
+def test_a_null_grace_period_is_the_default_and_sleep_5s_is_read() -> None:
+    d = _deployment(pre_stop={"exec": {"command": ["sh", "-c", "sleep 5s"]}})
+    d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = None
+    plan = _plan(d, SERVICE)
+    assert "grace period: 30 s" in plan.lines
+    assert hook_seconds({"exec": {"command": ["sh", "-c", "sleep 5s"]}}) == 5.0

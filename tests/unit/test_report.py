@@ -373,6 +373,11 @@ def test_the_control_statement_credits_the_hook_only_when_the_hooked_run_held(
     )
     statement = control_statement(no_hook, also_failed)
     assert "the hook is what keeps them" not in statement
+    # Judged on the counts: a budget that passes a run which lost requests changes nothing.
+    within_budget = dataclasses.replace(
+        also_failed, verdict=dataclasses.replace(hooked.verdict, passed=True)
+    )
+    assert control_statement(no_hook, within_budget) == statement
     assert statement.endswith(
         f"; with it, 7 of {hooked.counts.in_windows} failed: the hook does not keep them all"
     )

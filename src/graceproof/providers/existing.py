@@ -137,6 +137,18 @@ class ExistingProvider(ClusterProvider):
             merged = merge_kubeconfigs(self.source, docs)
             self.name = str(merged["current-context"])
             text = yaml.safe_dump(merged, sort_keys=False)
+            # cluster.env belongs to the cluster of the chosen context: the file that
+            # defines that context, not the first of $KUBECONFIG's list (images would
+            # otherwise go into one cluster while the proof runs on another).
+            src = next(
+                (
+                    f
+                    for f, doc in zip(self.source.files, docs, strict=True)
+                    if isinstance(doc, dict)
+                    and any(c.get("name") == self.name for c in doc.get("contexts") or [])
+                ),
+                src,
+            )
         else:
             text, doc = read_kubeconfig(src)
             if isinstance(doc, dict):

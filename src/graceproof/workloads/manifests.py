@@ -91,11 +91,23 @@ class Resolved:
         return None
 
     def min_replicas(self) -> int:
-        """The fewest replicas the workload runs once applied: its HPA's minReplicas
-        when it has one (the HPA raises a lower count at once), else spec.replicas."""
+        """The replicas the workload runs once applied: spec.replicas (1 when unset),
+        brought into its HPA's [minReplicas, maxReplicas] when it has one (the HPA does
+        that at its first sync, without any metric)."""
+        declared = (self.workload.body.get("spec") or {}).get("replicas")
+        count = int(declared) if declared is not None else 1
         if self.hpa is not None:
-            return int((self.hpa.body.get("spec") or {}).get("minReplicas", 1))
-        return int((self.workload.body.get("spec") or {}).get("replicas", 1))
+            spec = self.hpa.body.get("spec") or {}
+            low = int(spec.get("minReplicas") or 1)
+            high = int(spec.get("maxReplicas") or max(low, count))
+            count = min(max(count, low), high)
+        return count
+
+
+def grace_seconds(pod_spec: dict[str, Any]) -> int:
+    """terminationGracePeriodSeconds, 30 when unset or null (as Helm output may have)."""
+    value = pod_spec.get("terminationGracePeriodSeconds")
+    return int(value) if value is not None else 30
 
 
 def _template(doc: Doc) -> dict[str, Any]:
@@ -436,13 +448,15 @@ class ManifestWorkload(Workload):
             service=self.resolved.service.name,
             node_port=self.node_port,
             replicas=self.resolved.min_replicas(),
-            grace_seconds=int(template_spec.get("terminationGracePeriodSeconds", 30)),
+            grace_seconds=grace_seconds(template_spec),
             pod_port=self.pod_port(),
         )
         if self.resolved.hpa is not None:
             # The Deployment was applied with its own count (1 when unset); the HPA
-            # raises it to minReplicas at its next sync (15 s by default). Proving
-            # before that would disrupt a shape that is about to change.
-            controller_scaled(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
+            # brings it into its bounds at its next sync (15 s by default). Proving
+            # before that would disrupt a shape that is about to change; the live
+            # count is what the proof disrupts and the result records.
+            scaled = controller_scaled(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
+            target = replace(target, replicas=int(scaled.spec.replicas))
         workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
         return target
