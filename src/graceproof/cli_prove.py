@@ -471,7 +471,9 @@ def _load_images(provider: ClusterProvider, args: argparse.Namespace) -> None:
             provider.load_image(tag, archive)
 
 
-def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome:
+def _prove(
+    args: argparse.Namespace, workload: ManifestWorkload, hints: tuple[str, ...] = ()
+) -> ProofOutcome:
     load = LoadSettings(
         users=args.users,
         connection=args.connection,
@@ -501,11 +503,12 @@ def _prove(args: argparse.Namespace, workload: ManifestWorkload) -> ProofOutcome
     report = write_report(results, args.report_dir)
     # -o json: the document alone on stdout; the verdict lines join the progress on stderr.
     lines = sys.stderr if args.output == "json" else sys.stdout
-    for line in outcome.lines():
+    for line in [*outcome.lines(), *(f"hint: {h}" for h in hints)]:
         print(line, file=lines)
     print(f"report: {report.summary}", file=lines)
     if args.output == "json":
-        print(json.dumps(outcome_json(outcome, args.report_dir, report.summary), indent=2))
+        doc = outcome_json(outcome, args.report_dir, report.summary)
+        print(json.dumps({**doc, "hints": list(hints)}, indent=2))
     return outcome
 
 
@@ -549,7 +552,7 @@ def run(args: argparse.Namespace) -> int:
     for hint in plan.hints:
         log.warning("hint: %s", hint)
     try:
-        outcome = _prove(args, workload)
+        outcome = _prove(args, workload, plan.hints)
     except BAD_INPUT_AT_DEPLOY as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from graceproof.cli import main
+from graceproof.disruptions import DeleteOneByOne
 from graceproof.kube import Kube
 from graceproof.namespaces import RUN_ID_LABEL
+from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
@@ -188,6 +190,8 @@ def test_rendered_chart_with_labelled_test_and_stray_pods_is_proven_on_its_own_p
     workload = ManifestWorkload.load(ManifestFiles((path,)), node_port=30084)
     (left_out,) = workload.resolved.left_out
     assert left_out.startswith("pod/web-connection-test"), left_out
+    plan = plan_of(workload.resolved, disruption=DeleteOneByOne()).lines
+    assert f"left out: {left_out}" in plan
     # The stray pod is applied (helm install would make it) and stays in
     # ErrImageNeverPull; only the pods whose owner chain leads to deployment/web are
     # waited for, deleted and judged.
@@ -222,9 +226,19 @@ def test_a_base_with_an_hpa_and_no_replicas_is_proven_at_its_live_count(
     path.write_text(path.read_text() + "---\n" + yaml.safe_dump(hpa), encoding="utf-8")
     workload = ManifestWorkload.load(ManifestFiles((path,)), node_port=30084)
     assert workload.resolved.min_replicas() == 2
+    plan = plan_of(workload.resolved, disruption=DeleteOneByOne()).lines
+    assert (
+        "replicas: not set (1); horizontalpodautoscaler/web scales it from 2 to 4 (the "
+        "proof disrupts the live count)" in plan
+    )
     result = prove(Scenario(workload))
     assert result.verdict.passed, result.verdict.message
-    assert result.parameters["workload"]["hpa"] == "horizontalpodautoscaler/web"
+    assert result.parameters["workload"]["hpa"] == {
+        "ref": "horizontalpodautoscaler/web",
+        "min": 2,
+        "max": 4,
+    }
+    assert result.parameters["workload"]["pdb"] == ["poddisruptionbudget/web"]
     assert result.parameters["target"] == {
         "ref": "deployment/web",
         "replicas": 2,

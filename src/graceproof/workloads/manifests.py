@@ -104,6 +104,11 @@ class Resolved:
         return count
 
 
+def _hpa_bounds(hpa: Doc) -> dict[str, Any]:
+    spec = hpa.body.get("spec") or {}
+    return {"ref": hpa.ref, "min": spec.get("minReplicas", 1), "max": spec.get("maxReplicas")}
+
+
 def grace_seconds(pod_spec: dict[str, Any]) -> int:
     """terminationGracePeriodSeconds, 30 when unset or null (as Helm output may have)."""
     value = pod_spec.get("terminationGracePeriodSeconds")
@@ -387,7 +392,8 @@ class ManifestWorkload(Workload):
             "service": f"{r.service.ref}:{r.service_port.get('name') or r.service_port['port']}",
             "target_port": r.target_port,
             "prestop_hooks": r.hooks,
-            "hpa": None if r.hpa is None else r.hpa.ref,
+            "hpa": None if r.hpa is None else _hpa_bounds(r.hpa),
+            "pdb": [d.ref for d in r.docs if d.kind == "PodDisruptionBudget"],
             "control": self.control,
             "node_port": self.node_port,
         }
