@@ -293,6 +293,45 @@ def test_helm_test_hooks_are_left_out_even_with_the_workloads_labels(tmp_path: P
     assert "helm.sh/hook: test, which `helm install` does not create" in resolved.left_out[0]
 
 
+def test_helm_hooks_that_an_install_does_not_run_are_left_out_and_install_hooks_kept(
+    tmp_path: Path,
+) -> None:
+    def job(name: str, hooks: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "annotations": {"helm.sh/hook": hooks}},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "j", "image": "migrate:1"}]}}},
+        }  # fmt: skip
+
+    docs = ManifestFiles(
+        (
+            write(
+                tmp_path,
+                deployment(),
+                service(),
+                job("migrate", "pre-install,pre-upgrade"),
+                job("notify", "post-install"),
+                job("cleanup", "pre-delete"),
+                job("backup", "pre-upgrade, pre-rollback"),
+            ),
+        )
+    ).render()
+    resolved = resolve(docs)
+    assert [d.ref for d in resolved.docs] == [
+        "deployment/web",
+        "service/web",
+        "job/migrate",
+        "job/notify",
+    ]
+    assert [line.split(" (")[0] for line in resolved.left_out] == ["job/cleanup", "job/backup"]
+    assert resolved.left_out[1].endswith(
+        "helm.sh/hook: pre-rollback, pre-upgrade, which `helm install` does not run "
+        "(delete, upgrade or rollback do)"
+    )
+
+
 def test_resolve_counts_no_hooks_when_there_are_none(tmp_path: Path) -> None:
     d = deployment()
     del d["spec"]["template"]["spec"]["containers"][0]["lifecycle"]

@@ -277,28 +277,45 @@ def _check_target_port(service: Doc, port: dict[str, Any], workload: Doc) -> int
     return number
 
 
-# Helm's test hooks: `helm install` never creates them (`helm test` does, later). They
-# often carry the chart's selector labels and images of their own; applied, they would
-# be taken for the workload's pods.
+# Helm's hooks, as `helm install` treats them (graceproof renders with `helm template`,
+# which writes every hook out as a plain object):
+# - test hooks: never created by an install (`helm test` does, later). They often carry
+#   the chart's selector labels and images of their own; applied, they would be taken
+#   for the workload's pods. Left out.
+# - hooks of other events only (pre-/post-delete, -upgrade, -rollback): not run by an
+#   install. Left out.
+# - pre-install and post-install hooks: run by an install, so applied with the rest,
+#   in their order; graceproof does not wait for a hook Job to finish as helm does, and
+#   deletes them with the namespace whatever their hook-delete-policy.
 HELM_HOOK = "helm.sh/hook"
 HELM_TEST_HOOKS = frozenset({"test", "test-success", "test-failure"})
+HELM_INSTALL_HOOKS = frozenset({"pre-install", "post-install"})
 
 
-def _helm_test_hook(doc: Doc) -> bool:
-    hooks = str(((doc.body.get("metadata") or {}).get("annotations") or {}).get(HELM_HOOK, ""))
-    return bool(HELM_TEST_HOOKS & {h.strip() for h in hooks.split(",")})
+def _helm_hooks(doc: Doc) -> set[str]:
+    value = str(((doc.body.get("metadata") or {}).get("annotations") or {}).get(HELM_HOOK, ""))
+    return {h.strip() for h in value.split(",") if h.strip()}
+
+
+def _not_installed(doc: Doc) -> str | None:
+    """Why `helm install` would not create `doc` (a hook it does not run), or None."""
+    hooks = _helm_hooks(doc)
+    if not hooks or hooks & HELM_INSTALL_HOOKS:
+        return None
+    if hooks & HELM_TEST_HOOKS:
+        return f"{HELM_HOOK}: test, which `helm install` does not create"
+    return (
+        f"{HELM_HOOK}: {', '.join(sorted(hooks))}, which `helm install` does not run "
+        "(delete, upgrade or rollback do)"
+    )
 
 
 def resolve(docs: list[Doc], target: str | None = None, service: str | None = None) -> Resolved:
     """Check the manifests and find what to disrupt and load (WorkloadSpecError naming
-    the object, the field and the fix otherwise). Helm test hooks are left out, as
-    `helm install` leaves them out."""
-    left_out = tuple(
-        f"{d.ref} ({d.origin}): {HELM_HOOK}: test, which `helm install` does not create"
-        for d in docs
-        if _helm_test_hook(d)
-    )
-    docs = [d for d in docs if not _helm_test_hook(d)]
+    the object, the field and the fix otherwise). Helm hooks `helm install` does not
+    run (tests, delete, upgrade, rollback) are left out, as it leaves them out."""
+    left_out = tuple(f"{d.ref} ({d.origin}): {why}" for d in docs if (why := _not_installed(d)))
+    docs = [d for d in docs if _not_installed(d) is None]
     for line in left_out:
         log.info("left out %s", line)
     _check_scope(docs)
