@@ -327,6 +327,11 @@ def _cluster_args(p: argparse.ArgumentParser) -> None:
         "verdict, counts, bound, budget and shutdown of the run and its control, and the "
         "report's paths), progress and lines on stderr",
     )
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines, only warnings and errors"
+    )
+    noise.add_argument("-v", "--verbose", action="store_true", help="debug lines too")
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -513,7 +518,9 @@ def _prove(
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="graceproof %(asctime)s %(message)s",
+    # -q: warnings and errors only (hints stay: they are warnings); -v: debug lines too.
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="graceproof %(asctime)s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)  # fmt: skip
     try:
         source = source_of(args)

@@ -186,3 +186,17 @@ def test_a_null_grace_period_is_the_default_and_sleep_5s_is_read() -> None:
     plan = _plan(d, SERVICE)
     assert "grace period: 30 s" in plan.lines
     assert hook_seconds({"exec": {"command": ["sh", "-c", "sleep 5s"]}}) == 5.0
+
+
+@pytest.mark.parametrize(("flag", "progress"), [("-q", False), ("", True), ("-v", True)])
+def test_quiet_drops_the_progress_lines(tmp_path: Path, flag: str, progress: bool) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "shop.yaml"
+    path.write_text(yaml.safe_dump_all([_deployment(pre_stop=SLEEP_5), SERVICE]))
+    argv = [sys.executable, "-m", "graceproof.cli", "prove", "-f", str(path), "--dry-run"]
+    run = subprocess.run([*argv, *([flag] if flag else [])], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("target: deployment/shop")
+    assert ("rendering manifests" in run.stderr) is progress, run.stderr
