@@ -1,23 +1,34 @@
 """The `graceproof` command: compare runs, rebuild reports, regenerate manifests, clean.
 
 Exit codes: 0 fine, 1 a regression (compare) or stale manifests (manifests --check),
-2 a usage error (bad arguments, missing or unreadable result files).
+2 a usage error (bad arguments, missing or unreadable result files); 130 after Ctrl-C
+and 143 after SIGTERM, once everything the run made is removed.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from graceproof import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is, so every `finally` and context manager
+    on the way out runs (namespaces deleted, Locust stopped), as for Ctrl-C. A
+    BaseException: no `except Exception` on the way swallows it."""
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -190,12 +201,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     from graceproof.result import ResultSchemaError
 
     args = parser().parse_args(argv)
+    previous = _terminate_on_sigterm()
     try:
         code: int = args.func(args)
     except (FileNotFoundError, ResultSchemaError, ValueError) as exc:
         print(f"graceproof {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"graceproof {args.command}: interrupted; what it made is removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"graceproof {args.command}: terminated; what it made is removed", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code
+
+
+def _terminate_on_sigterm() -> Any:
+    """Turn SIGTERM (timeout, kill, a CI runner cancelling the job) into `Terminated` in
+    the main thread; return the handler it replaced (None: not the main thread). By
+    default SIGTERM ends the process at once, leaving its namespaces and its Locust
+    subprocess behind."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, _frame: object) -> None:
+        # A second SIGTERM must not cut the cleanup the first one started.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":

@@ -119,3 +119,68 @@ def test_private_kubeconfig_is_removed_after_the_session(
     result.assert_outcomes(passed=1)
     leftovers = [p for p in Path(pytester.path / "artifacts").rglob("*kubeconfig*")]
     assert leftovers == []
+
+
+def _locust_children(parent: int) -> list[int]:
+    """Pids of the Locust processes `parent` started (its children running locust)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if ppid == parent and "locust" in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_prove_under_load_removes_everything_and_exits_143(
+    tmp_path: Path, cluster: object, kube: Kube, fresh_run_id: str
+) -> None:
+    """What `timeout`, `kill` and a CI runner cancelling a job send: the namespace and
+    the Locust subprocess go, and the exit code says SIGTERM (issue 24)."""
+    archive = os.environ.get("GRACEPROOF_EXAMPLE_NGINX_ARCHIVE")
+    assert archive, "run examples/nginx/image.sh (make test does)"
+    reports = tmp_path / "reports"
+    manifests = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "manifests"
+    argv = [sys.executable, "-m", "graceproof.cli", "prove", "-f", str(manifests),
+            "--kubeconfig", str(cluster.kubeconfig), "--image-archive", archive,  # type: ignore[attr-defined]
+            "--no-control", "--run-id", fresh_run_id, "--report-dir", str(reports),
+            "--node-port", "30087"]  # fmt: skip
+    out = tmp_path / "prove.log"
+    with out.open("wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+
+        def under_load() -> bool | None:
+            if proc.poll() is not None:
+                raise AssertionError(f"prove ended early:\n{out.read_text()}")
+            return True if "steady load for" in out.read_text() else None
+
+        wait_for(under_load, what="prove's load to run", timeout=180)
+        locust = _locust_children(proc.pid)
+        assert locust, "no Locust process while under load"
+        proc.send_signal(signal.SIGTERM)
+        code = _wait_or_dump(proc, out, timeout=180)
+        text = out.read_text()
+        assert code == 143, text
+        assert "graceproof prove: terminated; what it made is removed" in text
+        left = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={fresh_run_id}").items
+        assert [ns.metadata.name for ns in left] == [], text
+        assert [pid for pid in locust if _running(pid)] == [], "Locust outlived prove"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        delete_run_namespaces(kube, fresh_run_id)
