@@ -501,6 +501,10 @@ class LoadRun:
     def start(self) -> LoadRun:
         if self._proc is not None:
             raise LoadError("this LoadRun was already started; create a new one")
+        # Only this Python's packages can be checked: another interpreter answers itself.
+        missing = traffic(self.settings.connection).missing()
+        if missing and self.python == sys.executable:
+            raise LoadError(missing)
         self.records_path.parent.mkdir(parents=True, exist_ok=True)
         # The records of this run only: the locustfile appends.
         for path in {self.records_path, *self._written_paths()}:

@@ -171,3 +171,29 @@ def test_a_run_waits_for_the_longest_request_of_its_kind_at_its_end() -> None:
     unary = LoadSettings(connection="grpc-unary", timeout_s=2.0, options={"grpc_delay": "0.5"})
     assert unary.longest_call_s == pytest.approx(2.5)
     assert LoadSettings(timeout_s=2.0, mode="open", rate=10).stop_timeout_s == 5  # 2 x 2 + 1
+
+
+def test_a_kind_whose_module_is_missing_names_the_extra_that_installs_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import importlib.util
+
+    from graceproof.errors import LoadError
+    from graceproof.load import LoadRun
+
+    assert traffic("grpc-unary").requires == traffic("grpc-stream").requires == (("grpc", "grpc"),)
+    assert traffic("websocket").requires == (("websocket", "websocket"),)
+    assert traffic("new").missing() is None  # HTTP needs nothing beyond Locust
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "grpc" else real(name, *a)
+    )
+    why = traffic("grpc-unary").missing()
+    assert why == (
+        "the 'grpc-unary' traffic kind needs the Python module 'grpc', which is not installed: "
+        "pip install 'graceproof[grpc]'"
+    )
+    run = LoadRun(30080, LoadSettings(connection="grpc-unary"), duration_s=5,
+                  records_path=tmp_path / "r.jsonl")  # fmt: skip
+    with pytest.raises(LoadError, match=r"pip install 'graceproof\[grpc\]'"):
+        run.start()

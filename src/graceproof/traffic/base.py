@@ -19,6 +19,7 @@ all of them.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -46,6 +47,9 @@ class Traffic:
     """Error kinds of its records beyond graceproof.model.ERROR_KINDS."""
     options: ClassVar[tuple[str, ...]] = ()
     """Settings its locustfile reads (LoadSettings.options, as GRACEPROOF_<NAME>)."""
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(module, extra): Python modules its locustfile imports beyond Locust's, each
+    with the extra of graceproof that installs it (`pip install 'graceproof[grpc]'`)."""
     routes_each_request: ClassVar[bool] = False
     """Whether every request is a routing decision of the path (a new connection
     each): only then do the records measure the propagation lag."""
@@ -60,6 +64,16 @@ class Traffic:
                 f"and {cls.__qualname__}; give the new one another name"
             )
         _KINDS[cls.name] = cls
+
+    def missing(self) -> str | None:
+        """What this Python lacks to run the kind's locustfile, with the fix, or None."""
+        for module, extra in self.requires:
+            if importlib.util.find_spec(module) is None:
+                return (
+                    f"the {self.name!r} traffic kind needs the Python module {module!r}, which "
+                    f"is not installed: pip install 'graceproof[{extra}]'"
+                )
+        return None
 
     def longest_call_s(self, settings: Any) -> float:
         """The longest one request of this kind may take with these LoadSettings (its

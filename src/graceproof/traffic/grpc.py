@@ -44,6 +44,7 @@ GRPC_ERROR_KINDS = tuple(f"grpc_{c.lower()}" for c in _CODES)
 
 class _Grpc(Traffic):
     locustfile = "locust_grpc.py"
+    requires = (("grpc", "grpc"),)
     port = "grpc"
     error_kinds = GRPC_ERROR_KINDS
     # grpc_delay: seconds the server waits before answering a unary call;

@@ -26,6 +26,7 @@ class WebSocketStreams(Traffic):
     name = "websocket"
     description = "WebSocket streams, one held per user, reconnected when they end"
     locustfile = "locust_websocket.py"
+    requires = (("websocket", "websocket"),)  # websocket-client
     port = "websocket"
     # A held stream is not an arrival at a rate.
     modes = ("closed",)
