@@ -228,9 +228,6 @@ def build_options(
     paths are taken relative to `cwd`; `root` is where hack/versions.env is looked up.
     The chosen provider checks its own options (graceproof.providers).
     """
-    # Imported here: the providers import this module (find_repo_file, Options).
-    from graceproof.providers import provider_class
-
     raw = _resolve(cli, env)
 
     def given_path(dest: str) -> Path | None:
@@ -269,6 +266,16 @@ def build_options(
             "must be a DNS-1123 label",
         ),
     )
+    if not raw:
+        # No graceproof option at all: another suite in an environment graceproof is
+        # installed in, or one that never asks for a cluster. The providers' checks have
+        # nothing to refuse, and importing them (the kubernetes client) cost every such
+        # pytest start 0.3 s; make_provider checks when a cluster is asked for. The
+        # defaults are the default provider's, kind's: its Kubernetes minor.
+        return with_k8s_version(options, None)
+    # Imported here: the providers import this module (find_repo_file, Options).
+    from graceproof.providers import provider_class
+
     return provider_class(provider).check_options(options)
 
 

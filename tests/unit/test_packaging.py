@@ -137,3 +137,22 @@ def test_the_project_is_described_as_a_published_one() -> None:
     assert project["dynamic"] == ["version"] and "version" not in project
     dynamic = _setuptools()["dynamic"]["version"]
     assert dynamic == {"attr": "graceproof.__version__"}
+
+
+def test_the_plugin_and_its_configure_step_leave_the_kubernetes_client_unimported() -> None:
+    # pytest loads graceproof's plugin in every session of an environment it is installed
+    # in; the kubernetes client cost each start 0.3-0.5 s when imported there.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; import graceproof.fixtures.plugin; "
+        "from graceproof.config import build_options; "
+        "build_options({}, {}, cwd=Path('.')); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('kubernetes', 'pytest_kubernetes', 'matplotlib', 'locust')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", out

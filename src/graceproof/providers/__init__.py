@@ -41,4 +41,7 @@ def provider_class(name: str) -> type[ClusterProvider]:
 def make_provider(options: Options, state_dir: Path, root: Path | None = None) -> ClusterProvider:
     """The provider `options` ask for; `state_dir` holds its private files and `root`
     (pytest's rootdir) is where kind-config.yaml is looked up first."""
-    return provider_class(options.provider).from_options(options, state_dir, root)
+    cls = provider_class(options.provider)
+    # Checked again (idempotent): build_options skips the check when no option was
+    # given at all, to keep pytest's start light.
+    return cls.from_options(cls.check_options(options), state_dir, root)
