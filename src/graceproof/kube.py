@@ -139,7 +139,7 @@ class Kube:
             name = str((body.get("metadata") or {}).get("name", "?"))
             try:
                 created.append(
-                    create_from_yaml_single_item(
+                    create_from_yaml_single_item(  # type: ignore[no-untyped-call]
                         self.api_client,
                         body,
                         namespace=namespace,
@@ -248,6 +248,6 @@ def _new_api_client(path: Path) -> Any:
     if not isinstance(doc, dict) or not doc.get("clusters") or not doc.get("contexts"):
         raise BadKubeconfigError(path, "it has no clusters or contexts")
     try:
-        return k8s_config.new_client_from_config(config_file=str(path))
+        return k8s_config.new_client_from_config(config_file=str(path))  # type: ignore[no-untyped-call]
     except (k8s_config.ConfigException, ValueError, KeyError, TypeError, OSError) as exc:
         raise BadKubeconfigError(path, str(exc) or type(exc).__name__) from exc

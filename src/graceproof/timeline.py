@@ -362,9 +362,9 @@ class TimelineRecorder:
         """Watch events until stop(), resuming from the last resourceVersion."""
         rv: str | None = None
         while not self._stop.is_set():
-            w = watch.Watch()
+            w = watch.Watch()  # type: ignore[no-untyped-call]
             try:
-                for item in w.stream(
+                for item in w.stream(  # type: ignore[no-untyped-call]
                     list_fn,
                     self.namespace,
                     timeout_seconds=_WATCH_SECONDS,
@@ -376,7 +376,7 @@ class TimelineRecorder:
                     rv = obj.metadata.resource_version or rv
                     yield item
                     if self._stop.is_set():
-                        w.stop()
+                        w.stop()  # type: ignore[no-untyped-call]
                         break
             except ApiException as exc:
                 if exc.status == 410:  # too old: list again

@@ -156,3 +156,11 @@ def test_the_plugin_and_its_configure_step_leave_the_kubernetes_client_unimporte
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]", out
+
+
+def test_the_kubernetes_client_reads_an_endpoint_slice_without_endpoints() -> None:
+    # Every Service with no ready pod has one; kubernetes 35 and older raised
+    # "Invalid value for `endpoints`, must not be `None`" on it (pyproject.toml's floor).
+    from kubernetes import client
+
+    assert client.V1EndpointSlice(address_type="IPv4", endpoints=None).endpoints is None
