@@ -117,8 +117,9 @@ install_docker() {
 
 # With forwarding off, the host routes nothing from a container to the outside
 # (there is no NAT either), so pods and nodes reach only this machine, as the
-# workplace's network rule asks; kind does not need it (its nodes share a bridge,
-# published ports go through docker-proxy). The local cluster turns it on at its up,
+# workplace's network rule asks; kind's nodes share a bridge and published ports go
+# through docker-proxy, and each node forwards inside its own network namespace (the
+# runtime wrapper turns it on there: hack/runc_caps.py says why). The local cluster turns it on at its up,
 # and refuses to start while this dockerd runs; checked again on every up.
 forwarding_off() {
   if [[ $(sysctl -n net.ipv4.ip_forward) != 0 || $(sysctl -n net.ipv6.conf.all.forwarding 2>/dev/null || echo 0) != 0 ]]; then

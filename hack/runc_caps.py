@@ -16,6 +16,15 @@ every capability list (bounding, effective, inheritable, permitted, ambient) it
 keeps only the capabilities in this process's bounding set (a container could
 never hold the others), writes the file back, and execs runc with the same
 arguments. Every other command goes to runc unchanged.
+
+It also turns IP forwarding on inside a container that has a network namespace of
+its own (`linux.sysctl`, namespaced: the host's stays off). hack/docker.sh turns the
+host's forwarding off, and a new namespace copies the host's value, so kind's nodes
+started without it. A node forwards between its pods and the other nodes (a NodePort
+published on the control-plane node leads to pods on the workers), and only the CNI
+plugin's first pod on a node turned it on: when no pod of the pod network landed on
+the control-plane node, every NodePort on 127.0.0.1 went unanswered (seen once in CI).
+Docker on a user's machine forwards by default, so their nodes start with it.
 """
 
 import json
@@ -111,13 +120,33 @@ def drop_missing(caps: dict[str, Any], bnd: int) -> bool:
     return changed
 
 
+def forward_in_own_netns(spec: Any) -> bool:
+    """Set net.ipv4.ip_forward=1 in a bundle whose container gets a network namespace
+    of its own (runc refuses net.* sysctls in the host's); whether it changed."""
+    linux = spec.get("linux")
+    if not isinstance(linux, dict):
+        return False
+    own_netns = any(
+        ns.get("type") == "network" and not ns.get("path")
+        for ns in linux.get("namespaces") or []
+        if isinstance(ns, dict)
+    )
+    sysctl = linux.setdefault("sysctl", {}) if own_netns else {}
+    if not own_netns or sysctl.get("net.ipv4.ip_forward") == "1":
+        return False
+    sysctl["net.ipv4.ip_forward"] = "1"
+    return True
+
+
 def edit(path: str, in_process: bool) -> None:
     with open(path) as f:
         spec: Any = json.load(f)
     caps = (
         (spec.get("process") or {}).get("capabilities") if in_process else spec.get("capabilities")
     )
-    if isinstance(caps, dict) and drop_missing(caps, bounding_set()):
+    dropped = isinstance(caps, dict) and drop_missing(caps, bounding_set())
+    # A bundle (create, run) has `linux`; an exec's process file has not.
+    if forward_in_own_netns(spec) | dropped:
         tmp = path + ".graceproof-tmp"
         with open(tmp, "w") as f:
             json.dump(spec, f)
