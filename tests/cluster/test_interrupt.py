@@ -1,4 +1,4 @@
-"""Ctrl-C in the middle of a test leaves no namespace of that run behind."""
+"""Ctrl-C or SIGTERM in the middle of a test leaves no namespace of that run behind."""
 
 from __future__ import annotations
 
@@ -29,8 +29,23 @@ def test_blocks(namespace):
 """
 
 
-def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
-    pytester: pytest.Pytester, inner_cluster_args: list[str], kube: Kube, fresh_run_id: str
+@pytest.mark.parametrize(
+    ("signum", "exit_code", "said"),
+    [
+        (signal.SIGINT, pytest.ExitCode.INTERRUPTED, "KeyboardInterrupt"),
+        # What timeout, kill and a CI runner cancelling the job send (issue 24).
+        (signal.SIGTERM, 143, "SIGTERM"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_signal_during_a_test_removes_the_runs_namespaces(
+    pytester: pytest.Pytester,
+    inner_cluster_args: list[str],
+    kube: Kube,
+    fresh_run_id: str,
+    signum: signal.Signals,
+    exit_code: int,
+    said: str,
 ) -> None:
     test_file = pytester.makepyfile(test_blocks=BLOCKING_TEST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRACEPROOF_")}
@@ -69,11 +84,11 @@ def test_ctrl_c_during_a_test_removes_the_runs_namespaces(
             return name
 
         name = wait_for(namespace_exists, what="the inner test's namespace", timeout=120)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         code = _wait_or_dump(proc, out, timeout=180)
         log_text = out.read_text()
-        assert code == pytest.ExitCode.INTERRUPTED, log_text
-        assert "KeyboardInterrupt" in log_text
+        assert code == exit_code, log_text
+        assert said in log_text
         left = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={fresh_run_id}").items
         assert [ns.metadata.name for ns in left] == [], f"{name} was left behind"
     finally:
