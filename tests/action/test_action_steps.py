@@ -5,8 +5,9 @@ installed from GITHUB_ACTION_PATH into a fresh environment, then hack/action.sh.
 
 Two steps cannot run here as written, and are replaced by their equivalent: "Install
 kind" downloads kind's release binary from GitHub (no such network here; hack/kind.sh
-builds the same release, and its folder goes to GITHUB_PATH as the step does), and
-setup-python is an action (the machine's python3.11 is used). "Raise inotify limits"
+builds the same release, and it goes where the step puts it, $RUNNER_TEMP/graceproof/
+bin), and setup-python is an action (the machine's python3.11 stands for its
+`python-path` output). "Raise inotify limits"
 runs its sysctl without sudo (root already). The node image comes from the
 environment (GRACEPROOF_NODE_IMAGE, built by hack/kind-node-image.sh), as no
 registry serves the pinned one.
@@ -70,31 +71,31 @@ def test_the_actions_steps_prove_the_nginx_example_on_kind(tmp_path: Path) -> No
         "CI": "true",
     }
 
-    # setup-python: a fresh environment of the machine's Python, first on PATH.
-    venv = tmp_path / "python"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
+    # setup-python with update-environment: false: only its python-path output, which
+    # the install step reads as PYTHON; nothing on PATH.
+    python = shutil.which("python3.11") or sys.executable
 
-    # Install kind: the same release, built here; its folder goes to GITHUB_PATH.
+    # Install kind: the same release, built here, where the step installs it.
     kind_bin = _run([str(REPO / "hack" / "kind.sh")], env, 900)
     assert kind_bin.returncode == 0, kind_bin.stderr[-2000:]
-    files["path"].write_text(str(Path(kind_bin.stdout.strip()).parent) + "\n")
+    kind_dir = runner_temp / "graceproof" / "bin"
+    kind_dir.mkdir(parents=True)
+    shutil.copy(kind_bin.stdout.strip(), kind_dir / "kind")
     pinned = _step(action, "Install kind")["env"]["KIND_VERSION"]
-    assert _run(["sh", "-c", f"{kind_bin.stdout.strip()} version"], env, 30).stdout.startswith(
-        f"kind {pinned} "
-    )
+    assert _run([str(kind_dir / "kind"), "version"], env, 30).stdout.startswith(f"kind {pinned} ")
 
     # Raise inotify limits: the step's sysctl, as root without sudo.
     inotify = _step(action, "Raise inotify limits")["run"].replace("sudo ", "")
     assert _run(["bash", "-c", inotify], env, 30).returncode == 0
 
-    # Install graceproof, as written (from GITHUB_ACTION_PATH).
-    install = _run(["bash", "-e", "-c", _step(action, "Install graceproof")["run"]], env, 900)
+    # Install graceproof, as written (from GITHUB_ACTION_PATH, pinned, into its venv).
+    install_env = {**env, "PYTHON": python}
+    install = _run(
+        ["bash", "-e", "-c", _step(action, "Install graceproof")["run"]], install_env, 900
+    )
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
-
-    # Later steps see GITHUB_PATH, as on a runner.
-    added = [p for p in files["path"].read_text().splitlines() if p]
-    env["PATH"] = ":".join([*added, env["PATH"]])
+    # Nothing for the caller's later steps: no PATH entry, no environment variable.
+    assert files["path"].read_text() == "" and files["env"].read_text() == ""
 
     # The image a team would build in an earlier step: here loaded into Docker from the
     # archive examples/nginx/image.sh writes, then `images:` loads it into kind.
@@ -123,9 +124,11 @@ def test_the_actions_steps_prove_the_nginx_example_on_kind(tmp_path: Path) -> No
         line.split("=", 1) for line in files["output"].read_text().splitlines() if "=" in line
     )
     assert outputs["report-dir"] == str(work / "proof")
+    assert outputs["verdict"] == "proven" and outputs["failed"] == "0", outputs
+    assert int(outputs["in-windows"]) > 0 and "rule of three" in outputs["bound"], outputs
+    assert files["path"].read_text() == ""
     summary = files["summary"].read_text()
     assert "| scenario |" in summary and "scenarios passed" in summary
     report = Path(outputs["report-dir"])
     assert (report / "summary.md").is_file()
     assert len(list(report.glob("*.json"))) == 2  # the workload and its derived control
-    shutil.rmtree(venv, ignore_errors=True)
