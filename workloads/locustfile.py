@@ -199,8 +199,10 @@ class BoundConnection(http.client.HTTPConnection):
     """
 
     source_port: int | None = None
+    served = 0  # answers on the current socket: more than 0 makes the next one reused
 
     def connect(self) -> None:
+        self.served = 0
         if _PORTS is None:
             super().connect()
             return
@@ -490,16 +492,30 @@ def request_headers() -> dict[str, str]:
 HEADERS = request_headers()
 
 
-def exchange(conn: BoundConnection) -> tuple[int, str | None, int, Exception | None]:
-    """One request on `conn`: (status, pod, body length, exception); status 0 and the
-    exception when no full answer arrived."""
+def exchange(
+    conn: BoundConnection,
+) -> tuple[int, str | None, int, Exception | None, dict[str, Any] | None]:
+    """One request on `conn`: (status, pod, body length, exception, where); status 0 and
+    the exception when no full answer arrived.
+
+    `where`, for a request that got no full answer, is what graceproof.failures needs
+    to say where it failed: the stage it reached (`connect`: no connection; `sent`: the
+    request went out, no byte of the answer came; `answer`: part of it came) and whether
+    the connection had carried an answer before (`reused`)."""
+    reused = conn.served > 0
+    stage = "connect"
     try:
+        if conn.sock is None:
+            conn.connect()
+        stage = "sent"
         conn.request(METHOD, PATH, headers=HEADERS)
         response = conn.getresponse()
+        stage = "answer"  # the status line and headers arrived
         body = response.read()
     except Exception as e:  # every failure is data: classify and record it
-        return 0, None, 0, e
-    return response.status, response.getheader("X-Pod-Name"), len(body), None
+        return 0, None, 0, e, {"stage": stage, "reused": reused}
+    conn.served += 1
+    return response.status, response.getheader("X-Pod-Name"), len(body), None, None
 
 
 def quarantine_if_unanswered(conn: BoundConnection, error: str | None) -> None:
@@ -622,13 +638,13 @@ class GraceproofUser(User):
     def attempt(self) -> Outcome:
         """One request; another traffic kind's user overrides this."""
         conn = self._connection()
-        status, pod, length, exc = exchange(conn)
+        status, pod, length, exc, where = exchange(conn)
         error = classify(exc, status, EXPECT)
         quarantine_if_unanswered(conn, error)
         if exc is not None or CONNECTION == "new":
             # After an error the connection state is unknown: start afresh.
             self._drop()
-        return Outcome(status, error, pod, exc, length)
+        return Outcome(status, error, pod, exc, length, where)
 
 
 # Open-mode times are taken from the monotonic clock (so `intended <= t` always holds and
@@ -726,7 +742,7 @@ class OpenLoopUser(User):
     def attempt(self) -> Outcome:
         """One request, in its own greenlet; another traffic kind's user overrides this."""
         conn = self._checkout()
-        status, pod, length, exc = exchange(conn)
+        status, pod, length, exc, where = exchange(conn)
         error = classify(exc, status, EXPECT)
         quarantine_if_unanswered(conn, error)
         if exc is None and CONNECTION == "keepalive" and conn.sock is not None:
@@ -734,7 +750,7 @@ class OpenLoopUser(User):
         else:
             # New policy, an error (state unknown), or the server said `Connection: close`.
             conn.close()
-        return Outcome(status, error, pod, exc, length)
+        return Outcome(status, error, pod, exc, length, where)
 
     def close_idle(self) -> None:
         for conn in self.idle:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from graceproof.failures import DIRECT_GET, FailureContext, failure_class
 from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
 
 END_KINDS = ("app_exit", "container_terminated", "pod_gone")
@@ -92,10 +93,29 @@ class Counts:
     # counted apart, as a hole in the measurement rather than a verdict on the pods.
     late: int = 0
     late_in_windows: int = 0
+    # The failures by where they failed (graceproof.failures): the counts of each class.
+    classes: dict[str, int] = field(default_factory=dict)
+    classes_in_windows: dict[str, int] = field(default_factory=dict)
+    # Retryable failures counted as answered, as a client that retries idempotent
+    # requests sees them (summarize(..., retried=True)); 0 when they count as failures.
+    retried: int = 0
+    retried_in_windows: int = 0
 
     @property
     def ok(self) -> int:
         return self.total - self.failed
+
+    @property
+    def retryable(self) -> int:
+        return self.classes.get("retryable", 0)
+
+    @property
+    def retryable_in_windows(self) -> int:
+        return self.classes_in_windows.get("retryable", 0)
+
+    def describe_classes(self) -> str:
+        """`cut 3, stale_endpoint 40`: the failures by class, most first."""
+        return ", ".join(f"{k} {v}" for k, v in self.classes.items())
 
     @property
     def failed_outside_windows(self) -> int:
@@ -114,6 +134,10 @@ class Counts:
             "windows_covered": self.windows_covered,
             "late": self.late,
             "late_in_windows": self.late_in_windows,
+            "classes": dict(self.classes),
+            "classes_in_windows": dict(self.classes_in_windows),
+            "retried": self.retried,
+            "retried_in_windows": self.retried_in_windows,
         }
 
     @classmethod
@@ -132,13 +156,32 @@ class Counts:
             windows_covered=int(d.get("windows_covered", 0)),
             late=int(d.get("late", 0)),
             late_in_windows=int(d.get("late_in_windows", 0)),
+            # Results written before the classes were recorded have none.
+            classes={str(k): int(v) for k, v in (d.get("classes") or {}).items()},
+            classes_in_windows={
+                str(k): int(v) for k, v in (d.get("classes_in_windows") or {}).items()
+            },
+            retried=int(d.get("retried", 0)),
+            retried_in_windows=int(d.get("retried_in_windows", 0)),
         )
 
 
-def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWindow]) -> Counts:
+def summarize(
+    records: Iterable[RequestRecord],
+    windows: Sequence[TerminationWindow],
+    context: FailureContext = DIRECT_GET,
+    *,
+    retried: bool = False,
+) -> Counts:
+    """Count the records; `context` is what classifying the failures needs beside them.
+    With `retried`, a retryable failure counts as answered (and in `retried`), as a
+    client that retries idempotent requests sees it."""
     total = failed = in_windows = failed_in_windows = late = late_in_windows = 0
+    retried_total = retried_in = 0
     kinds: Counter[str] = Counter()
     kinds_in: Counter[str] = Counter()
+    classes: Counter[str] = Counter()
+    classes_in: Counter[str] = Counter()
     pods: Counter[str] = Counter()
     covered: set[int] = set()
     for record in records:
@@ -156,11 +199,18 @@ def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWin
             pods[record.pod] += 1
         if not record.ok:
             kind = record.error or "other"
+            where = failure_class(record, context) or "unclassified"
+            if retried and where == "retryable":
+                retried_total += 1
+                retried_in += inside
+                continue
             failed += 1
             kinds[kind] += 1
+            classes[where] += 1
             if inside:
                 failed_in_windows += 1
                 kinds_in[kind] += 1
+                classes_in[where] += 1
     return Counts(
         total=total,
         failed=failed,
@@ -173,6 +223,10 @@ def summarize(records: Iterable[RequestRecord], windows: Sequence[TerminationWin
         windows_covered=len(covered),
         late=late,
         late_in_windows=late_in_windows,
+        classes=dict(classes.most_common()),
+        classes_in_windows=dict(classes_in.most_common()),
+        retried=retried_total,
+        retried_in_windows=retried_in,
     )
 
 

@@ -355,6 +355,14 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
         help="seconds without any successful request allowed",
     )
     b.add_argument(
+        "--retryable-count",
+        choices=("yes", "no"),
+        default="yes",
+        help="whether retryable failures (closed before any byte of the answer on a reused "
+        "connection, an idempotent method: what browsers and retrying clients send again) "
+        "count against the verdict; the verdict names them either way (default: %(default)s)",
+    )
+    b.add_argument(
         "--max-p99-in-windows-s",
         type=_non_negative,
         metavar="S",
@@ -503,6 +511,7 @@ def _prove(
             budget=budget_of(args),
             ingress=ingress_of(args),
             placement=placement_of(args),
+            count_retryable=args.retryable_count == "yes",
         )
     results = [r for r in (outcome.control, outcome.hooked) if r is not None]
     report = write_report(results, args.report_dir)

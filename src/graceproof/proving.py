@@ -75,6 +75,8 @@ class ProofOutcome:
         hooks = hooks_of(self.hooked.parameters)
         if bound is not None:
             lines.append(f"error rate{' with the hook' if hooks else ''}: {bound.describe()}")
+        if self.hooked.counts.classes:
+            lines.append(f"failures by where they failed: {self.hooked.counts.describe_classes()}")
         if self.hooked.shutdown:
             lines.append(f"shutdown: {self.hooked.shutdown}")
         lag = self.hooked.propagation
@@ -133,6 +135,7 @@ def prove_with_control(
     budget: Budget | None = None,
     ingress: IngressController | None = None,
     placement: Placement | None = None,
+    count_retryable: bool = True,
 ) -> ProofOutcome:
     """Run the control (unless `control` is False), then the hooked workload; write
     each result JSON into `out_dir` as soon as it is known. With `ingress`, both run
@@ -146,7 +149,12 @@ def prove_with_control(
     results: list[ScenarioResult] = []
     for w in runs:
         scenario = Scenario(
-            w, disruption=disruption, load=load, budget=budget, placement=placement or OnHost()
+            w,
+            disruption=disruption,
+            load=load,
+            budget=budget,
+            placement=placement or OnHost(),
+            count_retryable=count_retryable,
         )
         with test_namespace(kube, run_id, w.label, lambda: False) as namespace:
             result = run_scenario(

@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from graceproof.analysis import (
 )
 from graceproof.budget import Budget
 from graceproof.errors import GraceproofError, ResultSchemaError
+from graceproof.failures import FailureContext
 from graceproof.measures import Measures, measure
 from graceproof.model import (
     EXPECTATIONS,
@@ -154,7 +155,40 @@ def judge(
       if none did, this cluster cannot tell a hook from no hook. Budgets do not apply.
     informative: kept to show something, held to nothing: it always passes, and its
       message says what it saw and that it was not judged.
+
+    Retryable failures (graceproof.failures) are failures unless the counts took them
+    as answered (`Counts.retried`); either way the message names them.
     """
+    verdict = _judge(expected, counts, require_coverage, budget, measures)
+    if counts.retried:
+        note = (
+            f"not counted: {counts.retried} retryable failures ({counts.retried_in_windows} "
+            f"inside termination windows), {_RETRYABLE}"
+        )
+    elif counts.retryable and expected != "informative":
+        note = (
+            f"of the failures, {counts.retryable} retryable ({_RETRYABLE}; "
+            "--retryable-count no leaves them out)"
+        )
+    else:
+        return verdict
+    return replace(verdict, message=f"{verdict.message}; {note}")
+
+
+# What a retryable failure is, where a verdict names them (graceproof.failures).
+_RETRYABLE = (
+    "closed before any byte of the answer on a reused connection, which a client that "
+    "retries idempotent requests sends again"
+)
+
+
+def _judge(
+    expected: Expected,
+    counts: Counts,
+    require_coverage: bool,
+    budget: Budget | None,
+    measures: Measures | None,
+) -> Verdict:
     if expected == "no-errors":
         return _judge_clean(counts, require_coverage, budget, measures)
     if expected == "errors":
@@ -172,7 +206,10 @@ def judge(
 
 
 def _kinds(counts: Counts) -> str:
-    return ", ".join(f"{k} {v}" for k, v in counts.error_kinds.items())
+    """The failures by error kind and, where recorded, by class: `connection_refused 40,
+    timeout 2; stale_endpoint 42`."""
+    kinds = ", ".join(f"{k} {v}" for k, v in counts.error_kinds.items())
+    return f"{kinds}; {counts.describe_classes()}" if counts.classes else kinds
 
 
 def _judge_clean(
@@ -310,13 +347,17 @@ class ScenarioResult:
         name: str = "",
         parameters: Mapping[str, Any] | None = None,
         budget: Budget | None = None,
+        count_retryable: bool = True,
     ) -> ScenarioResult:
-        """Analyse a run: termination windows, counts, bounds, series and verdict."""
+        """Analyse a run: termination windows, counts, bounds, series and verdict.
+        Retryable failures count unless `count_retryable` is False; then the counts, the
+        bounds and the verdict take them as answered, and say how many."""
         kind = traffic_kind(connection)
         events = sorted(timeline, key=lambda e: e.t)
         last = max((r.t + r.duration for r in records), default=finished)
         windows = termination_windows(events, until=max(last, finished))
-        counts = summarize(records, windows)
+        context = FailureContext.of(parameters or {})
+        counts = summarize(records, windows, context, retried=not count_retryable)
         measures = measure(records, windows)
         t0 = min((r.t for r in records), default=started)
         return cls(

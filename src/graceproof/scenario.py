@@ -74,6 +74,10 @@ class Scenario:
     # What a hooked run may lose and still pass (None: the strict zero rule). A
     # judgement of the measurement, not part of it: not in the id.
     budget: Budget | None = field(default=None, metadata=NOT_IN_ID)
+    # Whether retryable failures (graceproof.failures: closed before any byte of the
+    # answer on a reused connection, an idempotent method) count against the verdict.
+    # A judgement too: not in the id.
+    count_retryable: bool = field(default=True, metadata=NOT_IN_ID)
     # Where the load runs: on this host (NodePorts on 127.0.0.1) or in the cluster.
     placement: Placement = field(default_factory=OnHost, metadata=NOT_IN_ID)
     warmup_s: float = 3.0  # steady load before the first termination
@@ -114,6 +118,7 @@ class Scenario:
             "disruption": {"kind": self.disruption.kind, **self.disruption.parameters()},
             "load": parameters_of(self.load),
             "expected": self.want,
+            "count_retryable": self.count_retryable,
             "warmup_s": self.warmup_s,
             "settle_s": self.settle_s,
             "placement": self.placement.parameters(),
@@ -346,4 +351,5 @@ def _judge(
         name=name,
         parameters={**sc.parameters(), "target": live},
         budget=sc.budget,
+        count_retryable=sc.count_retryable,
     )

@@ -221,8 +221,31 @@ def test_drain_mode_closes_idle_keepalive_connections(start_app: Any) -> None:
     assert app.terminate_and_wait() == 0
     sock.settimeout(2)
     assert sock.recv(1) == b""  # closed by the server, cleanly
-    assert app.wait_event("exit")["connections_at_sigterm"] == 1
+    exit_line = app.wait_event("exit")
+    assert (exit_line["connections_at_sigterm"], exit_line["idle_closed"]) == (1, 1)
     idle.close()
+
+
+def test_a_kept_alive_connections_next_request_in_a_drain_is_answered_then_closed(
+    start_app: Any,
+) -> None:
+    # The keep-alive race graceproof counts as retryable: a drain that closed idle
+    # connections at once would meet this request with a closed socket.
+    app = start_app(SHUTDOWN_MODE="drain", DRAIN_TIMEOUT="5")
+    conn = app.connection()
+    conn.request("GET", "/")
+    assert conn.getresponse().read() == b"ok web-0\n"
+    app.proc.send_signal(signal.SIGTERM)
+    app.wait_event("sigterm")
+    time.sleep(0.3)  # the drain thread has begun (well within the 1 s idle grace)
+    conn.request("GET", "/")  # on the same connection
+    response = conn.getresponse()
+    assert (response.status, response.getheader("Connection")) == (200, "close")
+    assert response.read() == b"ok web-0\n"
+    assert app.proc.wait(timeout=10) == 0
+    exit_line = app.wait_event("exit")
+    assert (exit_line["idle_closed"], exit_line["connections_cut"]) == (0, 0)
+    conn.close()
 
 
 def test_drain_delay_keeps_serving_unready_after_sigterm_then_drains(start_app: Any) -> None:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,7 +65,14 @@ RECORD_FIELDS = {"t", "duration", "ok", "status", "error", "pod"}
 def read_records(path: Path, fields: set[str] = RECORD_FIELDS) -> list[RequestRecord]:
     lines = path.read_text().splitlines()
     for line in lines:
-        assert set(json.loads(line)) == fields
+        d = json.loads(line)
+        if not d["ok"] and d["status"] == 0 and d["error"] != "late":
+            # No answer: where it failed, for graceproof.failures.
+            assert set(d) == fields | {"detail"}
+            assert set(d["detail"]) == {"stage", "reused"}
+            assert d["detail"]["stage"] in ("connect", "sent", "answer")
+        else:
+            assert set(d) == fields
     return [RequestRecord.from_dict(json.loads(line)) for line in lines]
 
 
@@ -318,3 +326,72 @@ def test_a_bad_mode_is_refused_before_any_request(
     assert run.returncode == 2
     assert message in run.stderr
     assert not records_path.exists() and not app.connections
+
+
+def _serve_raw(handle: Callable[[socket.socket], None]) -> tuple[socket.socket, int]:
+    """A listening socket whose every connection `handle` serves in its own thread."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn = server.accept()[0]
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, int(server.getsockname()[1])
+
+
+_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pod-Name: web-0\r\n\r\nok"
+
+
+def _answer_once_then_close_on_the_next_request(conn: socket.socket) -> None:
+    # The keep-alive race, made certain: the connection carried an answer, the client
+    # sends its next request, and the server closes it without a byte of answer.
+    with conn:
+        conn.recv(65536)
+        conn.sendall(_ANSWER)
+        conn.recv(65536)
+
+
+def _answer_in_part(conn: socket.socket) -> None:
+    with conn:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nX-Pod-Name: web-0\r\n\r\nhalf")
+
+
+def test_each_unanswered_request_records_where_it_failed(tmp_path: Path) -> None:
+    """The stage (connect, sent, answer) and reuse that graceproof.failures classifies."""
+    from graceproof.failures import FailureContext, failure_class
+
+    get = FailureContext(idempotent=True, proxied=False)
+    seen: dict[str, set[str | None]] = {}
+    for name, handle in [
+        ("closed-on-reuse", _answer_once_then_close_on_the_next_request),
+        ("answer-in-part", _answer_in_part),
+    ]:
+        server, port = _serve_raw(handle)
+        with server:
+            path = tmp_path / f"{name}.jsonl"
+            run = run_locust(
+                f"http://127.0.0.1:{port}",
+                path,
+                seconds=2,
+                users=1,
+                GRACEPROOF_CONNECTION="keepalive",
+            )
+        assert run.returncode == 1, run.stderr
+        seen[name] = {failure_class(r, get) for r in read_records(path)}
+    refused = tmp_path / "refused.jsonl"
+    run_locust(f"http://127.0.0.1:{free_port()}", refused, seconds=1, users=1)
+    seen["refused"] = {failure_class(r, get) for r in read_records(refused)}
+    assert seen == {
+        # Answers on fresh connections, then the reused one closed: retryable.
+        "closed-on-reuse": {None, "retryable"},
+        "answer-in-part": {"cut"},
+        "refused": {"stale_endpoint"},
+    }

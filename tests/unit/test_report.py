@@ -146,6 +146,9 @@ def test_the_headline_gives_the_figures_of_the_proof(
     c = no_hook.counts
     assert c.failed and c.failed_in_windows
     kinds = ", ".join(f"{k} {v}" for k, v in c.error_kinds.items())
+    # Then by where they failed (graceproof.failures).
+    kinds += "; " + ", ".join(f"{k} {v}" for k, v in c.classes.items())
+    assert c.classes["stale_endpoint"] == c.error_kinds["connection_refused"]
     assert no_hook.headline() == (
         f"no-hook--rollout-restart--new (new): {c.failed} of {c.total} failed ({kinds}), "
         f"{c.failed_in_windows} of {c.in_windows} inside {c.windows} termination windows "
@@ -267,7 +270,10 @@ def test_markdown_has_a_row_per_scenario_with_figures_and_links(
     control, hook = (dict(zip(header, row, strict=True)) for row in cells)
     assert control["variant"] == "no-hook"
     assert control["failed"] == str(no_hook.counts.failed)
-    assert control["failed in windows"] == str(no_hook.counts.failed_in_windows)
+    c = no_hook.counts
+    by_class = ", ".join(f"{k} {v}" for k, v in c.classes_in_windows.items())
+    assert control["failed in windows"] == f"{c.failed_in_windows} ({by_class})"
+    assert hook["failed in windows"] == "0"
     assert control["picture"] == "[png](no-hook.png)"
     assert control["p vs no-hook"] == ""
     assert hook["requests"] == str(hooked.counts.total)
@@ -288,6 +294,22 @@ def test_the_summary_is_appended_to_the_github_step_summary(
     content = step_summary.read_text()
     assert content.startswith("# earlier step\n## graceproof results")
     assert hooked.scenario_id in content
+
+
+def test_the_job_summary_names_each_picture_instead_of_a_relative_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hooked: ScenarioResult
+) -> None:
+    # A job page resolves [png](x.png) against github.com: a broken link there.
+    step_summary = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    pictures = {hooked.file_stem: "hooked.png"}
+    path = write_summary([hooked], tmp_path / "out", pictures=pictures)
+    assert "[png](hooked.png)" in path.read_text()  # next to the file, the link works
+    content = step_summary.read_text()
+    assert "](" not in content
+    assert "`hooked.png`" in content
+    assert f"in `{tmp_path / 'out'}/` with summary.md" in content
+    assert "artifacts" in content
 
 
 def test_the_picture_is_a_png(tmp_path: Path, no_hook: ScenarioResult) -> None:

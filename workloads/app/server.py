@@ -15,7 +15,9 @@ Environment:
                   keep-alive connections, gRPC calls and WebSockets (no GOAWAY, no close
                   frame: the negative control);
                   drain: on SIGTERM stop accepting, /healthz answers 503, finish in-flight
-                  requests (bounded by DRAIN_TIMEOUT), close keep-alive connections; in
+                  requests (bounded by DRAIN_TIMEOUT), answer the next request of each
+                  keep-alive connection with `Connection: close` and close those idle
+                  for DRAIN_IDLE_GRACE_S (1 s; the comment there says why); in
                   parallel gRPC sends GOAWAY, refuses new calls and lets the calls in
                   flight (Ticks streams too) finish within DRAIN_TIMEOUT, and every open
                   WebSocket gets a close frame with code 1001 (going away); exit once
@@ -86,6 +88,19 @@ IMMEDIATE_EXIT_CODE = 128 + signal.SIGTERM
 MAX_SLEEP_SECONDS = 3600.0
 # Idle keep-alive connections are closed after this long, so threads stay bounded.
 IDLE_CONNECTION_TIMEOUT = 60.0
+# A drain leaves idle keep-alive connections open this long (within DRAIN_TIMEOUT): a
+# client that sends on one gets its answer, with `Connection: close`, and closes it
+# itself. Only the connections idle all this time are closed by the server then.
+#
+# Why closing an idle connection can lose a request, and why no server can rule it out
+# in HTTP/1.1: the client may have sent its next request on it at the moment the
+# server closed it; the request meets a closed socket and gets no byte of answer. HTTP/1.1
+# has no way to tell a client "send nothing more here" other than an answer (HTTP/2 has
+# GOAWAY); RFC 9112, section 9.3.1 leaves it to clients to send such a request again,
+# and graceproof counts it as `retryable` (graceproof.failures). Waiting for each
+# connection's next request first makes the race need a client idle for the whole
+# grace and then sending in the instant of the close.
+DRAIN_IDLE_GRACE_S = 1.0
 GRPC_SERVICE = "graceproof.Probe"
 GRPC_WORKERS = 64  # each call in flight (a Ticks stream too) holds one worker thread
 TICKS_MAX_COUNT = 10000
@@ -208,19 +223,23 @@ class App:
                 self._connections[conn] = busy
 
     def begin_drain(self) -> int:
-        """Mark draining and wake idle keep-alive connections so their threads end.
-
-        SHUT_RD makes the blocked read of the next request return EOF while the
-        socket can still write, so a request that raced in is still answered.
-        Returns how many connections were open.
-        """
+        """Mark draining: from now on every answer says `Connection: close`, and its
+        connection closes after it. Idle connections stay open (close_idle, later).
+        Returns how many connections were open."""
         with self._lock:
             self.draining.set()
-            for conn, busy in self._connections.items():
-                if not busy:
-                    with contextlib.suppress(OSError):  # already closed by the peer
-                        conn.shutdown(socket.SHUT_RD)
             return len(self._connections)
+
+    def close_idle(self) -> int:
+        """Wake the keep-alive connections still idle so their threads end; return how
+        many. SHUT_RD makes the blocked read of the next request return EOF while the
+        socket can still write."""
+        with self._lock:
+            idle = [conn for conn, busy in self._connections.items() if not busy]
+            for conn in idle:
+                with contextlib.suppress(OSError):  # already closed by the peer
+                    conn.shutdown(socket.SHUT_RD)
+            return len(idle)
 
     def wait_connections_closed(self, timeout: float) -> int:
         """Wait until every connection is closed; return how many are still open."""
@@ -585,7 +604,11 @@ def drain_and_exit(app: App, server: Server, steps: tuple[DrainStep, ...] = ()) 
         thread.start()
     server.shutdown()  # returns once serve_forever has stopped accepting
     server.socket.close()  # new connections are now refused by the kernel
-    left = app.wait_connections_closed(app.drain_timeout)
+    # Each kept-alive connection's next request closes it (DRAIN_IDLE_GRACE_S says why).
+    grace = min(DRAIN_IDLE_GRACE_S, app.drain_timeout)
+    app.wait_connections_closed(grace)
+    idle_closed = app.close_idle()
+    left = app.wait_connections_closed(max(0.0, deadline - time.monotonic()))
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()) + DRAIN_REPORT_MARGIN_S)
     log(
@@ -594,6 +617,7 @@ def drain_and_exit(app: App, server: Server, steps: tuple[DrainStep, ...] = ()) 
         mode="drain",
         reason="timeout" if left else "drained",
         connections_at_sigterm=open_at_start,
+        idle_closed=idle_closed,
         connections_cut=left,
     )
     os._exit(0)

@@ -6,9 +6,11 @@ Also appended to $GITHUB_STEP_SUMMARY when that is set, so a CI job page shows i
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from graceproof.analysis import Counts
 from graceproof.result import ScenarioResult
 from graceproof.stats import fisher_exact_one_sided
 from graceproof.traffic import describe_summary
@@ -81,7 +83,7 @@ def _row(r: ScenarioResult, control: ScenarioResult | None, link: str) -> list[o
         c.total,
         c.failed,
         c.in_windows,
-        c.failed_in_windows,
+        _in_windows_by_class(c),
         f"{c.late} ({c.late_in_windows})" if c.late else "0",
         r.stats["overall"].describe() if "overall" in r.stats else "",
         *_measured(r),
@@ -89,6 +91,16 @@ def _row(r: ScenarioResult, control: ScenarioResult | None, link: str) -> list[o
         verdict,
         f"[png]({link})" if link else "",
     ]
+
+
+def _in_windows_by_class(c: Counts) -> str:
+    """`46 (stale_endpoint 44, cut 2)`: the failures inside the windows, by where they
+    failed (graceproof.failures); retryable ones taken as answered are added after."""
+    text = str(c.failed_in_windows)
+    where = ", ".join(f"{k} {v}" for k, v in c.classes_in_windows.items())
+    if c.retried_in_windows:
+        where += f"{', ' if where else ''}{c.retried_in_windows} retryable not counted"
+    return f"{text} ({where})" if where else text
 
 
 # Record times moved between clocks by more than this make window edges unsure enough
@@ -175,13 +187,27 @@ def write_summary(
     pictures: Mapping[str, str] | None = None,
     title: str = "graceproof results",
 ) -> Path:
-    """Write out_dir/summary.md, and append it to $GITHUB_STEP_SUMMARY when set."""
+    """Write out_dir/summary.md, and append it to $GITHUB_STEP_SUMMARY when set, there
+    with each picture named instead of linked, and where to find them."""
     text = render_markdown(results, pictures=pictures, title=title)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / SUMMARY_NAME
     path.write_text(text, encoding="utf-8")
     step_summary = os.environ.get(STEP_SUMMARY_ENV)
     if step_summary:
+        # The job page resolves a relative link against github.com, not the report
+        # folder, so a [png](name.png) there is broken: the name says which file it is.
+        named = re.sub(
+            r"\[png\]\(([^)\s]+)\)",
+            lambda m: m[0] if "://" in m[1] else f"`{m[1]}`",
+            text,
+        )
+        if named != text:
+            named += (
+                f"\nPictures: the `.png` files named above, in `{out_dir}/` with summary.md "
+                "(whose links open them); this page cannot show them: download that folder "
+                "from the run's artifacts when the workflow uploads it.\n"
+            )
         with open(step_summary, "a", encoding="utf-8") as f:
-            f.write(text + "\n")
+            f.write(named + "\n")
     return path
