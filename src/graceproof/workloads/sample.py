@@ -34,7 +34,14 @@ from graceproof.hooks import (
 from graceproof.model import Expected
 from graceproof.paths import repo_workloads_dir
 from graceproof.waiting import workload_available
-from graceproof.workloads.base import NOT_IN_ID, UNIVERSAL_SIGNALS, DeployContext, Target, Workload
+from graceproof.workloads.base import (
+    NODE_PORTS,
+    NOT_IN_ID,
+    UNIVERSAL_SIGNALS,
+    DeployContext,
+    Target,
+    Workload,
+)
 
 __all__ = [
     "APP_PORT",
@@ -75,8 +82,6 @@ PROTOCOLS: dict[str, tuple[int, str, int]] = {
     "grpc": (8081, "GRPC_PORT", 1),
     "websocket": (8082, "WS_PORT", 2),
 }
-# kind maps these node ports to 127.0.0.1 (extraPortMappings); load only goes to loopback.
-NODE_PORTS = range(30080, 30090)
 DEFAULT_IMAGE = "graceproof/workload:0.1.0"
 NAME_LABEL = "app.kubernetes.io/name"
 VARIANT_LABEL = "graceproof.dev/variant"
