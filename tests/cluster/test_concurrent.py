@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from graceproof.kube import Kube
-from graceproof.namespaces import RUN_ID_LABEL
+from graceproof.namespaces import RUN_ID_LABEL, delete_run_namespaces
 
 pytestmark = pytest.mark.cluster
 
@@ -38,11 +38,25 @@ def test_two_concurrent_proofs_take_their_own_ports_namespaces_and_names(
             out, _ = proc.communicate(timeout=PROOF_TIMEOUT)
             assert proc.returncode == 0, runs[run_id].read_text()[-4000:]
             verdicts[run_id] = json.loads(out)
+        # What each made, it removed (before the cleanup below could).
+        for run_id in runs:
+            left = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={run_id}").items
+            assert all(ns.metadata.deletion_timestamp for ns in left), [
+                n.metadata.name for n in left
+            ]
     finally:
+        # SIGTERM first: prove removes what it made (SIGKILL would leave it behind).
         for proc in procs.values():
             if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for run_id in runs:
+            delete_run_namespaces(kube, run_id)
     for run_id, verdict in verdicts.items():
         hooked = verdict["hooked"]
         assert verdict["proven"] is True, (run_id, hooked["message"])
@@ -51,9 +65,6 @@ def test_two_concurrent_proofs_take_their_own_ports_namespaces_and_names(
     assert len(results) == 2, results  # one scenario id, two files: none overwritten
     ports = {json.loads(p.read_text())["parameters"]["target"]["node_port"] for p in results}
     assert len(ports) == 2, ports
-    for run_id in runs:
-        left = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={run_id}").items
-        assert all(ns.metadata.deletion_timestamp for ns in left), [n.metadata.name for n in left]
 
 
 def _prove(

@@ -535,3 +535,15 @@ def test_node_ports_outside_the_range_are_refused_before_any_cluster(
     assert "--node-port: must be a NodePort (30000-32767" in capsys.readouterr().err
     assert main(["prove", "-f", str(files), "--kind", "--node-port", "31000"]) == 2
     assert "kind maps only 30080-30089 to 127.0.0.1" in capsys.readouterr().err
+
+
+def test_a_teams_fixed_node_port_is_left_to_the_api_server(tmp_path: Path) -> None:
+    # Two proofs of the same manifests on one cluster would refuse each other's Service.
+    svc = service()
+    svc["spec"]["type"] = "NodePort"
+    svc["spec"]["ports"][0]["nodePort"] = 30083
+    w = load(tmp_path, deployment(), svc)
+    applied = next(d for d in w.manifests() if d["kind"] == "Service")
+    assert applied["spec"]["type"] == "NodePort"
+    assert "nodePort" not in applied["spec"]["ports"][0]
+    assert w.resolved.service.body["spec"]["ports"][0]["nodePort"] == 30083  # as written

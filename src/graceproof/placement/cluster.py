@@ -46,6 +46,7 @@ from graceproof.load import (
 )
 from graceproof.model import RequestRecord
 from graceproof.placement.base import LoadContext, Placement
+from graceproof.podsecurity import RESTRICTED_CONTAINER, RESTRICTED_POD
 from graceproof.traffic import traffic
 from graceproof.waiting import REQUEST_TIMEOUT, describe_pod, raise_if_stuck
 from graceproof.workloads.base import NOT_IN_ID
@@ -387,6 +388,9 @@ class ClusterLoadRun:
 
     def _pod(self, name: str, role: str, command: list[str]) -> dict[str, Any]:
         spec: dict[str, Any] = {
+            # Pod Security "restricted" (graceproof.podsecurity): Locust writes only to
+            # the work volume.
+            "securityContext": dict(RESTRICTED_POD),
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 5,
             # Gone by themselves if graceproof is killed before it deletes them.
@@ -399,15 +403,20 @@ class ClusterLoadRun:
                     "command": command,
                     "env": self._environment(name, role),
                     "resources": self.placement.resources.render(),
+                    "securityContext": dict(RESTRICTED_CONTAINER),
                     "volumeMounts": [
                         {"name": "locustfiles", "mountPath": "/locust"},
                         {"name": "work", "mountPath": WORK},
+                        # The root filesystem is read-only: a library's temporary file
+                        # goes here.
+                        {"name": "tmp", "mountPath": "/tmp"},
                     ],
                 }
             ],
             "volumes": [
                 {"name": "locustfiles", "configMap": {"name": CONFIGMAP}},
                 {"name": "work", "emptyDir": {}},
+                {"name": "tmp", "emptyDir": {}},
             ],
         }
         if self.placement.node_selector:

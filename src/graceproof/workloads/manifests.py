@@ -335,6 +335,16 @@ def resolve(docs: list[Doc], target: str | None = None, service: str | None = No
     )
 
 
+def _free_node_ports(service: dict[str, Any]) -> None:
+    """Drop the fixed nodePorts of a team's Service: a node port is the cluster's, one
+    Service at a time, so two proofs of the same manifests (two CI jobs on one cluster)
+    would refuse each other. The load goes through graceproof's own Service, so the
+    number changes nothing the proof measures; the API server picks a free one."""
+    for port in (service.get("spec") or {}).get("ports") or []:
+        if isinstance(port, dict) and port.pop("nodePort", None) is not None:
+            log.debug("%s: nodePort left to the API server", service["metadata"].get("name"))
+
+
 def _strip_hooks(body: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(body)
     pod_spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
@@ -424,11 +434,14 @@ class ManifestWorkload(Workload):
 
     def manifests(self) -> list[dict[str, Any]]:
         """What is applied: the team's objects (hooks removed for the control, own
-        namespace dropped) and graceproof's NodePort Service for the load."""
+        namespace dropped, a Service's fixed nodePorts left to the API server) and
+        graceproof's NodePort Service for the load."""
         bodies = []
         for doc in self.resolved.docs:
             body = _strip_hooks(doc.body) if self.control else copy.deepcopy(doc.body)
             body.setdefault("metadata", {}).pop("namespace", None)
+            if doc.kind == "Service":
+                _free_node_ports(body)
             bodies.append(body)
         return [*bodies, self.load_service()]
 

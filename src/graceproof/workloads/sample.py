@@ -33,6 +33,7 @@ from graceproof.hooks import (
 )
 from graceproof.model import Expected
 from graceproof.paths import repo_workloads_dir
+from graceproof.podsecurity import RESTRICTED_CONTAINER, RESTRICTED_POD
 from graceproof.waiting import workload_available
 from graceproof.workloads.base import (
     NODE_PORTS,
@@ -236,6 +237,8 @@ def container(
     lifecycle = hook.lifecycle(APP_PORT)
     if lifecycle is not None:
         spec["lifecycle"] = lifecycle
+    if not hook.writes_root_filesystem:
+        spec["securityContext"] = dict(RESTRICTED_CONTAINER)
     return spec
 
 
@@ -249,7 +252,10 @@ def _pod_spec(
 ) -> dict[str, Any]:
     # The app drains for at most what is left of the grace period after the hook.
     drain_timeout = max(1, grace_seconds - hook.holds_s - 2)
+    # Pod Security "restricted" where the hook allows it (graceproof.podsecurity).
+    security = {} if hook.writes_root_filesystem else {"securityContext": dict(RESTRICTED_POD)}
     return {
+        **security,
         "terminationGracePeriodSeconds": grace_seconds,
         "containers": [
             container(
