@@ -333,9 +333,10 @@ def test_a_request_in_flight_when_the_load_is_stopped_is_still_recorded(
 
 def test_the_locustfile_binds_the_source_ports_graceproof_passes_by_default() -> None:
     # Both sides name the default; a drift would make a bare Locust run bind other ports.
+    # The locustfile's is its declaration's (workloads/locust_settings.py).
     from graceproof.load import DEFAULT_SOURCE_PORTS
+    from graceproof.locustfiles import default
 
-    text = (Path(__file__).resolve().parents[2] / "workloads" / "locustfile.py").read_text()
-    assert f'os.environ.get("GRACEPROOF_SOURCE_PORTS", "{DEFAULT_SOURCE_PORTS}")' in text
+    assert default("source_ports") == DEFAULT_SOURCE_PORTS
     # Below the NodePort range, where kind's docker-proxy listens.
     assert int(DEFAULT_SOURCE_PORTS.split("-")[1]) < 30000

@@ -34,6 +34,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from graceproof import locustfiles
 from graceproof.errors import ExecError, LoadError, WorkloadSpecError
 from graceproof.kube import api_message
 from graceproof.load import (
@@ -336,21 +337,24 @@ class ClusterLoadRun:
         }
 
     def _environment(self, pod: str, role: str) -> list[dict[str, Any]]:
-        env = {
-            **self.settings.environment(),
+        process: dict[str, Any] = {
             # No loopback NodePort path here: the kernel's source ports are fine.
-            "GRACEPROOF_SOURCE_PORTS": "kernel",
-            "GRACEPROOF_TARGET_ADDRESS": self.address,
-            "GRACEPROOF_RELAY": "1",
-            "GRACEPROOF_POD": pod,
-            "PYTHONUNBUFFERED": "1",
+            "source_ports": "kernel",
+            "target_address": self.address,
+            "relay": True,
+            "pod": pod,
         }
         if role == "master":
-            env.update(
-                GRACEPROOF_RECORDS=f"{WORK}/requests.jsonl",
-                GRACEPROOF_COUNTS=f"{WORK}/counts.json",
-                GRACEPROOF_PROGRESS=f"{WORK}/progress",
+            process.update(
+                records=f"{WORK}/requests.jsonl",
+                counts=f"{WORK}/counts.json",
+                progress=f"{WORK}/progress",
             )
+        env = {
+            **self.settings.environment(),
+            **locustfiles.environment(process),
+            "PYTHONUNBUFFERED": "1",
+        }
         return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
     def _locust(self) -> list[str]:
