@@ -137,6 +137,23 @@ def inner_cluster_args(cluster: Any, fresh_run_id: str) -> list[str]:
     ]
 
 
+@pytest.fixture
+def free_node_port(kube: Any) -> int:
+    """A port of NODE_PORTS (those kind maps to 127.0.0.1) no Service holds: the cluster
+    may be shared with other sessions, whose tests use the same ports."""
+    from graceproof.workloads import NODE_PORTS
+
+    taken = {
+        port.node_port
+        for svc in kube.core.list_service_for_all_namespaces().items
+        for port in svc.spec.ports or []
+        if port.node_port
+    }
+    free = [p for p in NODE_PORTS if p not in taken]
+    assert free, f"every node port of {NODE_PORTS} is taken: {sorted(taken)}"
+    return free[-1]
+
+
 _CLUSTER_DIRS = {"cluster": "cluster", "e2e": "e2e"}
 
 

@@ -10,6 +10,7 @@ verdict out, with its negative control, a report, and an exit code:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ from graceproof.errors import (
     ManifestRejectedError,
     MissingToolError,
     OptionError,
+    ReportWriteError,
     TargetUnreachableError,
     WorkloadSpecError,
     WorkloadStartError,
@@ -53,6 +55,7 @@ from graceproof.report import write_report
 from graceproof.result import ClusterInfo
 from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
 from graceproof.traffic import kinds, traffic
+from graceproof.workloads.base import NODE_PORTS
 from graceproof.workloads.manifests import DEFAULT_NODE_PORT, ManifestWorkload
 
 __all__ = ["add_parser", "run"]
@@ -117,6 +120,20 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _node_port(text: str) -> int:
+    """A port of the default NodePort range; kind maps only NODE_PORTS to 127.0.0.1,
+    which the inputs' check holds --kind to."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"a port number, not {text!r}") from exc
+    if not 30000 <= value <= 32767:
+        raise argparse.ArgumentTypeError(
+            f"must be a NodePort (30000-32767; kind maps 30080-30089), not {value}"
+        )
+    return value
+
+
 def _http_path(text: str) -> str:
     if not text.startswith("/"):
         raise argparse.ArgumentTypeError(f"must start with '/', not {text!r}")
@@ -173,10 +190,11 @@ def _input_args(p: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--node-port",
-        type=int,
-        default=DEFAULT_NODE_PORT,
-        help=f"node port of graceproof's own load Service (default {DEFAULT_NODE_PORT}; "
-        "kind maps 30080-30089 to 127.0.0.1)",
+        type=_node_port,
+        default=None,
+        help=f"node port of graceproof's own load Service (default: {DEFAULT_NODE_PORT}, or "
+        "the next of 30080-30089 that no other Service holds, e.g. a concurrent proof's; "
+        "kind maps those to 127.0.0.1)",
     )
 
 
@@ -239,7 +257,7 @@ def _path_args(load: argparse._ArgumentGroup) -> None:
     )
     load.add_argument(
         "--ingress-node-port",
-        type=int,
+        type=_node_port,
         default=30089,
         help="node port the controller takes traffic on (default 30089)",
     )
@@ -393,6 +411,26 @@ def source_of(args: argparse.Namespace) -> ManifestSource:
     return HelmChart(args.chart, values=tuple(args.values), set=tuple(args.set))
 
 
+def check_writable(folder: Path) -> None:
+    """OptionError unless graceproof can write in `folder` (made if missing, and removed
+    again, with the parents made for it): found before a cluster is made, not after the
+    proof."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OptionError(
+            f"--report-dir {folder} cannot be written: {exc.strerror or exc}. "
+            "To fix: choose a folder you can write in"
+        ) from exc
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
 def budget_of(args: argparse.Namespace) -> Budget | None:
     """The budget the flags give, or None for the strict zero rule."""
     values = (args.max_error_rate, args.max_unavailable_s, args.max_p99_in_windows_s)
@@ -514,11 +552,12 @@ def _prove(
             count_retryable=args.retryable_count == "yes",
         )
     results = [r for r in (outcome.control, outcome.hooked) if r is not None]
-    report = write_report(results, args.report_dir)
     # -o json: the document alone on stdout; the verdict lines join the progress on stderr.
     lines = sys.stderr if args.output == "json" else sys.stdout
+    # The verdict first: a report that cannot be written (a full disk) must not hide it.
     for line in [*outcome.lines(), *(f"hint: {h}" for h in hints)]:
         print(line, file=lines)
+    report = write_report(results, args.report_dir)
     print(f"report: {report.summary}", file=lines)
     if args.output == "json":
         doc = outcome_json(outcome, args.report_dir, report.summary)
@@ -560,8 +599,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.kind and args.context:
             raise OptionError("--context applies to an existing cluster, not to --kind")
+        if args.kind and args.node_port is not None and args.node_port not in NODE_PORTS:
+            raise OptionError(
+                f"--node-port {args.node_port}: kind maps only {NODE_PORTS.start}-"
+                f"{NODE_PORTS.stop - 1} to 127.0.0.1; choose one of those"
+            )
         if not args.kind and find_kubeconfig(args.kubeconfig, args.context) is None:
             raise OptionError(NO_CLUSTER)
+        check_writable(args.report_dir)
     except OptionError as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -572,6 +617,9 @@ def run(args: argparse.Namespace) -> int:
     except BAD_INPUT_AT_DEPLOY as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ReportWriteError as exc:  # the verdict is out; its record is not complete
+        print(f"graceproof prove: {exc}", file=sys.stderr)
+        return EXIT_NOT_PROVEN
     except GraceproofError as exc:
         print(f"graceproof prove: not proven: {exc}", file=sys.stderr)
         return EXIT_NOT_PROVEN

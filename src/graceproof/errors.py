@@ -175,6 +175,11 @@ class LoadError(GraceproofError, RuntimeError):
     """The load generator could not run or produced nothing usable."""
 
 
+class ReportWriteError(GraceproofError, OSError):
+    """A result or report file could not be written (no such folder, read-only, disk
+    full). The files written before it are kept."""
+
+
 class ResultSchemaError(GraceproofError, ValueError):
     """A file is not a graceproof result of a schema this version can read."""
 

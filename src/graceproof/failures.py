@@ -12,8 +12,11 @@ pod, that places it:
   connection, with an idempotent method. The server closed an idle connection just as
   the request went out: a race every HTTP/1.1 server has when it closes idle
   connections (RFC 9112, section 9.3.1), and why browsers, Go's http.Client and
-  urllib3 with retries send such a request again. Whether it counts against the
-  verdict is the scenario's choice (`Scenario.count_retryable`, `--retryable-count`).
+  urllib3 with retries send such a request again. From the client's side it cannot be
+  told apart from a request the app received and dropped unanswered at its exit, so
+  both are here: a retrying client would send either again, which is safe for an
+  idempotent method only. Whether they count against the verdict is the scenario's
+  choice (`Scenario.count_retryable`, `--retryable-count`).
 - `cut`: the request went out and was lost in the pod: reset, closed or timed out
   after sending (and not retryable as above), or after part of the answer.
 - `ingress`: an error status from a proxy in the path (no X-Pod-Name: not the app's).

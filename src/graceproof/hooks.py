@@ -45,6 +45,10 @@ class PreStopHook(ABC):
     """One preStop variant: its name, its lifecycle stanza and what it expects."""
 
     name: ClassVar[str]
+    # Whether the hook writes a file on the container's root filesystem (/stop.log):
+    # then the sample app keeps its image's root user and a writable root, and cannot
+    # meet Pod Security "restricted" (graceproof.podsecurity).
+    writes_root_filesystem: ClassVar[bool] = False
 
     @abstractmethod
     def lifecycle(self, app_port: int) -> dict[str, Any] | None:
@@ -125,6 +129,7 @@ def prestop_exec_command(sleep_seconds: int) -> str:
 @dataclass(frozen=True)
 class ExecHook(_Sleeping):
     name: ClassVar[str] = "prestop-exec"
+    writes_root_filesystem: ClassVar[bool] = True  # /stop.log
 
     def lifecycle(self, app_port: int) -> dict[str, Any] | None:
         return {

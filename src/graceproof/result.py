@@ -7,9 +7,11 @@ with `load_json(path)` or `load_results(dir_or_file)`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +27,7 @@ from graceproof.analysis import (
     termination_windows,
 )
 from graceproof.budget import Budget
-from graceproof.errors import GraceproofError, ResultSchemaError
+from graceproof.errors import GraceproofError, ReportWriteError, ResultSchemaError
 from graceproof.failures import FailureContext
 from graceproof.measures import Measures, measure
 from graceproof.model import (
@@ -499,10 +501,32 @@ class ScenarioResult:
 
         `name` comes from `reserve_name`, so no other result has it: a result is never
         overwritten by another scenario's, nor by a rerun of the same one."""
-        directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.file_stem}.json"
-        path.write_text(self.to_json(), encoding="utf-8")
+        write_file_whole(path, self.to_json())
         return path
+
+
+def write_file_whole(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: through a temporary file beside it, renamed into
+    place, so a full disk or a kill mid-write never leaves half a file (nor half
+    replaces an earlier one). ReportWriteError, naming the file and the cause, when it
+    cannot be written."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise ReportWriteError(
+            f"could not write {path}: {exc.strerror or exc}; the files written before it "
+            "are kept. To fix: free space or choose a writable folder (--report-dir, "
+            "--gp-report-dir)"
+        ) from exc
 
 
 RESERVED_SUFFIX = ".requests.jsonl"

@@ -334,7 +334,12 @@ def _judge(
     sc: Scenario, run: _Run, cluster: ClusterInfo, name: str, records_path: Path, target: Target
 ) -> ScenarioResult:
     # The live shape beside the declared one: an HPA may have scaled the workload.
-    live = {"ref": target.ref, "replicas": target.replicas, "grace_seconds": target.grace_seconds}
+    live = {
+        "ref": target.ref,
+        "replicas": target.replicas,
+        "grace_seconds": target.grace_seconds,
+        "node_port": target.node_port,  # the one taken, when a free one was chosen
+    }
     return ScenarioResult.build(
         scenario_id=sc.scenario_id,
         variant=sc.workload.label,

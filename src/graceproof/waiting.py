@@ -20,6 +20,7 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 from graceproof.errors import ImageNotAvailableError, WaitTimeout, WorkloadStartError
 from graceproof.kube import REQUEST_TIMEOUT
 from graceproof.owners import owner_of, target_pods
+from graceproof.podsecurity import PERMANENT_REFUSALS, creation_refusal, refusal_fix
 
 __all__ = [
     "DEFAULT_TRANSIENT",
@@ -291,10 +292,23 @@ def workload_available(kube: Any, namespace: str, target: Any) -> Condition[Any]
     )
 
     def probe() -> Any:
-        raise_if_stuck(target_pods(kube, namespace, target), target.ref)
+        pods = target_pods(kube, namespace, target)
+        raise_if_stuck(pods, target.ref)
+        if not pods:
+            raise_if_refused(kube, namespace, target.ref)
         return ready.probe()
 
     return Condition(ready.what, probe, ready.describe, ready.hint)
+
+
+def raise_if_refused(kube: Any, namespace: str, what: str) -> None:
+    """WorkloadStartError when the controller's pods are refused at creation for good:
+    by Pod Security or a ResourceQuota (a transient refusal is left to the wait)."""
+    reason = creation_refusal(kube, namespace)
+    if reason is not None and any(r in reason for r in PERMANENT_REFUSALS):
+        raise WorkloadStartError(
+            f"{what} cannot create its pods: {reason}. To fix: {refusal_fix(reason)}"
+        )
 
 
 def controller_scaled(kube: Any, namespace: str, target: Any) -> Condition[Any]:

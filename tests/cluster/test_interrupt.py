@@ -160,11 +160,37 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigterm_to_prove_under_load_removes_everything_and_exits_143(
-    tmp_path: Path, cluster: object, kube: Kube, fresh_run_id: str
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGTERM, 143, "terminated"),  # timeout, kill, a CI runner cancelling
+        (signal.SIGINT, 130, "interrupted"),  # Ctrl-C
+    ],
+    ids=["sigterm", "sigint"],
+)
+@pytest.mark.parametrize(
+    "phase, marker",
+    [
+        ("deploy", "deploying "),
+        ("load", "steady load for"),
+        ("disruption", "disruption delete-one-by-one under load"),
+    ],
+)
+def test_a_signal_to_prove_at_each_phase_removes_everything_with_the_shells_exit_code(
+    tmp_path: Path,
+    cluster: object,
+    kube: Kube,
+    fresh_run_id: str,
+    free_node_port: int,
+    signum: signal.Signals,
+    code: int,
+    said: str,
+    phase: str,
+    marker: str,
 ) -> None:
-    """What `timeout`, `kill` and a CI runner cancelling a job send: the namespace and
-    the Locust subprocess go, and the exit code says SIGTERM (issue 24)."""
+    """What `timeout`, `kill`, a CI runner cancelling a job and Ctrl-C send, while the
+    workload is deployed, under load, or while its pods go: the namespace and the
+    Locust subprocess go, and the exit code is what a shell expects (issue 24)."""
     archive = os.environ.get("GRACEPROOF_EXAMPLE_NGINX_ARCHIVE")
     assert archive, "run examples/nginx/image.sh (make test does)"
     reports = tmp_path / "reports"
@@ -172,28 +198,33 @@ def test_sigterm_to_prove_under_load_removes_everything_and_exits_143(
     argv = [sys.executable, "-m", "graceproof.cli", "prove", "-f", str(manifests),
             "--kubeconfig", str(cluster.kubeconfig), "--image-archive", archive,  # type: ignore[attr-defined]
             "--no-control", "--run-id", fresh_run_id, "--report-dir", str(reports),
-            "--node-port", "30087"]  # fmt: skip
+            "--node-port", str(free_node_port)]  # fmt: skip
     out = tmp_path / "prove.log"
     with out.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        # SIGINT as in a terminal (see _default_sigint).
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_default_sigint
+        )
     try:
 
-        def under_load() -> bool | None:
+        def reached() -> bool | None:
             if proc.poll() is not None:
                 raise AssertionError(f"prove ended early:\n{out.read_text()}")
-            return True if "steady load for" in out.read_text() else None
+            return True if marker in out.read_text() else None
 
-        wait_for(under_load, what="prove's load to run", timeout=180)
+        wait_for(reached, what=f"prove's {phase} phase", timeout=180, interval=0.05)
         locust = _locust_children(proc.pid)
-        assert locust, "no Locust process while under load"
-        proc.send_signal(signal.SIGTERM)
-        code = _wait_or_dump(proc, out, timeout=180)
+        if phase != "deploy":
+            assert locust, f"no Locust process in the {phase} phase"
+        proc.send_signal(signum)
+        exit_code = _wait_or_dump(proc, out, timeout=180)
         text = out.read_text()
-        assert code == 143, text
-        assert "graceproof prove: terminated; what it made is removed" in text
+        assert exit_code == code, text
+        assert f"graceproof prove: {said}; what it made is removed" in text
         left = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={fresh_run_id}").items
         assert [ns.metadata.name for ns in left] == [], text
         assert [pid for pid in locust if _running(pid)] == [], "Locust outlived prove"
+        assert not list(reports.glob("*.json")), "a result of an interrupted run"
     finally:
         if proc.poll() is None:
             proc.kill()

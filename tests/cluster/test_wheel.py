@@ -23,9 +23,6 @@ from typing import Any
 import pytest
 import yaml
 
-from graceproof.kube import Kube
-from graceproof.workloads import NODE_PORTS
-
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,22 +166,12 @@ def test_prestop_sleep_keeps_every_request(prove):
 
 # A proof under load: it also runs when the e2e tests are selected by marker.
 @pytest.mark.e2e
-def free_node_port(kube: Kube) -> int:
-    """A port of NODE_PORTS (those kind maps to 127.0.0.1) no Service holds: the cluster
-    may be shared with other sessions, whose tests use the same ports."""
-    taken = {
-        port.node_port
-        for svc in kube.core.list_service_for_all_namespaces().items
-        for port in svc.spec.ports or []
-        if port.node_port
-    }
-    free = [p for p in NODE_PORTS if p not in taken]
-    assert free, f"every node port of {NODE_PORTS} is taken: {sorted(taken)}"
-    return free[-1]
-
-
 def test_the_installed_plugin_proves_a_workload(
-    installed: Installed, cluster: Any, kube: Kube, workload_image: str, fresh_run_id: str
+    installed: Installed,
+    cluster: Any,
+    workload_image: str,
+    fresh_run_id: str,
+    free_node_port: int,
 ) -> None:
     work = installed.work / "plugin"
     work.mkdir()
@@ -219,7 +206,7 @@ def test_the_installed_plugin_proves_a_workload(
         ],
         work,
         PROOF_TIMEOUT,
-        {"WHEEL_TEST_NODE_PORT": str(free_node_port(kube))},
+        {"WHEEL_TEST_NODE_PORT": str(free_node_port)},
     )
     results = [json.loads(p.read_text()) for p in reports.glob("*.json")]
     assert len(results) == 1, sorted(p.name for p in reports.iterdir())
@@ -244,7 +231,7 @@ def _two_contexts(cluster_kubeconfig: Path, path: Path) -> Path:
 
 
 def test_the_installed_cli_proves_the_nginx_chart_with_its_control(
-    installed: Installed, cluster: Any, kube: Kube
+    installed: Installed, cluster: Any, free_node_port: int
 ) -> None:
     """A team's Helm chart, from a folder outside the checkout, through the installed
     CLI as kubectl users call it: the cluster from $KUBECONFIG alone and --context, the
@@ -260,7 +247,7 @@ def test_the_installed_cli_proves_the_nginx_chart_with_its_control(
     out = _run(
         [installed.graceproof, "prove", "--chart", chart, "--context", "local", "-o", "json",
          "--image-archive", archive, "--report-dir", reports,
-         "--node-port", str(free_node_port(kube))],
+         "--node-port", str(free_node_port)],
         installed.work,
         PROOF_TIMEOUT,
         {"GRACEPROOF_HELM": helm, "KUBECONFIG": str(kubeconfig), "HOME": str(installed.work)},

@@ -6,17 +6,22 @@ the host's and stated with their uncertainty."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 
 from graceproof.disruptions import DrainNode
-from graceproof.hooks import NoHook, SleepHook
+from graceproof.errors import WorkloadStartError
+from graceproof.hooks import ExecHook, NoHook, SleepHook
+from graceproof.kube import Kube
 from graceproof.load import LoadSettings
 from graceproof.placement import InCluster
+from graceproof.podsecurity import ENFORCE_LABEL, enforce_restricted
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
 from graceproof.workloads import SampleApp
+from graceproof.workloads.base import DeployContext
 from graceproof.workloads.sample import Pdb
 
 Prove = Callable[[Scenario], ScenarioResult]
@@ -49,11 +54,17 @@ def _check_complete(result: ScenarioResult) -> None:
 
 
 def test_in_cluster_load_proves_the_hook_with_no_request_lost(
-    prove: Prove, load_image: str
+    prove: Prove, load_image: str, kube: Kube, namespace: str
 ) -> None:
+    # Under Pod Security "restricted", as a team's shared cluster may enforce it: the
+    # sample app (its hook writes no file) and the Locust pods meet it, or they would
+    # not be admitted.
+    enforce_restricted(kube, namespace)
     app = SampleApp(SleepHook(5), replicas=2, node_port=None)
     result = prove(Scenario(app, load=LOAD, placement=InCluster(workers=2, image=load_image)))
     print(_report(result))
+    labels = kube.core.read_namespace(namespace).metadata.labels
+    assert labels[ENFORCE_LABEL] == "restricted"
     assert result.counts.failed == 0 and result.counts.in_windows > 0, result.verdict.message
     assert result.verdict.passed
     _check_complete(result)
@@ -91,3 +102,20 @@ def test_in_cluster_load_keeps_off_the_node_a_drain_empties(
     assert result.counts.failed == 0 and result.counts.in_windows > 0, result.verdict.message
     assert result.verdict.passed
     _check_complete(result)
+
+
+def test_a_workload_that_needs_more_than_the_namespace_allows_is_refused_with_the_reason(
+    kube: Kube, namespace: str, workload_image: str
+) -> None:
+    # The exec hook writes /stop.log on the root filesystem: the app keeps its image's
+    # root user, which "restricted" does not admit.
+    enforce_restricted(kube, namespace)
+    app = SampleApp(ExecHook(3), replicas=1, node_port=None)
+    started = time.monotonic()
+    with pytest.raises(WorkloadStartError) as refused:
+        app.deploy(DeployContext(kube, namespace, workload_image))
+    message = str(refused.value)
+    assert "cannot create its pods: replicaset/" in message, message
+    assert 'violates PodSecurity "restricted' in message, message
+    assert "To fix: the namespace enforces a Pod Security standard" in message
+    assert time.monotonic() - started < 60  # at once, not at the readiness timeout

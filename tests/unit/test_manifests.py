@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from graceproof.cli import main
-from graceproof.errors import WorkloadSpecError
+from graceproof.errors import ManifestRejectedError, WorkloadSpecError
 from graceproof.sources import HelmChart, Kustomization, ManifestFiles, parse_yaml
+from graceproof.workloads.base import DeployContext
 from graceproof.workloads.manifests import ManifestWorkload, resolve
 
 
@@ -485,3 +486,64 @@ def test_an_ingress_image_without_an_ingress_exits_2_before_any_cluster(
     argv = ["prove", "-f", str(path), "--kubeconfig", str(tmp_path / "nope")]
     assert main([*argv, "--ingress-image", "traefik:v3"]) == 2
     assert "--ingress-image goes with --ingress" in capsys.readouterr().err
+
+
+class _PortsTaken:
+    """A Kube whose API server holds some node ports (another proof's Services)."""
+
+    def __init__(self, *taken: int) -> None:
+        self.taken = set(taken)
+        self.applied: list[int] = []
+
+    def apply(self, docs: list[dict[str, Any]], namespace: str) -> list[Any]:
+        (doc,) = docs
+        port = doc["spec"]["ports"][0]["nodePort"]
+        if port in self.taken:
+            raise ManifestRejectedError(
+                "Service",
+                doc["metadata"]["name"],
+                422,
+                f"spec.ports[0].nodePort: Invalid value: {port}: provided port is already "
+                "allocated",
+            )
+        self.applied.append(port)
+        return [doc]
+
+
+def test_without_a_node_port_given_the_load_takes_the_next_free_one(tmp_path: Path) -> None:
+    w = load(tmp_path, deployment(), service(), node_port=None)
+    kube = _PortsTaken(30080, 30081)
+    ctx = DeployContext(kube, "ns", "")  # type: ignore[arg-type]
+    assert w._apply_load_service(ctx) == 30082
+    assert kube.applied == [30082]
+
+
+def test_a_node_port_given_is_that_one_or_the_api_servers_refusal(tmp_path: Path) -> None:
+    w = load(tmp_path, deployment(), service(), node_port=30080)
+    ctx = DeployContext(_PortsTaken(30080), "ns", "")  # type: ignore[arg-type]
+    with pytest.raises(ManifestRejectedError, match="provided port is already allocated"):
+        w._apply_load_service(ctx)
+
+
+def test_node_ports_outside_the_range_are_refused_before_any_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write(tmp_path, deployment(), service())
+    with pytest.raises(SystemExit) as bad:
+        main(["prove", "-f", str(files), "--node-port", "99999", "--dry-run"])
+    assert bad.value.code == 2
+    assert "--node-port: must be a NodePort (30000-32767" in capsys.readouterr().err
+    assert main(["prove", "-f", str(files), "--kind", "--node-port", "31000"]) == 2
+    assert "kind maps only 30080-30089 to 127.0.0.1" in capsys.readouterr().err
+
+
+def test_a_teams_fixed_node_port_is_left_to_the_api_server(tmp_path: Path) -> None:
+    # Two proofs of the same manifests on one cluster would refuse each other's Service.
+    svc = service()
+    svc["spec"]["type"] = "NodePort"
+    svc["spec"]["ports"][0]["nodePort"] = 30083
+    w = load(tmp_path, deployment(), svc)
+    applied = next(d for d in w.manifests() if d["kind"] == "Service")
+    assert applied["spec"]["type"] == "NodePort"
+    assert "nodePort" not in applied["spec"]["ports"][0]
+    assert w.resolved.service.body["spec"]["ports"][0]["nodePort"] == 30083  # as written

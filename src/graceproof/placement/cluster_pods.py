@@ -18,6 +18,7 @@ from graceproof.errors import LoadError, WorkloadSpecError
 from graceproof.kube import api_message
 from graceproof.load import LoadSettings
 from graceproof.placement.base import LoadContext
+from graceproof.podsecurity import RESTRICTED_CONTAINER, RESTRICTED_POD
 from graceproof.traffic.base import Traffic
 from graceproof.waiting import REQUEST_TIMEOUT, describe_pod, raise_if_stuck
 
@@ -201,6 +202,9 @@ class LoadPods:
 
     def _pod(self, name: str, role: str, command: list[str]) -> dict[str, Any]:
         spec: dict[str, Any] = {
+            # Pod Security "restricted" (graceproof.podsecurity): Locust writes only to
+            # the work volume.
+            "securityContext": dict(RESTRICTED_POD),
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 5,
             # Gone by themselves if graceproof is killed before it deletes them.
@@ -213,15 +217,20 @@ class LoadPods:
                     "command": command,
                     "env": self._environment(name, role),
                     "resources": self.placement.resources.render(),
+                    "securityContext": dict(RESTRICTED_CONTAINER),
                     "volumeMounts": [
                         {"name": "locustfiles", "mountPath": "/locust"},
                         {"name": "work", "mountPath": WORK},
+                        # The root filesystem is read-only: a library's temporary file
+                        # goes here.
+                        {"name": "tmp", "mountPath": "/tmp"},
                     ],
                 }
             ],
             "volumes": [
                 {"name": "locustfiles", "configMap": {"name": CONFIGMAP}},
                 {"name": "work", "emptyDir": {}},
+                {"name": "tmp", "emptyDir": {}},
             ],
         }
         if self.placement.node_selector:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from graceproof.errors import ReportWriteError
 from graceproof.report.markdown import pair_p_value, render_markdown, write_summary
 from graceproof.result import ScenarioResult, load_results
 
@@ -62,8 +63,17 @@ def write_report(results: Sequence[ScenarioResult], out_dir: Path) -> Report:
     # Imported here: matplotlib is slow to import and only needed for pictures.
     from graceproof.report.picture import render_picture
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pictures = {r.file_stem: render_picture(r, out_dir / f"{r.file_stem}.png") for r in results}
+    pictures: dict[str, Path] = {}
+    for r in results:
+        path = out_dir / f"{r.file_stem}.png"
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            pictures[r.file_stem] = render_picture(r, path)
+        except OSError as exc:
+            raise ReportWriteError(
+                f"could not write {path}: {exc.strerror or exc}; the results (JSON) are "
+                f"kept, and `graceproof report {out_dir}` draws the pictures again"
+            ) from exc
     summary = write_summary(results, out_dir, pictures={n: p.name for n, p in pictures.items()})
     return Report(summary=summary, pictures=pictures)
 

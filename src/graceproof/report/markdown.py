@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from graceproof.analysis import Counts
-from graceproof.result import ScenarioResult
+from graceproof.result import ScenarioResult, write_file_whole
 from graceproof.stats import fisher_exact_one_sided
 from graceproof.traffic import describe_summary
 
@@ -190,9 +190,8 @@ def write_summary(
     """Write out_dir/summary.md, and append it to $GITHUB_STEP_SUMMARY when set, there
     with each picture named instead of linked, and where to find them."""
     text = render_markdown(results, pictures=pictures, title=title)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / SUMMARY_NAME
-    path.write_text(text, encoding="utf-8")
+    write_file_whole(path, text)
     step_summary = os.environ.get(STEP_SUMMARY_ENV)
     if step_summary:
         # The job page resolves a relative link against github.com, not the report

@@ -27,6 +27,7 @@ from graceproof.kube import Kube
 from graceproof.model import Expected
 
 __all__ = [
+    "NODE_PORTS",
     "NOT_IN_ID",
     "UNIVERSAL_SIGNALS",
     "DeployContext",
@@ -35,6 +36,9 @@ __all__ = [
     "changed_parameters",
     "parameters_of",
 ]
+
+# kind maps these node ports to 127.0.0.1 (extraPortMappings); load only goes to loopback.
+NODE_PORTS = range(30080, 30090)
 
 # Field metadata for parameters that do not distinguish one scenario from another
 # (an object's name, the node port it happens to use): left out of scenario ids.

@@ -23,11 +23,11 @@ from typing import Any
 
 import kubernetes.client
 
-from graceproof.errors import WorkloadSpecError
+from graceproof.errors import ManifestRejectedError, WorkloadSpecError
 from graceproof.model import Expected
 from graceproof.sources import Doc, ManifestSource
 from graceproof.waiting import controller_scaled, workload_available
-from graceproof.workloads.base import NOT_IN_ID, DeployContext, Target, Workload
+from graceproof.workloads.base import NODE_PORTS, NOT_IN_ID, DeployContext, Target, Workload
 
 __all__ = ["CLUSTER_SCOPED", "ManifestWorkload", "Resolved", "resolve"]
 
@@ -335,6 +335,16 @@ def resolve(docs: list[Doc], target: str | None = None, service: str | None = No
     )
 
 
+def _free_node_ports(service: dict[str, Any]) -> None:
+    """Drop the fixed nodePorts of a team's Service: a node port is the cluster's, one
+    Service at a time, so two proofs of the same manifests (two CI jobs on one cluster)
+    would refuse each other. The load goes through graceproof's own Service, so the
+    number changes nothing the proof measures; the API server picks a free one."""
+    for port in (service.get("spec") or {}).get("ports") or []:
+        if isinstance(port, dict) and port.pop("nodePort", None) is not None:
+            log.debug("%s: nodePort left to the API server", service["metadata"].get("name"))
+
+
 def _strip_hooks(body: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(body)
     pod_spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
@@ -355,6 +365,10 @@ class ManifestWorkload(Workload):
     resolved: Resolved = field(repr=False, compare=False, metadata=NOT_IN_ID)
     control: bool = False  # the derived negative control: every preStop hook removed
     node_port: int = field(default=DEFAULT_NODE_PORT, metadata=NOT_IN_ID)
+    # False: node_port is only the first choice; when another Service of the cluster
+    # holds it (a concurrent proof, another CI job), the load takes the next free one
+    # of NODE_PORTS (the Target says which).
+    node_port_given: bool = field(default=True, metadata=NOT_IN_ID)
     ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
 
     @classmethod
@@ -364,10 +378,13 @@ class ManifestWorkload(Workload):
         *,
         target: str | None = None,
         service: str | None = None,
-        node_port: int = DEFAULT_NODE_PORT,
+        node_port: int | None = DEFAULT_NODE_PORT,
     ) -> ManifestWorkload:
-        """Render `source` and check it; WorkloadSpecError before any cluster call."""
+        """Render `source` and check it; WorkloadSpecError before any cluster call.
+        `node_port` None: the first free one of NODE_PORTS, chosen at deploy time."""
         resolved = resolve(source.render(), target, service)
+        if node_port is None:
+            return cls(source, resolved, node_port=DEFAULT_NODE_PORT, node_port_given=False)
         return cls(source, resolved, node_port=node_port)
 
     def without_hooks(self, node_port: int | None = None) -> ManifestWorkload:
@@ -417,15 +434,19 @@ class ManifestWorkload(Workload):
 
     def manifests(self) -> list[dict[str, Any]]:
         """What is applied: the team's objects (hooks removed for the control, own
-        namespace dropped) and graceproof's NodePort Service for the load."""
+        namespace dropped, a Service's fixed nodePorts left to the API server) and
+        graceproof's NodePort Service for the load."""
         bodies = []
         for doc in self.resolved.docs:
             body = _strip_hooks(doc.body) if self.control else copy.deepcopy(doc.body)
             body.setdefault("metadata", {}).pop("namespace", None)
+            if doc.kind == "Service":
+                _free_node_ports(body)
             bodies.append(body)
         return [*bodies, self.load_service()]
 
-    def load_service(self) -> dict[str, Any]:
+    def load_service(self, node_port: int | None = None) -> dict[str, Any]:
+        """graceproof's NodePort Service for the load (on `node_port`, default its own)."""
         svc = self.resolved.service
         return {
             "apiVersion": "v1",
@@ -442,12 +463,28 @@ class ManifestWorkload(Workload):
                         "name": "load",
                         "port": int(self.resolved.service_port["port"]),
                         "targetPort": self.resolved.target_port,
-                        "nodePort": self.node_port,
+                        "nodePort": node_port or self.node_port,
                         "protocol": "TCP",
                     }
                 ],
             },
         }
+
+    def _apply_load_service(self, ctx: DeployContext) -> int:
+        """Create the load Service; return its node port. On node_port, else (when none
+        was given and another Service of the cluster holds it) on the next free one."""
+        others = [p for p in NODE_PORTS if p != self.node_port]
+        candidates = [self.node_port, *([] if self.node_port_given else others)]
+        for port in candidates:
+            try:
+                ctx.kube.apply([self.load_service(port)], ctx.namespace)
+                return port
+            except ManifestRejectedError as exc:
+                taken = exc.status == 422 and "already allocated" in exc.message
+                if not taken or port == candidates[-1]:
+                    raise
+                log.info("node port %d is taken (another proof?); trying the next", port)
+        raise AssertionError("unreachable: the last candidate returns or raises")
 
     def pod_port(self) -> int | None:
         """The container port number behind the Service's targetPort."""
@@ -460,7 +497,9 @@ class ManifestWorkload(Workload):
         return None
 
     def deploy(self, ctx: DeployContext) -> Target:
-        ctx.kube.apply(self.manifests(), ctx.namespace)
+        *team, _ = self.manifests()
+        ctx.kube.apply(team, ctx.namespace)
+        node_port = self._apply_load_service(ctx)
         w = self.resolved.workload
         template_spec = _template(w).get("spec") or {}
         selector = (w.body.get("spec") or {}).get("selector", {}).get("matchLabels") or {}
@@ -469,7 +508,7 @@ class ManifestWorkload(Workload):
             name=w.name,
             selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())),
             service=self.resolved.service.name,
-            node_port=self.node_port,
+            node_port=node_port,
             replicas=self.resolved.min_replicas(),
             grace_seconds=grace_seconds(template_spec),
             pod_port=self.pod_port(),

@@ -33,8 +33,16 @@ from graceproof.hooks import (
 )
 from graceproof.model import Expected
 from graceproof.paths import repo_workloads_dir
+from graceproof.podsecurity import RESTRICTED_CONTAINER, RESTRICTED_POD
 from graceproof.waiting import workload_available
-from graceproof.workloads.base import NOT_IN_ID, UNIVERSAL_SIGNALS, DeployContext, Target, Workload
+from graceproof.workloads.base import (
+    NODE_PORTS,
+    NOT_IN_ID,
+    UNIVERSAL_SIGNALS,
+    DeployContext,
+    Target,
+    Workload,
+)
 
 __all__ = [
     "APP_PORT",
@@ -75,8 +83,6 @@ PROTOCOLS: dict[str, tuple[int, str, int]] = {
     "grpc": (8081, "GRPC_PORT", 1),
     "websocket": (8082, "WS_PORT", 2),
 }
-# kind maps these node ports to 127.0.0.1 (extraPortMappings); load only goes to loopback.
-NODE_PORTS = range(30080, 30090)
 DEFAULT_IMAGE = "graceproof/workload:0.1.0"
 NAME_LABEL = "app.kubernetes.io/name"
 VARIANT_LABEL = "graceproof.dev/variant"
@@ -231,6 +237,8 @@ def container(
     lifecycle = hook.lifecycle(APP_PORT)
     if lifecycle is not None:
         spec["lifecycle"] = lifecycle
+    if not hook.writes_root_filesystem:
+        spec["securityContext"] = dict(RESTRICTED_CONTAINER)
     return spec
 
 
@@ -244,7 +252,10 @@ def _pod_spec(
 ) -> dict[str, Any]:
     # The app drains for at most what is left of the grace period after the hook.
     drain_timeout = max(1, grace_seconds - hook.holds_s - 2)
+    # Pod Security "restricted" where the hook allows it (graceproof.podsecurity).
+    security = {} if hook.writes_root_filesystem else {"securityContext": dict(RESTRICTED_POD)}
     return {
+        **security,
         "terminationGracePeriodSeconds": grace_seconds,
         "containers": [
             container(
