@@ -106,11 +106,23 @@ def default_locustfile(connection: ConnectionPolicy = "new") -> Path:
         path = Path(from_env)
         if not path.is_file():
             raise LocustfileNotFound(f"{LOCUSTFILE_ENV}={from_env} is not a file")
+        # The locustfile imports its parts from its own folder (locust_settings.py, ...).
+        missing = [n for n in LOCUSTFILE_PARTS if not (path.parent / n).is_file()]
+        if missing:
+            raise LocustfileNotFound(
+                f"{LOCUSTFILE_ENV}={from_env}: its folder lacks {', '.join(missing)}, which "
+                "it imports; copy every workloads/locust*.py of graceproof beside it"
+            )
         return path
     shipped = paths.workloads_dir() / name
     if shipped.is_file():
         return shipped
     raise LocustfileNotFound(
         f"graceproof's locustfile {shipped} is missing (an install without its package "
-        f"data?); pass locustfile=... or set {LOCUSTFILE_ENV} to a copy of it"
+        f"data?); pass locustfile=... or set {LOCUSTFILE_ENV} to a copy of workloads/"
+        "locust*.py (the locustfile with the parts it imports)"
     )
+
+
+# The modules the HTTP locustfile imports from its own folder.
+LOCUSTFILE_PARTS = ("locust_settings.py", "locust_users.py", "locust_records.py", "locust_ports.py")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -193,6 +194,16 @@ def test_without_a_checkout_or_package_data_the_locustfile_must_be_given(
     monkeypatch.setenv("GRACEPROOF_LOCUSTFILE", "/nonexistent/locustfile.py")
     with pytest.raises(LocustfileNotFound, match="is not a file"):
         default_locustfile()
+    # A copy of the locustfile alone cannot run: it imports its parts from its folder.
+    alone = tmp_path / "copy" / "locustfile.py"
+    alone.parent.mkdir()
+    shutil.copy(ROOT / "workloads" / "locustfile.py", alone)
+    monkeypatch.setenv("GRACEPROOF_LOCUSTFILE", str(alone))
+    with pytest.raises(LocustfileNotFound, match=r"its folder lacks locust_settings\.py"):
+        default_locustfile()
+    for part in (ROOT / "workloads").glob("locust*.py"):
+        shutil.copy(part, alone.parent)
+    assert default_locustfile() == alone
 
 
 def test_load_records_skips_a_torn_last_line(tmp_path: Path) -> None:
