@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from graceproof.load import LoadRun, LoadSettings, load_records
+from graceproof.load import QUARANTINE_ENV, LoadRun, LoadSettings, load_records
 from graceproof.model import ConnectionPolicy, RequestRecord
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,7 +177,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="graceproof-bench-") as tmp:
         folder = Path(tmp)
         # Timed-out requests would quarantine source ports: in this run's file only.
-        os.environ["GRACEPROOF_PORT_QUARANTINE"] = str(folder / "ports.json")
+        os.environ[QUARANTINE_ENV] = str(folder / "ports.json")
         with sample_app(folder) as (port, app):
             for case in cases(args.users, args.rates, args.connection):
                 print(report(case, measure(case, port, app, args.seconds, folder)), flush=True)

@@ -363,7 +363,7 @@ start_node() {
   # A fixed address: a Linux bridge otherwise takes the lowest MAC of its ports, so
   # it changes as pods come and go while pods keep the old gateway MAC in their ARP
   # cache. A precaution: no failure was traced to it (a 2 s stall of every load user
-  # first suspected here came from stale conntrack entries; see the locustfile).
+  # first suspected here came from stale conntrack entries; see workloads/locust_ports.py).
   ip link set "$bridge" address "$(node_mac "$i")"
   ip addr show dev "$bridge" | grep -q "inet $ip/" || ip addr add "$ip/${cidr#*/}" dev "$bridge"
   ip link set "$bridge" up

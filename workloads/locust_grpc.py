@@ -3,7 +3,8 @@
 Locust's gRPC pattern: grpcio made gevent-cooperative (`init_gevent`, before any
 channel), a User holding one channel, every call fired as a Locust request event.
 Records, modes, timeouts and the target check are workloads/locustfile.py's (this file
-imports it as its base and replaces only what one request is):
+imports it as its base and replaces only what one request is); its settings, declared
+with the others in locust_settings.py:
 
   GRACEPROOF_CONNECTION  grpc-unary: graceproof.Probe/Unary, the pod's name as answer.
                          grpc-stream: graceproof.Probe/Ticks, GRACEPROOF_STREAM_MESSAGES
@@ -23,7 +24,6 @@ grpc_<name in lower case>, `detail.code` the name.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
@@ -35,13 +35,9 @@ import locustfile as base  # Locust puts this file's folder first on sys.path
 grpc_gevent.init_gevent()
 
 base.CONNECTIONS.update({"grpc-unary", "grpc-stream"})
-base.REQUEST_TYPE = "grpc"
 UNARY = "/graceproof.Probe/Unary"
 TICKS = "/graceproof.Probe/Ticks"
-STREAM_MESSAGES = int(os.environ.get("GRACEPROOF_STREAM_MESSAGES") or 10)
-STREAM_INTERVAL = float(os.environ.get("GRACEPROOF_STREAM_INTERVAL") or 0.1)
-DELAY = float(os.environ.get("GRACEPROOF_GRPC_DELAY") or 0)
-base.REQUEST_NAME = TICKS if base.CONNECTION == "grpc-stream" else UNARY
+settings = base.settings  # this kind's own: grpc_delay, stream_messages, stream_interval
 
 
 def pod_of(metadata: Any) -> str | None:
@@ -64,9 +60,12 @@ class GrpcCalls:
     port: int
     environment: Any
 
+    def label(self) -> tuple[str, str]:
+        return "grpc", TICKS if settings.connection == "grpc-stream" else UNARY
+
     def open_channel(self) -> None:
         self.channel = grpc.insecure_channel(
-            f"{base.TARGET_ADDRESS}:{self.port}",
+            f"{settings.target_address}:{self.port}",
             # Reconnect soon after a broken connection: its default back-off (1 s and
             # growing) would fail calls that a live pod could take.
             options=[
@@ -81,19 +80,21 @@ class GrpcCalls:
         self.channel.close()
 
     def attempt(self) -> base.Outcome:
-        if base.CONNECTION == "grpc-stream":
+        if settings.connection == "grpc-stream":
             return self.stream_call()
-        request = f"{DELAY:g}".encode() if DELAY else b""
+        delay = settings.grpc_delay
+        request = f"{delay:g}".encode() if delay else b""
         try:
-            answer, call = self.unary.with_call(request, timeout=base.TIMEOUT + DELAY)
+            answer, call = self.unary.with_call(request, timeout=settings.timeout_s + delay)
         except grpc.RpcError as exc:
             return failed(exc, pod_of(_initial_metadata(exc)))
         return base.Outcome(0, None, pod_of(call.initial_metadata()), None, len(answer))
 
     def stream_call(self) -> base.Outcome:
-        request = f"{STREAM_MESSAGES},{STREAM_INTERVAL:g}".encode()
+        count, interval = settings.stream_messages, settings.stream_interval
+        request = f"{count},{interval:g}".encode()
         # The whole stream's deadline: its messages plus one timeout of slack.
-        call = self.ticks(request, timeout=STREAM_MESSAGES * STREAM_INTERVAL + base.TIMEOUT)
+        call = self.ticks(request, timeout=count * interval + settings.timeout_s)
         messages, pod, length = 0, None, 0
         try:
             for message in call:
@@ -104,8 +105,8 @@ class GrpcCalls:
         except grpc.RpcError as exc:
             return failed(exc, pod or pod_of(_initial_metadata(exc)), messages=messages)
         detail = {"code": "OK", "messages": messages}
-        if messages < STREAM_MESSAGES:
-            short = Exception(f"{messages} of {STREAM_MESSAGES} messages")
+        if messages < count:
+            short = Exception(f"{messages} of {count} messages")
             return base.Outcome(0, "stream_short", pod, short, length, detail)
         return base.Outcome(0, None, pod, None, length, detail)
 
@@ -120,8 +121,6 @@ def _initial_metadata(exc: grpc.RpcError) -> Any:
 class GrpcUser(GrpcCalls, base.GraceproofUser):
     """Closed loop: call, answer, pause, next call."""
 
-    abstract = base.MODE == "open"
-
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.open_channel()
@@ -133,8 +132,6 @@ class GrpcUser(GrpcCalls, base.GraceproofUser):
 class GrpcOpenLoopUser(GrpcCalls, base.OpenLoopUser):
     """Open loop: calls at fixed intended times on the user's one channel (HTTP/2
     carries them side by side)."""
-
-    abstract = base.MODE != "open"
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

@@ -28,7 +28,7 @@ import websocket  # type: ignore[import-untyped]  # websocket-client
 import locustfile as base  # Locust puts this file's folder first on sys.path
 
 base.CONNECTIONS.add("websocket")
-base.REQUEST_TYPE, base.REQUEST_NAME = "websocket", "stream"
+settings = base.settings
 # How often a held stream looks up from its socket: to notice the end of the run.
 POLL_S = 0.25
 CLEAN_CLOSE_CODES = (1000, 1001)
@@ -59,24 +59,21 @@ class Stream:
 class WebSocketUser(base.GraceproofUser):
     """Holds a stream; when it ends, opens the next one (after the user's pause)."""
 
-    abstract = base.MODE == "open"
-
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.url = f"ws://{base.TARGET_ADDRESS}:{self.port}/"
+        self.url = f"ws://{settings.target_address}:{self.port}/"
         self.ended_at: float | None = None  # perf_counter: the previous stream's end
         self.previous_pod: str | None = None
 
+    def label(self) -> tuple[str, str]:
+        return "websocket", "stream"
+
     def stopping(self) -> bool:
-        runner = self.environment.runner
-        return self._state == "stopping" or (
-            runner is not None
-            and runner.state in (base.STATE_STOPPING, base.STATE_CLEANUP, base.STATE_STOPPED)
-        )
+        return self._state == "stopping" or base.is_stopping(self.environment.runner)
 
     def attempt(self) -> base.Outcome:
         try:
-            ws = websocket.create_connection(self.url, timeout=base.TIMEOUT)
+            ws = websocket.create_connection(self.url, timeout=settings.timeout_s)
         except websocket.WebSocketBadStatusException as exc:
             return base.Outcome(int(exc.status_code), "handshake", None, exc)
         except websocket.WebSocketTimeoutException as exc:
@@ -110,7 +107,7 @@ class WebSocketUser(base.GraceproofUser):
             try:
                 opcode, data = ws.recv_data(control_frame=True)
             except websocket.WebSocketTimeoutException as exc:
-                if time.perf_counter() - stream.last_at > base.TIMEOUT:
+                if time.perf_counter() - stream.last_at > settings.timeout_s:
                     return base.Outcome(0, "timeout", stream.pod, exc)
                 continue
             except (websocket.WebSocketConnectionClosedException, OSError) as exc:

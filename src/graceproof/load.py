@@ -13,14 +13,13 @@ Two modes. closed (the default): each user sends a request, waits for the answer
 pauses wait_s, and sends the next; while answers hang, nothing new is sent, so an
 outage looks smaller than it is (coordinated omission). open: arrivals at `rate`
 requests per second whatever the answers do; every record then carries `intended`, and
-its duration runs from it (see the locustfile's docstring). When one core cannot reach
+its duration runs from it (see workloads/locust_records.py). When one core cannot reach
 the rate, `processes` > 1 runs Locust distributed: a master and that many workers in
 one process group, each worker writing its own records file, merged by wait().
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -29,246 +28,49 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, get_args
+from typing import Any
 
-from graceproof import paths
+from graceproof import locustfiles
 from graceproof.errors import LoadError
-from graceproof.model import ConnectionPolicy, RequestRecord
+from graceproof.load_result import (
+    LoadResult,
+    LoadTimeout,
+    LocustCrashed,
+    count_lines,
+    crash_reason,
+    load_records,
+    merge_records,
+    tail,
+)
+from graceproof.load_settings import (
+    DEFAULT_SOURCE_PORTS,
+    HTTP_METHODS,
+    LOAD_MODES,
+    LoadMode,
+    LoadSettings,
+)
+from graceproof.locustfiles import LOCUSTFILE_ENV, LocustfileNotFound, default_locustfile
 from graceproof.traffic import traffic
 
+# The names graceproof.load has always offered: its settings, results and locustfiles
+# live in modules of their own.
+__all__ = [
+    "DEFAULT_SOURCE_PORTS", "HTTP_METHODS", "LOAD_MODES", "LOCUSTFILE_ENV", "QUARANTINE_ENV",
+    "QUARANTINE_FILE", "STARTUP_ALLOWANCE_S", "LoadMode", "LoadResult", "LoadRun", "LoadSettings",
+    "LoadTimeout", "LocustCrashed", "LocustfileNotFound", "crash_reason", "default_locustfile",
+    "load_records", "merge_records",
+]  # fmt: skip
+
 LOOPBACK = "127.0.0.1"
-LOCUSTFILE_ENV = "GRACEPROOF_LOCUSTFILE"
 # Locust's startup (imports, gevent) before the first request, generously.
 STARTUP_ALLOWANCE_S = 60.0
-STDERR_TAIL_LINES = 40
-# Source ports the locustfile binds for each new connection (see its docstring for
-# why the kernel's own choice is not used on the loopback NodePort path); "kernel"
-# turns it off. Below Kubernetes' NodePort range (30000-32767): on kind, docker-proxy
-# listens on 127.0.0.1:30080-30089, and a source port taken from there (bound, or in
-# TIME-WAIT) both fails that bind and keeps docker-proxy from binding it (seen once,
-# creating a container with -p 127.0.0.1:30085).
-DEFAULT_SOURCE_PORTS = "10000-29999"
-# Source ports whose SYN got no answer, shared by the runs of this host (see the
-# locustfile's docstring): one file per user in the temporary folder.
-QUARANTINE_ENV = "GRACEPROOF_PORT_QUARANTINE"
+# Source ports whose SYN got no answer, shared by the runs of this host (see
+# workloads/locust_ports.py): one file per user in the temporary folder, or the file
+# this variable names in graceproof's own environment.
+QUARANTINE_ENV = locustfiles.variable("port_quarantine")
 QUARANTINE_FILE = Path(tempfile.gettempdir()) / f"graceproof-source-ports-{os.getuid()}.json"
-# Methods a load may use: safe to repeat thousands of times against a running app.
-HTTP_METHODS = ("GET", "HEAD", "OPTIONS")
-
-LoadMode = Literal["closed", "open"]
-"""`closed`: each user waits for an answer before its next request; `open`: requests
-arrive at a fixed rate whatever the answers do."""
-LOAD_MODES: tuple[LoadMode, ...] = get_args(LoadMode)
-
-
-class LocustfileNotFound(LoadError):
-    """No locustfile: graceproof was installed without the repository's workloads/."""
-
-
-class LocustCrashed(LoadError):
-    """Locust failed by itself (no records, a traceback), as opposed to requests failing."""
-
-
-class LoadTimeout(LoadError):
-    """Locust did not finish within its deadline; it was killed."""
-
-
-@dataclass(frozen=True)
-class LoadSettings:
-    """How the load behaves, written once: a scenario holds one, LoadRun runs it and the
-    result records it."""
-
-    users: int = 10
-    connection: ConnectionPolicy = "new"
-    timeout_s: float = 2.0  # per request
-    wait_s: float = 0.01  # pause of each user between requests
-    path: str = "/"
-    method: str = "GET"
-    host_header: str | None = None  # a Host header, for servers that route by name
-    # Statuses that count as success; empty: any status below 400.
-    expect_status: tuple[int, ...] = ()
-    source_ports: str = DEFAULT_SOURCE_PORTS
-    mode: LoadMode = "closed"
-    # Open mode: requests per second, all users together (required there; closed-loop
-    # users send as fast as the answers come and take no rate).
-    rate: float | None = None
-    # Locust processes: 1, or more to pass one core's limit (a master and this many
-    # workers; each needs a user at least).
-    processes: int = 1
-    # Open mode, per user: requests in flight at most; None: 2 x the user's rate x
-    # timeout_s + 10 (every arrival of two timeouts). An arrival that finds them all
-    # busy is recorded as "late".
-    max_in_flight: int | None = None
-    # Open mode: an arrival that cannot start within this of its intended time is not
-    # sent and is recorded with error "late" (its duration counts from the intended time
-    # anyway, so a small delay hides nothing).
-    late_after_s: float = 0.02
-    # Settings of the traffic kind's own locustfile (Traffic.options names them), passed
-    # as GRACEPROOF_<NAME>: e.g. {"grpc_delay": "0.2"} for calls in flight at any time.
-    options: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.users < 1:
-            raise ValueError(f"users must be >= 1, not {self.users}")
-        if not self.path.startswith("/"):
-            raise ValueError(f"path must start with '/', not {self.path!r}")
-        if self.method not in HTTP_METHODS:
-            raise ValueError(f"method must be one of {HTTP_METHODS}, not {self.method!r}")
-        bad = [s for s in self.expect_status if not 100 <= s <= 599]
-        if bad:
-            raise ValueError(f"expect_status must be HTTP statuses (100-599), not {bad}")
-        self._check_mode()
-        kind = traffic(self.connection)  # ValueError naming the known kinds
-        if self.mode not in kind.modes:
-            raise ValueError(
-                f"connection {self.connection!r} runs in mode {' or '.join(kind.modes)}, not "
-                f"{self.mode!r} ({kind.description})"
-            )
-        unknown = sorted(set(self.options) - set(kind.options))
-        if unknown:
-            raise ValueError(
-                f"options {unknown} are not settings of connection {self.connection!r}; it "
-                f"takes {list(kind.options) or 'none'}"
-            )
-        if self.processes < 1:
-            raise ValueError(f"processes must be >= 1 (1: a single Locust), not {self.processes}")
-        if self.processes > self.users:
-            raise ValueError(
-                f"processes ({self.processes}) must not exceed users ({self.users}): each "
-                f"Locust worker runs one user at least; raise users or lower processes"
-            )
-
-    def _check_mode(self) -> None:
-        if self.mode not in LOAD_MODES:
-            raise ValueError(f"mode must be one of {LOAD_MODES}, not {self.mode!r}")
-        if self.mode == "closed":
-            for name in ("rate", "max_in_flight"):
-                if getattr(self, name) is not None:
-                    raise ValueError(
-                        f"{name} applies to mode='open' only (closed-loop users send when "
-                        f"the previous answer came); drop {name} or set mode='open'"
-                    )
-            return
-        if self.rate is None:
-            raise ValueError(
-                "rate is required when mode='open': the requests per second of all users "
-                "together, e.g. LoadSettings(mode='open', rate=200)"
-            )
-        if not (math.isfinite(self.rate) and self.rate > 0):
-            raise ValueError(f"rate must be a number of requests per second > 0, not {self.rate}")
-        if self.max_in_flight is not None and self.max_in_flight < 1:
-            raise ValueError(
-                f"max_in_flight must be >= 1 (or None for the default), not {self.max_in_flight}"
-            )
-        if not self.late_after_s > 0:
-            raise ValueError(f"late_after_s must be > 0 seconds, not {self.late_after_s}")
-
-    @property
-    def longest_call_s(self) -> float:
-        """The longest one request may take (graceproof.traffic.Traffic.longest_call_s)."""
-        return traffic(self.connection).longest_call_s(self)
-
-    @property
-    def stop_timeout_s(self) -> int:
-        """Locust's --stop-timeout: its users finish the requests in flight, each within
-        the longest a request may take (an open-loop one may hang in connect and read)."""
-        hang_s = self.longest_call_s if self.mode == "closed" else 2 * self.longest_call_s
-        return math.ceil(hang_s) + 1
-
-    def describe(self) -> str:
-        """One line for progress output: mode, rate, users, processes, connection."""
-        pace = f"open loop at {self.rate:g}/s" if self.mode == "open" else "closed loop"
-        procs = f" in {self.processes} processes" if self.processes > 1 else ""
-        return (
-            f"{pace}, {self.users} users{procs}, {self.connection} connections, "
-            f"{self.method} {self.path}"
-        )
-
-    def environment(self) -> dict[str, str]:
-        """The locustfile's settings, as the environment variables it reads."""
-        return {
-            "GRACEPROOF_CONNECTION": self.connection,
-            "GRACEPROOF_TIMEOUT": str(self.timeout_s),
-            "GRACEPROOF_WAIT": str(self.wait_s),
-            "GRACEPROOF_PATH": self.path,
-            "GRACEPROOF_METHOD": self.method,
-            "GRACEPROOF_HOST_HEADER": self.host_header or "",
-            "GRACEPROOF_EXPECT": ",".join(str(s) for s in self.expect_status),
-            "GRACEPROOF_SOURCE_PORTS": self.source_ports,
-            "GRACEPROOF_MODE": self.mode,
-            "GRACEPROOF_RATE": str(self.rate or ""),
-            # The users the rate is shared by, over every Locust process.
-            "GRACEPROOF_USERS": str(self.users),
-            "GRACEPROOF_MAX_IN_FLIGHT": str(self.max_in_flight or ""),
-            "GRACEPROOF_LATE_AFTER": str(self.late_after_s),
-            "GRACEPROOF_LONGEST_CALL": str(self.longest_call_s),
-            **{f"GRACEPROOF_{k.upper()}": str(v) for k, v in self.options.items()},
-        }
-
-
-def default_locustfile(connection: ConnectionPolicy = "new") -> Path:
-    """The locustfile of a traffic kind: graceproof's own (`graceproof.paths`: under
-    workloads/ of the checkout, else of the installed package data); for the HTTP kinds,
-    $GRACEPROOF_LOCUSTFILE first."""
-    name = traffic(connection).locustfile
-    from_env = os.environ.get(LOCUSTFILE_ENV) if name == paths.locustfile().name else None
-    if from_env:
-        path = Path(from_env)
-        if not path.is_file():
-            raise LocustfileNotFound(f"{LOCUSTFILE_ENV}={from_env} is not a file")
-        return path
-    shipped = paths.workloads_dir() / name
-    if shipped.is_file():
-        return shipped
-    raise LocustfileNotFound(
-        f"graceproof's locustfile {shipped} is missing (an install without its package "
-        f"data?); pass locustfile=... or set {LOCUSTFILE_ENV} to a copy of it"
-    )
-
-
-def load_records(path: Path) -> list[RequestRecord]:
-    """Read a records file (one JSON object per line); a torn last line is skipped."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            records.append(RequestRecord.from_dict(json.loads(line)))
-        except json.JSONDecodeError:
-            continue  # only the last line can be torn, when Locust was killed mid-write
-    return records
-
-
-def merge_records(parts: list[Path], into: Path) -> list[RequestRecord]:
-    """The records of several files (one per Locust worker), sorted by start time and
-    written to `into` in one rename; the parts stay as they are."""
-    records = sorted((r for part in parts for r in load_records(part)), key=lambda r: r.t)
-    tmp = into.with_name(into.name + ".merging")
-    tmp.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, into)
-    return records
-
-
-def _count_lines(path: Path) -> int:
-    try:
-        with path.open("rb") as f:
-            return sum(1 for _ in f)
-    except FileNotFoundError:
-        return 0
-
-
-def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _free_loopback_port() -> int:
@@ -286,57 +88,6 @@ def _wait_all(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> bool:
         except subprocess.TimeoutExpired:
             return False
     return True
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """What one Locust run did: its exit status and every request it made."""
-
-    returncode: int
-    records: list[RequestRecord]
-    settings: LoadSettings
-    duration_s: float
-    port: int
-    started: float
-    finished: float
-    stderr_tail: str = ""
-    records_path: str = ""
-    command: list[str] = field(default_factory=list)  # the (master) Locust's
-    worker_returncodes: tuple[int, ...] = ()  # processes > 1: each worker's exit status
-    # Where the load ran, when not on this host (graceproof.placement): its pods,
-    # nodes, clock offsets and the completeness of its records.
-    placement: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def connection(self) -> ConnectionPolicy:
-        return self.settings.connection
-
-    @property
-    def total(self) -> int:
-        return len(self.records)
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for r in self.records if not r.ok)
-
-    @property
-    def late(self) -> int:
-        """Open-loop arrivals that could not be sent on time (error "late")."""
-        return sum(1 for r in self.records if r.late)
-
-    def parameters(self) -> dict[str, Any]:
-        """The load parameters, as a scenario result stores them (mode and rate included)."""
-        settings = asdict(self.settings)
-        del settings["connection"]  # a field of the result itself
-        out = {
-            **settings,
-            "duration_s": self.duration_s,
-            "port": self.port,
-            "returncode": self.returncode,
-        }
-        if self.placement:
-            out["placement"] = self.placement
-        return out
 
 
 class LoadRun:
@@ -415,37 +166,21 @@ class LoadRun:
     def command(self) -> list[str]:
         """The Locust that runs the users, or the master of the workers when distributed."""
         users = str(self.settings.users)
+        locust = [self.python, "-m", "locust", "-f", str(self.locustfile)]
         command = [
-            self.python,
-            "-m",
-            "locust",
-            "-f",
-            str(self.locustfile),
-            "--headless",
-            "--users",
-            users,
-            "--spawn-rate",
-            users,  # all users at once: the load is steady before the warm-up ends
-            "--run-time",
-            f"{int(self.duration_s)}s",
-            "--stop-timeout",
-            str(self.stop_timeout_s),
-            "--host",
-            self.host_url,
-            "--only-summary",
-        ]
+            *locust, "--headless", "--users", users,
+            # All users at once: the load is steady before the warm-up ends.
+            "--spawn-rate", users,
+            "--run-time", f"{int(self.duration_s)}s", "--stop-timeout", str(self.stop_timeout_s),
+            "--host", self.host_url, "--only-summary",
+        ]  # fmt: skip
         if self.master_port is not None:
             command += [
-                "--master",
-                "--master-bind-host",
-                LOOPBACK,
-                "--master-bind-port",
-                str(self.master_port),
-                "--expect-workers",
-                str(self.settings.processes),
-                "--expect-workers-max-wait",
-                str(int(STARTUP_ALLOWANCE_S)),
-            ]
+                "--master", "--master-bind-host", LOOPBACK,
+                "--master-bind-port", str(self.master_port),
+                "--expect-workers", str(self.settings.processes),
+                "--expect-workers-max-wait", str(int(STARTUP_ALLOWANCE_S)),
+            ]  # fmt: skip
         return command
 
     def worker_command(self) -> list[str]:
@@ -453,19 +188,10 @@ class LoadRun:
         if self.master_port is None:
             raise LoadError("a single-process LoadRun has no workers (settings.processes is 1)")
         return [
-            self.python,
-            "-m",
-            "locust",
-            "-f",
-            str(self.locustfile),
-            "--worker",
-            "--master-host",
-            LOOPBACK,
-            "--master-port",
-            str(self.master_port),
-            "--host",
-            self.host_url,  # the locustfile checks it before any user starts
-        ]
+            self.python, "-m", "locust", "-f", str(self.locustfile),
+            "--worker", "--master-host", LOOPBACK, "--master-port", str(self.master_port),
+            "--host", self.host_url,  # the locustfile checks it before any user starts
+        ]  # fmt: skip
 
     def environment(self, worker: int | None = None) -> dict[str, str]:
         """The environment of the single Locust, of the master (worker None) or of a worker."""
@@ -477,13 +203,12 @@ class LoadRun:
             records = ""  # the master runs no user
         else:
             records = str(self.worker_records_paths()[worker])
+        quarantine = env.get(QUARANTINE_ENV) or str(QUARANTINE_FILE)
         env.update(
-            {
-                "GRACEPROOF_RECORDS": records,
-                "GRACEPROOF_PROGRESS": str(self.progress_path),
-                "GRACEPROOF_PORT_QUARANTINE": env.get(QUARANTINE_ENV) or str(QUARANTINE_FILE),
-                "PYTHONUNBUFFERED": "1",
-            }
+            locustfiles.environment(
+                {"records": records, "progress": self.progress_path, "port_quarantine": quarantine}
+            ),
+            PYTHONUNBUFFERED="1",
         )
         return env
 
@@ -513,32 +238,32 @@ class LoadRun:
         self._started = time.time()
         # Its own process group, killed as a whole. Distributed, the workers join the
         # master's group, which must stay in this session for that (setpgid's rule).
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            leader = self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=self.environment(),
-                start_new_session=not self.distributed,
-                process_group=0 if self.distributed else None,
-            )
+        leader = self._proc = self._spawn(
+            self.command(),
+            self.environment(),
+            (self.stdout_path, self.stderr_path),
+            start_new_session=not self.distributed,
+            process_group=0 if self.distributed else None,
+        )
         for i in range(self.settings.processes if self.distributed else 0):
-            with (
-                self._worker_log(i, "stdout").open("wb") as out,
-                self._worker_log(i, "stderr").open("wb") as err,
-            ):
-                self._workers.append(
-                    subprocess.Popen(
-                        self.worker_command(),
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=err,
-                        env=self.environment(worker=i),
-                        process_group=leader.pid,  # the master's group: killed with it
-                    )
+            self._workers.append(
+                self._spawn(
+                    self.worker_command(),
+                    self.environment(worker=i),
+                    (self._worker_log(i, "stdout"), self._worker_log(i, "stderr")),
+                    process_group=leader.pid,  # the master's group: killed with it
                 )
+            )
         return self
+
+    @staticmethod
+    def _spawn(
+        command: list[str], env: dict[str, str], logs: tuple[Path, Path], **group: Any
+    ) -> subprocess.Popen[bytes]:
+        with logs[0].open("wb") as out, logs[1].open("wb") as err:
+            return subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, **group
+            )
 
     def _require_proc(self) -> subprocess.Popen[bytes]:
         if self._proc is None:
@@ -547,10 +272,10 @@ class LoadRun:
 
     def _stderr_tails(self) -> str:
         if not self.distributed:
-            return _tail(self.stderr_path)
-        parts = [f"[master]\n{_tail(self.stderr_path)}"]
+            return tail(self.stderr_path)
+        parts = [f"[master]\n{tail(self.stderr_path)}"]
         for i in range(self.settings.processes):
-            parts.append(f"[worker {i}]\n{_tail(self._worker_log(i, 'stderr'))}")
+            parts.append(f"[worker {i}]\n{tail(self._worker_log(i, 'stderr'))}")
         return "\n".join(parts)
 
     def _exited_early(self) -> str | None:
@@ -569,9 +294,9 @@ class LoadRun:
         self._require_proc()
         deadline = time.monotonic() + timeout_s
         while True:
-            seen = sum(_count_lines(path) for path in self._written_paths())
+            seen = sum(count_lines(path) for path in self._written_paths())
             # A held stream is recorded when it ends; its opening is progress enough.
-            seen = max(seen, _count_lines(self.progress_path))
+            seen = max(seen, count_lines(self.progress_path))
             if seen >= count:
                 return seen
             exited = self._exited_early()
@@ -666,21 +391,3 @@ class LoadRun:
         for proc in self._procs():
             if proc.poll() is None:
                 proc.wait()
-
-
-def crash_reason(result: LoadResult) -> str | None:
-    """Why a Locust run counts as a harness failure, or None when it ran.
-
-    0: all requests succeeded; 1: some failed (data). Anything else, from the Locust or
-    any of its workers, or no request recorded at all, means Locust itself did not work.
-    """
-    if result.returncode not in (0, 1):
-        return f"Locust exited with {result.returncode} (not 0 or 1: it failed by itself)"
-    for i, code in enumerate(result.worker_returncodes):
-        if code not in (0, 1):
-            return f"Locust worker {i} exited with {code} (not 0 or 1: it failed by itself)"
-    if not result.records:
-        crashed = "Traceback" in result.stderr_tail
-        what = "Locust raised an exception" if crashed else "Locust ran"
-        return f"{what} and recorded no request (exit code {result.returncode})"
-    return None

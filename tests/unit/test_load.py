@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -193,6 +194,16 @@ def test_without_a_checkout_or_package_data_the_locustfile_must_be_given(
     monkeypatch.setenv("GRACEPROOF_LOCUSTFILE", "/nonexistent/locustfile.py")
     with pytest.raises(LocustfileNotFound, match="is not a file"):
         default_locustfile()
+    # A copy of the locustfile alone cannot run: it imports its parts from its folder.
+    alone = tmp_path / "copy" / "locustfile.py"
+    alone.parent.mkdir()
+    shutil.copy(ROOT / "workloads" / "locustfile.py", alone)
+    monkeypatch.setenv("GRACEPROOF_LOCUSTFILE", str(alone))
+    with pytest.raises(LocustfileNotFound, match=r"its folder lacks locust_settings\.py"):
+        default_locustfile()
+    for part in (ROOT / "workloads").glob("locust*.py"):
+        shutil.copy(part, alone.parent)
+    assert default_locustfile() == alone
 
 
 def test_load_records_skips_a_torn_last_line(tmp_path: Path) -> None:
@@ -333,9 +344,10 @@ def test_a_request_in_flight_when_the_load_is_stopped_is_still_recorded(
 
 def test_the_locustfile_binds_the_source_ports_graceproof_passes_by_default() -> None:
     # Both sides name the default; a drift would make a bare Locust run bind other ports.
+    # The locustfile's is its declaration's (workloads/locust_settings.py).
     from graceproof.load import DEFAULT_SOURCE_PORTS
+    from graceproof.locustfiles import default
 
-    text = (Path(__file__).resolve().parents[2] / "workloads" / "locustfile.py").read_text()
-    assert f'os.environ.get("GRACEPROOF_SOURCE_PORTS", "{DEFAULT_SOURCE_PORTS}")' in text
+    assert default("source_ports") == DEFAULT_SOURCE_PORTS
     # Below the NodePort range, where kind's docker-proxy listens.
     assert int(DEFAULT_SOURCE_PORTS.split("-")[1]) < 30000

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from graceproof.errors import ExecError, LoadError, WorkloadSpecError
-from graceproof.kube import api_message
 from graceproof.load import (
     STARTUP_ALLOWANCE_S,
     LoadResult,
@@ -46,18 +44,36 @@ from graceproof.load import (
 )
 from graceproof.model import RequestRecord
 from graceproof.placement.base import LoadContext, Placement
-from graceproof.podsecurity import RESTRICTED_CONTAINER, RESTRICTED_POD
+from graceproof.placement.cluster_clock import (
+    ClockReading,
+    PodClocks,
+    applied,
+    cpu_seconds,
+    read_clock,
+)
+from graceproof.placement.cluster_pods import (
+    CONFIGMAP,
+    CONTAINER,
+    LOAD_LABELS,
+    MASTER,
+    NOT_LOAD_PODS,
+    WORK,
+    LoadPods,
+    selector_pairs,
+)
 from graceproof.traffic import traffic
-from graceproof.waiting import REQUEST_TIMEOUT, describe_pod, raise_if_stuck
+from graceproof.waiting import REQUEST_TIMEOUT
 from graceproof.workloads.base import NOT_IN_ID
 
 __all__ = [
     "LOAD_LABELS",
     "NOT_LOAD_PODS",
     "OFFICIAL_LOCUST_IMAGE",
+    "ClockReading",
     "ClusterLoadRun",
     "InCluster",
     "Resources",
+    "selector_pairs",
 ]
 
 # The official Locust image, pinned by digest (hack/versions.env LOCUST_OFFICIAL_IMAGE,
@@ -67,15 +83,6 @@ OFFICIAL_LOCUST_IMAGE = (
     "docker.io/locustio/locust:2.46.6"
     "@sha256:d43616228012a7d79b883e2ecd42f87640469377f2b666c4ab27e5248dfdf35f"
 )
-LOAD_LABELS = {"app.kubernetes.io/name": "graceproof-load"}
-# Every pod but the load's own (a label selector).
-NOT_LOAD_PODS = "app.kubernetes.io/name!=graceproof-load"
-ROLE_LABEL = "graceproof.dev/load-role"
-MASTER = "gp-load-master"
-CONFIGMAP = "gp-load-locustfiles"
-MASTER_PORT = 5557
-WORK = "/gp"  # the master's files: records, counts, logs, exit status
-CONTAINER = "locust"
 
 
 @dataclass(frozen=True)
@@ -126,70 +133,7 @@ class InCluster(Placement):
         return ClusterLoadRun(self, ctx)
 
 
-@dataclass(frozen=True)
-class ClockReading:
-    """A pod's clock against the host's: pod - host, within +- uncertainty."""
-
-    offset_s: float
-    uncertainty_s: float
-
-
-def read_clock(ctx: LoadContext, pod: str, samples: int = 3) -> ClockReading:
-    """The pod's clock offset: `date` in the pod bracketed by the host's clock; the
-    sample with the shortest round trip (its midpoint is the best guess, half the
-    round trip the bound)."""
-    best: ClockReading | None = None
-    for _ in range(samples):
-        t0 = time.time()
-        out = ctx.kube.exec(ctx.namespace, pod, CONTAINER, ["date", "+%s.%N"], timeout=15)
-        t1 = time.time()
-        reading = ClockReading(float(out.strip()) - (t0 + t1) / 2, (t1 - t0) / 2)
-        if best is None or reading.uncertainty_s < best.uncertainty_s:
-            best = reading
-    assert best is not None
-    return best
-
-
-def applied(reading: ClockReading) -> float:
-    """The correction a pod's records get: its offset when the reading tells it apart
-    from none, else none (a pod on the host's own clock, as on the local cluster and
-    kind, reads a few ms off from the exec's asymmetry; moving its records by that would
-    add an error, not remove one)."""
-    return reading.offset_s if abs(reading.offset_s) > reading.uncertainty_s else 0.0
-
-
-def cpu_seconds(ctx: LoadContext, pod: str) -> float | None:
-    """CPU time the pod's container used so far, None if unknown: cgroup v2's cpu.stat
-    (usage_usec), else cgroup v1's cpuacct.usage (nanoseconds)."""
-    script = (
-        "cat /sys/fs/cgroup/cpu.stat 2>/dev/null || "
-        "echo usage_nsec $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage)"
-    )
-    try:
-        out = ctx.kube.exec(ctx.namespace, pod, CONTAINER, ["sh", "-c", script], timeout=15)
-    except (ExecError, ApiException):
-        return None
-    for line in out.splitlines():
-        key, _, value = line.partition(" ")
-        if key == "usage_usec" and value.strip().isdigit():
-            return int(value) / 1e6
-        if key == "usage_nsec" and value.strip().isdigit():
-            return int(value) / 1e9
-    return None
-
-
-def selector_pairs(selector: str) -> dict[str, str] | None:
-    """An equality selector ("a=b,c=d") as a dict; None for set-based ones."""
-    pairs: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or key.endswith("!") or " " in key:
-            return None
-        pairs[key.strip()] = value.strip().lstrip("=")
-    return pairs
-
-
-class ClusterLoadRun:
+class ClusterLoadRun(LoadPods, PodClocks):
     """One in-cluster Locust run (a context manager, as graceproof.load.LoadRun)."""
 
     def __init__(self, placement: InCluster, ctx: LoadContext) -> None:
@@ -266,225 +210,6 @@ class ClusterLoadRun:
             self.cpu[pod] = [cpu_seconds(self.ctx, pod)]
         self._started = time.time()
 
-    def _check_path(self) -> None:
-        if self.ctx.target.through:
-            raise WorkloadSpecError(
-                f"{self.ctx.target.ref} is loaded through the {self.ctx.target.through} "
-                "ingress controller, which an in-cluster load (it enters the Service's "
-                "ClusterIP) would bypass: load it from the host (OnHost) instead"
-            )
-
-    def _check_labels(self) -> None:
-        pairs = selector_pairs(self.ctx.target.selector)
-        if pairs is not None and all(LOAD_LABELS.get(k) == v for k, v in pairs.items()):
-            raise WorkloadSpecError(
-                f"{self.ctx.target.ref}'s selector {self.ctx.target.selector!r} matches the "
-                "load's own pods: they would be disrupted; give the target its own labels"
-            )
-
-    def _service_address(self) -> tuple[str, int]:
-        target = self.ctx.target
-        svc = self.ctx.kube.core.read_namespaced_service(
-            target.service, self.ctx.namespace, _request_timeout=REQUEST_TIMEOUT
-        )
-        ip = svc.spec.cluster_ip
-        if not ip or ip == "None":
-            raise WorkloadSpecError(
-                f"service/{target.service} has no ClusterIP (headless): the in-cluster load "
-                "enters a Service's ClusterIP; give the workload a Service with one"
-            )
-        ports = svc.spec.ports or []
-        wanted = self.kind.port
-        for p in ports:
-            if wanted != "http" and p.name == wanted:
-                return ip, int(p.port)
-            if wanted == "http" and (
-                len(ports) == 1 or str(p.target_port) == str(target.pod_port) or p.name == "http"
-            ):
-                return ip, int(p.port)
-        raise WorkloadSpecError(
-            f"service/{target.service} has no port named {wanted!r} for connection "
-            f"{self.kind.name!r}; its ports: {[p.name or p.port for p in ports]}"
-        )
-
-    def _check_endpoints(self) -> None:
-        slices = self.ctx.kube.discovery.list_namespaced_endpoint_slice(
-            self.ctx.namespace,
-            label_selector=f"kubernetes.io/service-name={self.ctx.target.service}",
-            _request_timeout=REQUEST_TIMEOUT,
-        ).items
-        ready = [
-            e
-            for s in slices
-            for e in s.endpoints or []
-            if e.conditions is not None and e.conditions.ready
-        ]
-        if not ready:
-            raise WorkloadSpecError(
-                f"service/{self.ctx.target.service} has no ready endpoint: its selector "
-                f"matches no Ready pod, so the load would have nothing to reach; check the "
-                f"Service's selector against the pods of {self.ctx.target.ref}"
-            )
-
-    def _configmap(self) -> dict[str, Any]:
-        folder = self.locustfile.parent
-        files = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("locust*.py"))}
-        return {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": CONFIGMAP, "labels": dict(LOAD_LABELS)},
-            "data": files,
-        }
-
-    def _environment(self, pod: str, role: str) -> list[dict[str, Any]]:
-        env = {
-            **self.settings.environment(),
-            # No loopback NodePort path here: the kernel's source ports are fine.
-            "GRACEPROOF_SOURCE_PORTS": "kernel",
-            "GRACEPROOF_TARGET_ADDRESS": self.address,
-            "GRACEPROOF_RELAY": "1",
-            "GRACEPROOF_POD": pod,
-            "PYTHONUNBUFFERED": "1",
-        }
-        if role == "master":
-            env.update(
-                GRACEPROOF_RECORDS=f"{WORK}/requests.jsonl",
-                GRACEPROOF_COUNTS=f"{WORK}/counts.json",
-                GRACEPROOF_PROGRESS=f"{WORK}/progress",
-            )
-        return [{"name": k, "value": v} for k, v in sorted(env.items())]
-
-    def _locust(self) -> list[str]:
-        return ["python3", "-m", "locust", "-f", f"/locust/{self.locustfile.name}"]
-
-    def _master_command(self) -> list[str]:
-        users = str(self.settings.users)
-        locust = [
-            *self._locust(),
-            "--master", "--master-bind-port", str(MASTER_PORT), "--headless",
-            "--users", users, "--spawn-rate", users,
-            "--run-time", f"{int(self.duration_s)}s", "--stop-timeout", str(self.stop_timeout_s),
-            "--host", f"http://{self.address}:{self.port}", "--only-summary",
-            "--expect-workers", str(len(self.workers)),
-            # The workers are created once the master runs, and may take as long.
-            "--expect-workers-max-wait", str(int(2 * self.placement.start_timeout_s + 30)),
-        ]  # fmt: skip
-        # The container outlives Locust, so its files can be copied: Locust runs in the
-        # background, its pid and then its exit status written where graceproof reads.
-        script = (
-            f"mkdir -p {WORK} && cd {WORK} && "
-            f"{shlex.join(locust)} >{WORK}/stdout.txt 2>{WORK}/stderr.txt & "
-            f"echo $! >{WORK}/pid; wait $!; echo $? >{WORK}/rc.tmp; mv {WORK}/rc.tmp {WORK}/rc; "
-            "exec sleep 86400"
-        )
-        return ["sh", "-c", script]
-
-    def _worker_command(self, master_ip: str) -> list[str]:
-        return [
-            *self._locust(),
-            "--worker", "--master-host", master_ip, "--master-port", str(MASTER_PORT),
-            "--host", f"http://{self.address}:{self.port}",
-        ]  # fmt: skip
-
-    def _pod(self, name: str, role: str, command: list[str]) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            # Pod Security "restricted" (graceproof.podsecurity): Locust writes only to
-            # the work volume.
-            "securityContext": dict(RESTRICTED_POD),
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 5,
-            # Gone by themselves if graceproof is killed before it deletes them.
-            "activeDeadlineSeconds": int(self.duration_s + 600),
-            "containers": [
-                {
-                    "name": CONTAINER,
-                    "image": self.placement.image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": command,
-                    "env": self._environment(name, role),
-                    "resources": self.placement.resources.render(),
-                    "securityContext": dict(RESTRICTED_CONTAINER),
-                    "volumeMounts": [
-                        {"name": "locustfiles", "mountPath": "/locust"},
-                        {"name": "work", "mountPath": WORK},
-                        # The root filesystem is read-only: a library's temporary file
-                        # goes here.
-                        {"name": "tmp", "mountPath": "/tmp"},
-                    ],
-                }
-            ],
-            "volumes": [
-                {"name": "locustfiles", "configMap": {"name": CONFIGMAP}},
-                {"name": "work", "emptyDir": {}},
-                {"name": "tmp", "emptyDir": {}},
-            ],
-        }
-        if self.placement.node_selector:
-            spec["nodeSelector"] = dict(self.placement.node_selector)
-        if self.ctx.avoid_nodes:
-            spec["affinity"] = {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchFields": [
-                                    {
-                                        "key": "metadata.name",
-                                        "operator": "NotIn",
-                                        "values": list(self.ctx.avoid_nodes),
-                                    }
-                                ]
-                            }
-                        ]
-                    }
-                }
-            }
-        return {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "labels": {**LOAD_LABELS, ROLE_LABEL: role}},
-            "spec": spec,
-        }
-
-    def _create(self, pod: dict[str, Any]) -> None:
-        try:
-            self.ctx.kube.core.create_namespaced_pod(
-                self.ctx.namespace, pod, _request_timeout=REQUEST_TIMEOUT
-            )
-        except ApiException as exc:
-            if exc.status == 403 and "quota" in api_message(exc).lower():
-                raise LoadError(
-                    f"the namespace's quota refused the load's pod {pod['metadata']['name']}: "
-                    f"{api_message(exc)}. Raise the ResourceQuota, or lower "
-                    f"InCluster(workers=..., resources=Resources(...)) (each pod asks "
-                    f"{self.placement.resources.render()})"
-                ) from exc
-            raise
-
-    def _wait_running(self, names: list[str]) -> dict[str, str]:
-        """Each pod's IP once all run; the image, the reason or the pod's state if not."""
-        deadline = time.monotonic() + self.placement.start_timeout_s
-        core, ns = self.ctx.kube.core, self.ctx.namespace
-        while True:
-            pods = [
-                core.read_namespaced_pod(n, ns, _request_timeout=REQUEST_TIMEOUT) for n in names
-            ]
-            raise_if_stuck(pods, "the in-cluster load (Locust)")
-            ips = {p.metadata.name: p.status.pod_ip for p in pods if p.status.phase == "Running"}
-            if len(ips) == len(names) and all(ips.values()):
-                return ips
-            done = [p for p in pods if p.status.phase in ("Succeeded", "Failed")]
-            if done or time.monotonic() > deadline:
-                states = "; ".join(f"{p.metadata.name}: {describe_pod(p)}" for p in pods)
-                why = (
-                    "ended" if done else f"did not run within {self.placement.start_timeout_s:g} s"
-                )
-                raise LoadError(
-                    f"the in-cluster load's pods {why}: {states}; Locust master's log:\n"
-                    f"{self._master_log()}"
-                )
-            time.sleep(0.5)
-
     # --- while it runs ---
     def _sh(self, script: str, timeout: float = 30.0) -> str:
         return self.ctx.kube.exec(
@@ -537,15 +262,6 @@ class ClusterLoadRun:
         self._read_clocks_again()  # while the workers still run: they exit with Locust
         with contextlib.suppress(ExecError):  # it ended meanwhile
             self._sh(f"[ -f {WORK}/rc ] || kill -TERM $(cat {WORK}/pid)")
-
-    def _read_clocks_again(self) -> None:
-        """The second reading of each pod's clock, for its drift over the run; a pod
-        whose Locust has ended (a worker, once the master quit) cannot be read."""
-        for pod, readings in self.clocks.items():
-            if len(readings) == 1:
-                with contextlib.suppress(ExecError, ApiException, ValueError):
-                    readings.append(read_clock(self.ctx, pod))
-                    self.cpu[pod].append(cpu_seconds(self.ctx, pod))
 
     # --- the end ---
     def wait(self, timeout_s: float | None = None, *, check: bool = True) -> LoadResult:
@@ -639,37 +355,6 @@ class ClusterLoadRun:
             except ApiException:
                 nodes[pod] = None
         return nodes
-
-    def _cpu(self) -> dict[str, float | None]:
-        """CPU seconds each load pod used during the run (None: not read twice)."""
-        out: dict[str, float | None] = {}
-        for pod, (first, *rest) in self.cpu.items():
-            last = rest[-1] if rest else None
-            out[pod] = None if first is None or last is None else round(last - first, 3)
-        return out
-
-    def _clock(self) -> dict[str, Any]:
-        """Each pod's offset, its bound and its drift over the run; the residual
-        uncertainty of any record time moved onto the host's clock."""
-        pods: dict[str, dict[str, float | None]] = {}
-        residual = 0.0
-        for pod, readings in self.clocks.items():
-            if pod == MASTER:
-                continue  # it makes no request
-            first, last = readings[0], readings[-1]
-            # None: the pod's clock could be read once only (it had ended).
-            drift = last.offset_s - first.offset_s if len(readings) > 1 else None
-            pods[pod] = {
-                "offset_s": round(first.offset_s, 4),
-                "applied_s": round(applied(first), 4),
-                "uncertainty_s": round(first.uncertainty_s, 4),
-                "drift_s": None if drift is None else round(drift, 4),
-            }
-            # What is left after the correction (all of the offset when none was
-            # applied), the reading's own bound, and the drift over the run.
-            left = abs(first.offset_s - applied(first))
-            residual = max(residual, left + first.uncertainty_s + abs(drift or 0.0))
-        return {"pods": pods, "residual_uncertainty_s": round(residual, 4)}
 
     def _describe(
         self, records: list[RequestRecord], completeness: dict[str, Any]
