@@ -152,6 +152,7 @@ def test_log_lines_are_json_with_event_time_and_pod(start_app: Any) -> None:
         "hook_start",
         "hook_end",
         "sigterm",
+        "drain_start",
         "exit",
     ]
     for line in app.lines:
@@ -236,9 +237,8 @@ def test_a_kept_alive_connections_next_request_in_a_drain_is_answered_then_close
     conn.request("GET", "/")
     assert conn.getresponse().read() == b"ok web-0\n"
     app.proc.send_signal(signal.SIGTERM)
-    app.wait_event("sigterm")
-    time.sleep(0.3)  # the drain thread has begun (well within the 1 s idle grace)
-    conn.request("GET", "/")  # on the same connection
+    app.wait_event("drain_start")  # answers say Connection: close from here on
+    conn.request("GET", "/")  # on the same connection, within the 1 s idle grace
     response = conn.getresponse()
     assert (response.status, response.getheader("Connection")) == (200, "close")
     assert response.read() == b"ok web-0\n"

@@ -207,7 +207,7 @@ def test_without_grpc_port_and_ws_port_the_app_imports_neither(
     assert "grpc_port" not in app.start and "ws_port" not in app.start
     assert app.terminate_and_wait() == 0  # the drain imports neither either
     app.wait_event("exit")
-    assert events(app) == ["start", "sigterm", "exit"]
+    assert events(app) == ["start", "sigterm", "drain_start", "exit"]
 
 
 # --- SIGTERM ---
@@ -296,7 +296,7 @@ def test_drain_mode_closes_websockets_with_code_1001(
     closed = app.wait_event("ws_closed")
     assert (closed["reason"], closed["streams"], closed["streams_left"]) == ("closed", 2, 0)
     app.wait_event("exit")
-    assert events(app)[-3:] == ["sigterm", "ws_closed", "exit"]
+    assert events(app)[-4:] == ["sigterm", "drain_start", "ws_closed", "exit"]
 
 
 def test_drain_mode_exits_only_after_http_grpc_and_websockets_are_done(

@@ -55,7 +55,8 @@ WebSocket (WS_PORT), any path: after the handshake a text message JSON
   closes; messages from the client are ignored.
 
 Logs: one JSON object per line on stdout, {"event": ..., "t": time.time(), "pod": ...}.
-A drain logs grpc_drained and ws_closed (for the servers that run) before its exit line.
+A drain logs drain_start when answers begin to say `Connection: close` (after any
+DRAIN_DELAY), and grpc_drained and ws_closed (for the servers that run) before its exit line.
 A Ticks stream whose call ended early (cancelled, deadline, cut) logs ticks_stopped.
 """
 
@@ -320,12 +321,15 @@ class Handler(BaseHTTPRequestHandler):
         return super().parse_request()
 
     def handle_one_request(self) -> None:
+        # No close here when draining: an answer sent before the drain began did not say
+        # `Connection: close`, so its client may be sending the next request right now;
+        # closing would lose it. That request gets its answer, with `Connection: close`
+        # (end_headers; http.server then closes), or the connection is closed once idle
+        # for DRAIN_IDLE_GRACE_S (drain_and_exit).
         try:
             super().handle_one_request()
         finally:
             self.app.set_busy(self.connection, False)
-            if self.app.draining.is_set():
-                self.close_connection = True
 
     def end_headers(self) -> None:
         self.send_header("X-Pod-Name", self.app.pod)
@@ -599,6 +603,7 @@ def drain_and_exit(app: App, server: Server, steps: tuple[DrainStep, ...] = ()) 
     # Draining first: /healthz answers 503 and every response says Connection: close,
     # also on connections accepted before the accept loop below has stopped.
     open_at_start = app.begin_drain()
+    log("drain_start", app.pod, connections=open_at_start)
     threads = [threading.Thread(target=step, args=(deadline,), daemon=True) for step in steps]
     for thread in threads:
         thread.start()
