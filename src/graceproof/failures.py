@@ -17,8 +17,13 @@ pod, that places it:
   both are here: a retrying client would send either again, which is safe for an
   idempotent method only. Whether they count against the verdict is the scenario's
   choice (`Scenario.count_retryable`, `--retryable-count`).
-- `cut`: the request went out and was lost in the pod: reset, closed or timed out
-  after sending (and not retryable as above), or after part of the answer.
+- `dropped`: the request went out and no byte of the answer came (closed, reset or
+  timed out), and it is not retryable as above. Either the app dropped it, or a proxy
+  in front (kind's docker-proxy, which maps a node port to 127.0.0.1; a TCP load
+  balancer) took the connection and could not reach the pod: behind such a proxy a
+  stale endpoint shows here, not as a refusal.
+- `cut`: part of the answer came, then the connection broke: the request was cut in
+  the middle.
 - `ingress`: an error status from a proxy in the path (no X-Pod-Name: not the app's).
 - `status`: an error status from the app itself.
 - `unclassified`: the record does not say where (a traffic kind that records no stage,
@@ -33,7 +38,15 @@ from typing import Any
 
 from graceproof.model import RequestRecord
 
-FAILURE_CLASSES = ("stale_endpoint", "retryable", "cut", "ingress", "status", "unclassified")
+FAILURE_CLASSES = (
+    "stale_endpoint",
+    "retryable",
+    "dropped",
+    "cut",
+    "ingress",
+    "status",
+    "unclassified",
+)
 
 # RFC 9110, section 9.2.2: a client may send these again without changing the outcome.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
@@ -80,7 +93,7 @@ def failure_class(record: RequestRecord, context: FailureContext) -> str | None:
         reused = bool(record.detail.get("reused"))
         if record.error in _CLOSED and reused and context.idempotent:
             return "retryable"
-        return "cut"
+        return "dropped"
     if stage == "answer":
         return "cut"
     return "unclassified"

@@ -57,10 +57,11 @@ def test_an_app_that_exits_at_once_resets_reused_connections_despite_its_hook(
     assert kinds <= {"connection_reset", "remote_disconnected"}, kinds
     # By where (graceproof.failures): closed before any byte of the answer on a reused
     # connection (retryable: from the client's side a request the app had and dropped
-    # at its exit looks the same as one sent as an idle connection closed), or cut
-    # after part of the answer; none unplaced, none refused. (Seen: 10 of 10 retryable.)
+    # at its exit looks the same as one sent as an idle connection closed), no answer
+    # in time (dropped), or cut after part of the answer; none unplaced, none refused.
+    # (Seen: 10 of 10 retryable.)
     where = result.counts.classes_in_windows
-    assert set(where) <= {"cut", "retryable"} and sum(where.values()) > 0, where
+    assert set(where) <= {"cut", "retryable", "dropped"} and sum(where.values()) > 0, where
 
 
 def test_an_app_that_drains_keeps_every_request_on_reused_connections(prove: Prove) -> None:

@@ -52,12 +52,13 @@ def test_variant_under_disruption(
     _check(result)
     if variant == "no-hook":
         assert result.counts.failed_in_windows > 0
-        # New connections to a pod whose app is gone: refused, or never connected (a
-        # timeout while connecting), graceproof.failures's stale endpoint. A request
-        # already in flight at the exit may be cut; nothing is left unplaced.
+        # New connections to a pod whose app is gone: refused or never connected
+        # (graceproof.failures's stale endpoint), or, behind kind's docker-proxy, taken
+        # by the proxy and closed without a byte of answer (dropped), as is a request
+        # in flight at the exit. Nothing is left unplaced. (Seen over 29 runs: only
+        # these two; on kind all 50 of one run dropped.)
         where = result.counts.classes_in_windows
-        assert where.get("stale_endpoint", 0) > 0, where
-        assert set(where) <= {"stale_endpoint", "cut"}, where
+        assert set(where) <= {"stale_endpoint", "dropped"}, where
     else:
         assert result.counts.failed == 0
         # The bound that zero errors in n requests allows (rule of three).

@@ -37,11 +37,11 @@ def failed(
         (failed("connection_refused", "connect"), GET, "stale_endpoint"),
         (failed("connection_refused"), GET, "stale_endpoint"),  # a kind that records no stage
         (failed("timeout", "connect"), GET, "stale_endpoint"),
-        (failed("timeout", "sent", reused=True), GET, "cut"),  # the pod had it: not retried
+        (failed("timeout", "sent", reused=True), GET, "dropped"),  # no answer: not retried
         (failed("remote_disconnected", "sent", reused=True), GET, "retryable"),
         (failed("connection_reset", "sent", reused=True), GET, "retryable"),
-        (failed("remote_disconnected", "sent", reused=True), POST, "cut"),  # not idempotent
-        (failed("remote_disconnected", "sent", reused=False), GET, "cut"),  # a new connection
+        (failed("remote_disconnected", "sent", reused=True), POST, "dropped"),  # not idempotent
+        (failed("remote_disconnected", "sent", reused=False), GET, "dropped"),  # new connection
         (failed("connection_reset", "answer", reused=True), GET, "cut"),  # part of the answer
         (failed("other", "answer"), GET, "cut"),
         (failed("http_5xx", status=502), VIA_INGRESS, "ingress"),  # no X-Pod-Name: the proxy
