@@ -113,6 +113,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds, not 0")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = _non_negative(text)
     if value > 1:
@@ -217,6 +224,14 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         type=_count,
         default=10,
         help="concurrent users of the load, each sending request after request (default 10)",
+    )
+    load.add_argument(
+        "--timeout",
+        type=_positive,
+        default=LoadSettings.timeout_s,
+        metavar="SECONDS",
+        help="seconds a request may take before it counts as failed, as your clients' "
+        "timeout would (default %(default)s)",
     )
     load.add_argument(
         "--connection",
@@ -527,6 +542,7 @@ def _prove(
 ) -> ProofOutcome:
     load = LoadSettings(
         users=args.users,
+        timeout_s=args.timeout,
         connection=args.connection,
         path=args.path,
         method=args.method,
@@ -584,7 +600,8 @@ def run(args: argparse.Namespace) -> int:
             r.target_port,
             r.hooks,
         )
-        LoadSettings(users=args.users, path=args.path)  # bad traffic settings: exit 2 now
+        # Bad traffic settings: exit 2 now.
+        LoadSettings(users=args.users, path=args.path, timeout_s=args.timeout)
         budget_of(args)  # and bad budgets
         ingress_of(args)  # and a bad controller choice
         placement_of(args)  # and bad load placement flags

@@ -372,6 +372,20 @@ def test_prove_refuses_a_budget_out_of_range_with_exit_2(
     assert "argument --max-error-rate: a fraction (0.001 = 0.1 %), not 5" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "must be more than 0 seconds, not 0"), ("soon", "a number, not 'soon'")],
+)
+def test_prove_refuses_a_timeout_that_is_not_a_positive_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    path = write(tmp_path, deployment(), service())
+    with pytest.raises(SystemExit) as exited:
+        main(["prove", "-f", str(path), "--dry-run", "--timeout", value])
+    assert exited.value.code == 2
+    assert f"argument --timeout: {message}" in capsys.readouterr().err
+
+
 def test_the_source_names_the_scenario(tmp_path: Path) -> None:
     from graceproof.scenario import Scenario
 
