@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -510,11 +510,12 @@ def write_file_whole(path: Path, text: str) -> None:
     """Write `path` whole or not at all: through a temporary file beside it, renamed into
     place, so a full disk or a kill mid-write never leaves half a file (nor half
     replaces an earlier one). ReportWriteError, naming the file and the cause, when it
-    cannot be written."""
-    tmp: str | None = None
+    cannot be written. The file gets the mode a plain open() gives (0666 less the
+    umask), as the other report files have."""
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = _create_beside(path)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -527,6 +528,20 @@ def write_file_whole(path: Path, text: str) -> None:
             "are kept. To fix: free space or choose a writable folder (--report-dir, "
             "--gp-report-dir)"
         ) from exc
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """A new, exclusively created temporary file beside `path`. Not tempfile.mkstemp:
+    its files are 0600; with mode 0666 here the kernel applies the umask, as for open(),
+    without reading the umask (os.umask can only be read by changing it, for every
+    thread)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 RESERVED_SUFFIX = ".requests.jsonl"

@@ -70,3 +70,21 @@ def test_the_check_leaves_no_folder_it_made_and_keeps_one_that_was_there(tmp_pat
     (tmp_path / "there").mkdir()
     check_writable(tmp_path / "there")
     assert (tmp_path / "there").is_dir()
+    check_writable(tmp_path / "there")
+    assert (tmp_path / "there").is_dir()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_file_written_whole_gets_the_mode_a_plain_open_would_give(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    # tempfile.mkstemp makes 0600 files: a result JSON beside a 0644 picture was unreadable
+    # to the group that reads the report.
+    earlier = os.umask(umask)
+    try:
+        write_file_whole(tmp_path / "r.json", "{}")
+        (tmp_path / "plain.txt").write_text("")
+    finally:
+        os.umask(earlier)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == mode
