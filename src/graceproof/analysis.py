@@ -46,18 +46,18 @@ class Analysis:
     traffic: dict[str, Any] | None
 
     @classmethod
-    def of(cls, subject: Subject, m: Measurement) -> Analysis:
+    def of(cls, subject: Subject, measurement: Measurement) -> Analysis:
         """Analyse a measurement. Retryable failures count unless the subject says they
         do not; then the counts and the bounds take them as answered, and say how many."""
         kind = traffic_kind(subject.connection)
-        records = m.records
-        events = sorted(m.timeline, key=lambda e: e.t)
+        records = measurement.records
+        events = sorted(measurement.timeline, key=lambda e: e.t)
         # A window still open at the end lasts until the last answer, or the run's end.
-        last = max((r.t + r.duration for r in records), default=m.finished)
-        windows = termination_windows(events, until=max(last, m.finished))
+        last = max((r.t + r.duration for r in records), default=measurement.finished)
+        windows = termination_windows(events, until=max(last, measurement.finished))
         context = FailureContext.of(subject.parameters)
         counts = summarize(records, windows, context, retried=not subject.count_retryable)
-        t0 = min((r.t for r in records), default=m.started)
+        t0 = min((r.t for r in records), default=measurement.started)
         return cls(
             timeline=events,
             windows=windows,
