@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from graceproof.analysis import Counts
+from graceproof.counts import Counts
 from graceproof.errors import WorkloadSpecError
 from graceproof.measures import Measures
 

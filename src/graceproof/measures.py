@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from graceproof.analysis import in_any_window
 from graceproof.model import RequestRecord, TerminationWindow
+from graceproof.windows import in_any_window
 
 __all__ = ["Latency", "Measures", "latency_of", "measure"]
 

@@ -3,7 +3,8 @@
     workload.deploy -> wait until its NodePort answers on 127.0.0.1
     -> start the timeline (watches) and the load (Locust subprocess, 127.0.0.1)
     -> warm up -> disruption.run -> wait until every terminating pod is gone
-    -> settle -> stop the load -> ScenarioResult (counts, windows, bounds, verdict).
+    -> settle -> stop the load: a Measurement (what the run recorded)
+    -> ScenarioResult.build: Analysis (windows, counts, bounds, measures) -> Verdict.
 
 A `Scenario` groups what it is made of: the workload, the disruption, the load
 settings and the expectation; each part is an object of its own seam.
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from graceproof.action_log import DisruptionRecord
 from graceproof.budget import Budget
 from graceproof.disruptions import (
     DeleteOneByOne,
@@ -34,12 +36,14 @@ from graceproof.disruptions import (
 )
 from graceproof.errors import LoadError, TargetUnreachableError, TimelineError, WaitTimeout
 from graceproof.kube import Kube
-from graceproof.load import LoadResult, LoadSettings
-from graceproof.model import Expected, TimelineEvent
+from graceproof.load import LoadSettings
+from graceproof.measurement import ClusterInfo, Measurement
+from graceproof.model import Expected
 from graceproof.placement import NOT_LOAD_PODS, LoadContext, OnHost, Placement
 from graceproof.probe import answers, get, pod_port_refuses
-from graceproof.result import RESERVED_SUFFIX, ClusterInfo, ScenarioResult, reserve_name
-from graceproof.result import Disruption as DisruptionRecord
+from graceproof.result import ScenarioResult
+from graceproof.result_files import RESERVED_SUFFIX, reserve_name
+from graceproof.subject import Subject
 from graceproof.timeline import TimelineRecorder
 from graceproof.waiting import wait_for
 from graceproof.workloads.base import (
@@ -123,6 +127,25 @@ class Scenario:
             "settle_s": self.settle_s,
             "placement": self.placement.parameters(),
         }
+
+    def subject(self, target: Target) -> Subject:
+        """What its result is of and claims, as plain values; `target` as deployed."""
+        # The live shape beside the declared one: an HPA may have scaled the workload.
+        live = {
+            "ref": target.ref,
+            "replicas": target.replicas,
+            "grace_seconds": target.grace_seconds,
+            "node_port": target.node_port,  # the one taken, when a free one was chosen
+        }
+        return Subject(
+            scenario_id=self.scenario_id,
+            variant=self.workload.label,
+            connection=self.load.connection,
+            expected=self.want,
+            parameters={**self.parameters(), "target": live},
+            budget=self.budget,
+            count_retryable=self.count_retryable,
+        )
 
     def load_bound_s(self, target: Target) -> float:
         """An upper bound for the whole load: Locust stops by itself after it."""
@@ -221,17 +244,6 @@ class Phases:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.monotonic() - t0
 
 
-@dataclass
-class _Run:
-    """What one measured phase produced."""
-
-    load: LoadResult
-    record: DisruptionRecord
-    timeline: list[TimelineEvent]
-    started: float
-    finished: float
-
-
 def _disrupt(
     ctx: DisruptionContext, sc: Scenario, timeline: TimelineRecorder, phases: Phases
 ) -> None:
@@ -252,8 +264,14 @@ def _disrupt(
 
 
 def _measure(
-    kube: Kube, namespace: str, sc: Scenario, target: Target, records_path: Path, phases: Phases
-) -> _Run:
+    kube: Kube,
+    namespace: str,
+    sc: Scenario,
+    target: Target,
+    cluster: ClusterInfo,
+    records_path: Path,
+    phases: Phases,
+) -> Measurement:
     started = time.time()
     record = DisruptionRecord(kind=sc.disruption.kind, started=started)
     ctx = DisruptionContext(kube, namespace, target, record)
@@ -293,7 +311,15 @@ def _measure(
             result = load.wait(check=True)
     if timeline.errors:
         raise TimelineError(timeline.errors)
-    return _Run(result, record, timeline.events(), started, time.time())
+    return Measurement(
+        cluster=cluster,
+        disruption=record,
+        load=result.parameters(),
+        records=result.records,
+        timeline=timeline.events(),
+        started=started,
+        finished=time.time(),
+    )
 
 
 def run_scenario(
@@ -315,7 +341,7 @@ def run_scenario(
             target = deploy(
                 DeployContext(kube, namespace, image), sc.workload, sc.load, sc.placement
             )
-        run = _measure(kube, namespace, sc, target, records_path, phases)
+        measurement = _measure(kube, namespace, sc, target, cluster, records_path, phases)
     except BaseException:
         # A run that recorded no request leaves no empty file behind; one that did
         # keeps its records for the diagnosis.
@@ -323,38 +349,10 @@ def run_scenario(
             records_path.unlink()
         raise
     with phases.phase("verdict", "judging the records"):
-        res = _judge(sc, run, cluster, name, records_path, target)
+        res = ScenarioResult.build(
+            sc.subject(target), measurement, name=name, artifacts={"requests": records_path.name}
+        )
     res = replace(res, phases=phases.seconds)
     log.info("%s", res.headline())
     log.info("[%s] %s", name, res.verdict.message)
     return res
-
-
-def _judge(
-    sc: Scenario, run: _Run, cluster: ClusterInfo, name: str, records_path: Path, target: Target
-) -> ScenarioResult:
-    # The live shape beside the declared one: an HPA may have scaled the workload.
-    live = {
-        "ref": target.ref,
-        "replicas": target.replicas,
-        "grace_seconds": target.grace_seconds,
-        "node_port": target.node_port,  # the one taken, when a free one was chosen
-    }
-    return ScenarioResult.build(
-        scenario_id=sc.scenario_id,
-        variant=sc.workload.label,
-        connection=sc.load.connection,
-        disruption=run.record,
-        cluster=cluster,
-        load=run.load.parameters(),
-        records=run.load.records,
-        timeline=run.timeline,
-        expected=sc.want,
-        started=run.started,
-        finished=run.finished,
-        artifacts={"requests": records_path.name},
-        name=name,
-        parameters={**sc.parameters(), "target": live},
-        budget=sc.budget,
-        count_retryable=sc.count_retryable,
-    )

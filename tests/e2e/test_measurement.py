@@ -14,8 +14,9 @@ from graceproof.budget import Budget
 from graceproof.hooks import NoHook, SleepHook
 from graceproof.load import LoadSettings
 from graceproof.providers import ClusterProvider
-from graceproof.result import ScenarioResult, judge
+from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
+from graceproof.verdict import judge
 from graceproof.workloads import SampleApp
 
 Prove = Callable[[Scenario], ScenarioResult]

@@ -26,13 +26,16 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from graceproof.action_log import DisruptionRecord
 from graceproof.cli import parser
 from graceproof.config import KIND_NODE_IMAGES, KIND_RELEASE
 from graceproof.disruptions import DISRUPTIONS
 from graceproof.ingress import CONTROLLERS
+from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import RequestRecord, TimelineEvent
 from graceproof.proving import ProofOutcome, outcome_json
-from graceproof.result import ClusterInfo, Disruption, ScenarioResult
+from graceproof.result import ScenarioResult
+from graceproof.subject import Subject
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
@@ -623,17 +626,16 @@ def test_the_outputs_read_what_graceproof_prove_prints(tmp_path: Path, failures:
         TimelineEvent(t=t0 + 3.0, kind="pod_gone", pod="w-1", detail={}),
     ]
     result = ScenarioResult.build(
-        scenario_id="web",
-        variant="prestop-http",
-        connection="new",
-        disruption=Disruption(kind="delete-one-by-one", started=t0, finished=t0 + 3),
-        cluster=ClusterInfo(provider="kind", name="graceproof", kubernetes_version="v1.34.0"),
-        load={"users": 1},
-        records=records,
-        timeline=timeline,
-        expected="no-errors",
-        started=t0,
-        finished=t0 + 10,
+        Subject(scenario_id="web", variant="prestop-http", connection="new", expected="no-errors"),
+        Measurement(
+            cluster=ClusterInfo(provider="kind", name="graceproof", kubernetes_version="v1.34.0"),
+            disruption=DisruptionRecord(kind="delete-one-by-one", started=t0, finished=t0 + 3),
+            load={"users": 1},
+            records=records,
+            timeline=timeline,
+            started=t0,
+            finished=t0 + 10,
+        ),
     )
     outcome = ProofOutcome(hooked=result, control=None)
     doc = json.loads(json.dumps(outcome_json(outcome, tmp_path, tmp_path / "summary.md")))

@@ -6,16 +6,12 @@ import random
 
 import pytest
 
-from graceproof.analysis import (
-    DEFAULT_TAIL_S,
-    Counts,
-    per_second,
-    summarize,
-    termination_windows,
-)
+from graceproof.counts import Counts, summarize
 from graceproof.measures import measure
 from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
-from graceproof.result import judge
+from graceproof.series import per_second
+from graceproof.verdict import judge
+from graceproof.windows import DEFAULT_TAIL_S, termination_windows
 
 T0 = 1_764_400_000.0  # load start
 

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from graceproof.action_log import DisruptionRecord
 from graceproof.cli import main
+from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import RequestRecord, TimelineEvent
 from graceproof.report.compare import compare
-from graceproof.result import ClusterInfo, Disruption, ScenarioResult, load_results
+from graceproof.result import ScenarioResult, load_results
+from graceproof.subject import Subject
 
 T0 = 1_764_500_000.0
 CLUSTER = ClusterInfo(provider="local", name="graceproof-local", kubernetes_version="v1.34.2")
@@ -46,17 +49,23 @@ def scenario(variant: str, *, refused: int = 0, seed: int = 3) -> ScenarioResult
         for i in range(refused)
     ]
     return ScenarioResult.build(
-        scenario_id=f"{variant}--delete-pod--keepalive",
-        variant=variant,
-        connection="keepalive",
-        disruption=Disruption(kind="delete-pod", started=T0 + 8.0, detail={"pod": "web-1"}),
-        cluster=CLUSTER,
-        load={"users": 4, "duration_s": 20},
-        records=sorted(records, key=lambda r: r.t),
-        timeline=timeline,
-        expected="no-errors" if hook else "errors",
-        started=T0,
-        finished=T0 + 21,
+        Subject(
+            scenario_id=f"{variant}--delete-pod--keepalive",
+            variant=variant,
+            connection="keepalive",
+            expected="no-errors" if hook else "errors",
+        ),
+        Measurement(
+            cluster=CLUSTER,
+            disruption=DisruptionRecord(
+                kind="delete-pod", started=T0 + 8.0, detail={"pod": "web-1"}
+            ),
+            load={"users": 4, "duration_s": 20},
+            records=sorted(records, key=lambda r: r.t),
+            timeline=timeline,
+            started=T0,
+            finished=T0 + 21,
+        ),
     )
 
 

@@ -36,6 +36,7 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
+from graceproof.action_log import DisruptionRecord
 from graceproof.disruptions import (
     DeleteWithGrace,
     DisruptionContext,
@@ -48,7 +49,6 @@ from graceproof.disruptions.rolling import ROLLOUT_ENV
 from graceproof.errors import EvictionRefusedError, WaitTimeout, WorkloadSpecError
 from graceproof.hooks import NoHook, SleepHook
 from graceproof.kube import Kube
-from graceproof.result import Disruption as DisruptionRecord
 from graceproof.scenario import Scenario
 from graceproof.workloads import SampleApp, Target
 

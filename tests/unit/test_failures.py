@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from graceproof.analysis import Counts, summarize
+from graceproof.counts import Counts, summarize
 from graceproof.failures import FAILURE_CLASSES, FailureContext, failure_class
 from graceproof.model import RequestRecord, TerminationWindow
-from graceproof.result import judge
+from graceproof.verdict import judge
 
 GET = FailureContext(idempotent=True, proxied=False)
 POST = FailureContext(idempotent=False, proxied=False)

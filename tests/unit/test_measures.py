@@ -6,13 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from graceproof.analysis import summarize
+from graceproof.action_log import DisruptionRecord
 from graceproof.budget import Budget
+from graceproof.counts import summarize
 from graceproof.errors import WorkloadSpecError
+from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.measures import Measures, latency_of, measure
 from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
 from graceproof.report.compare import Tolerance, compare
-from graceproof.result import ClusterInfo, Disruption, ScenarioResult, judge, load_json
+from graceproof.result import ScenarioResult, load_json
+from graceproof.subject import Subject
+from graceproof.verdict import judge
 
 T0 = 1_000_000.0
 
@@ -102,20 +106,24 @@ def test_a_budget_out_of_range_is_refused() -> None:
 
 def _hooked(records: list[RequestRecord]) -> ScenarioResult:
     return ScenarioResult.build(
-        scenario_id="prestop-sleep--delete-one-by-one--new",
-        variant="prestop-sleep",
-        connection="new",
-        disruption=Disruption("delete-one-by-one", T0 + 3.5),
-        cluster=ClusterInfo("existing", "c", "v1.34.4"),
-        load={},
-        records=records,
-        timeline=[
-            TimelineEvent(T0 + 3.5, "pod_deleted", "web-1"),
-            TimelineEvent(T0 + 5.0, "pod_gone", "web-1"),
-        ],
-        expected="no-errors",
-        started=T0,
-        finished=T0 + 10,
+        Subject(
+            scenario_id="prestop-sleep--delete-one-by-one--new",
+            variant="prestop-sleep",
+            connection="new",
+            expected="no-errors",
+        ),
+        Measurement(
+            cluster=ClusterInfo("existing", "c", "v1.34.4"),
+            disruption=DisruptionRecord("delete-one-by-one", T0 + 3.5),
+            load={},
+            records=records,
+            timeline=[
+                TimelineEvent(T0 + 3.5, "pod_deleted", "web-1"),
+                TimelineEvent(T0 + 5.0, "pod_gone", "web-1"),
+            ],
+            started=T0,
+            finished=T0 + 10,
+        ),
     )
 
 

@@ -8,15 +8,18 @@ from pathlib import Path
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from graceproof.action_log import DisruptionRecord
+from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import RequestRecord, TimelineEvent
 from graceproof.report.picture import _mark_nodes, _node_colors, _node_handles, render_picture
-from graceproof.result import ClusterInfo, Disruption, ScenarioResult
+from graceproof.result import ScenarioResult
+from graceproof.subject import Subject
 
 T0 = 1_764_400_000.0
 
 
 def drained() -> ScenarioResult:
-    record = Disruption(kind="drain-node", started=T0 + 2, finished=T0 + 9)
+    record = DisruptionRecord(kind="drain-node", started=T0 + 2, finished=T0 + 9)
     actions = [
         (2.0, "cordon", {"node": "node-a"}),
         (2.1, "evict", {"pod": "web-1", "node": "node-a", "status": 201}),
@@ -35,17 +38,21 @@ def drained() -> ScenarioResult:
     ]
     records = [RequestRecord(T0 + i / 10, 0.01, True, 200) for i in range(100)]
     return ScenarioResult.build(
-        scenario_id="prestop-sleep--drain-node--new",
-        variant="prestop-sleep",
-        connection="new",
-        disruption=record,
-        cluster=ClusterInfo(provider="existing", name="local", kubernetes_version="v1.34.4"),
-        load={"users": 2},
-        records=records,
-        timeline=timeline,
-        expected="no-errors",
-        started=T0,
-        finished=T0 + 10,
+        Subject(
+            scenario_id="prestop-sleep--drain-node--new",
+            variant="prestop-sleep",
+            connection="new",
+            expected="no-errors",
+        ),
+        Measurement(
+            cluster=ClusterInfo(provider="existing", name="local", kubernetes_version="v1.34.4"),
+            disruption=record,
+            load={"users": 2},
+            records=records,
+            timeline=timeline,
+            started=T0,
+            finished=T0 + 10,
+        ),
     )
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from graceproof.action_log import DisruptionRecord
 from graceproof.cli import main as cli_main
+from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import RequestRecord, TimelineEvent
 from graceproof.proving import ProofOutcome, control_statement, outcome_json
 from graceproof.report import build_report, junit_properties, pair_p_value, write_report
@@ -24,14 +26,13 @@ from graceproof.report.markdown import find_pairs, render_markdown, write_summar
 from graceproof.report.picture import render_picture
 from graceproof.result import (
     SCHEMA,
-    ClusterInfo,
-    Disruption,
     ResultSchemaError,
     ScenarioResult,
-    judge,
     load_json,
     load_results,
 )
+from graceproof.subject import Subject
+from graceproof.verdict import judge
 
 T0 = 1_764_400_000.0
 DURATION = 30.0
@@ -95,17 +96,23 @@ def synthetic_run(
 def build(variant: str, *, connection: str = "new", seed: int = 1) -> ScenarioResult:
     records, timeline = synthetic_run(variant, seed=seed)
     return ScenarioResult.build(
-        scenario_id=f"{variant}--rollout-restart--{connection}",
-        variant=variant,
-        connection=connection,  # type: ignore[arg-type]
-        disruption=Disruption(kind="rollout-restart", started=T0 + 4.0, finished=T0 + 25.0),
-        cluster=CLUSTER,
-        load={"users": 6, "duration_s": DURATION, "path": "/", "timeout_s": 2.0},
-        records=records,
-        timeline=timeline,
-        expected="errors" if variant == "no-hook" else "no-errors",
-        started=T0,
-        finished=T0 + DURATION + 1,
+        Subject(
+            scenario_id=f"{variant}--rollout-restart--{connection}",
+            variant=variant,
+            connection=connection,
+            expected="errors" if variant == "no-hook" else "no-errors",
+        ),
+        Measurement(
+            cluster=CLUSTER,
+            disruption=DisruptionRecord(
+                kind="rollout-restart", started=T0 + 4.0, finished=T0 + 25.0
+            ),
+            load={"users": 6, "duration_s": DURATION, "path": "/", "timeout_s": 2.0},
+            records=records,
+            timeline=timeline,
+            started=T0,
+            finished=T0 + DURATION + 1,
+        ),
     )
 
 
@@ -164,17 +171,21 @@ def test_the_headline_gives_the_figures_of_the_proof(
 def test_a_clean_run_that_never_overlapped_a_termination_proves_nothing() -> None:
     records, _ = synthetic_run("prestop-http")
     result = ScenarioResult.build(
-        scenario_id="no-disruption",
-        variant="prestop-http",
-        connection="new",
-        disruption=Disruption(kind="delete-pod", started=T0 + 100),
-        cluster=CLUSTER,
-        load={},
-        records=records,
-        timeline=[],
-        expected="no-errors",
-        started=T0,
-        finished=T0 + DURATION,
+        Subject(
+            scenario_id="no-disruption",
+            variant="prestop-http",
+            connection="new",
+            expected="no-errors",
+        ),
+        Measurement(
+            cluster=CLUSTER,
+            disruption=DisruptionRecord(kind="delete-pod", started=T0 + 100),
+            load={},
+            records=records,
+            timeline=[],
+            started=T0,
+            finished=T0 + DURATION,
+        ),
     )
     assert not result.verdict.passed
     assert "did not cover the disruption" in result.verdict.message
@@ -321,17 +332,16 @@ def test_the_picture_is_a_png(tmp_path: Path, no_hook: ScenarioResult) -> None:
 
 def test_the_picture_of_a_run_without_requests_still_renders(tmp_path: Path) -> None:
     empty = ScenarioResult.build(
-        scenario_id="empty",
-        variant="no-hook",
-        connection="new",
-        disruption=Disruption(kind="delete-pod", started=T0),
-        cluster=CLUSTER,
-        load={},
-        records=[],
-        timeline=[],
-        expected="errors",
-        started=T0,
-        finished=T0 + 5,
+        Subject(scenario_id="empty", variant="no-hook", connection="new", expected="errors"),
+        Measurement(
+            cluster=CLUSTER,
+            disruption=DisruptionRecord(kind="delete-pod", started=T0),
+            load={},
+            records=[],
+            timeline=[],
+            started=T0,
+            finished=T0 + 5,
+        ),
     )
     assert render_picture(empty, tmp_path / "empty.png").stat().st_size > 0
 

@@ -13,7 +13,7 @@ import pytest
 from graceproof.cli import main
 from graceproof.cli_prove import check_writable
 from graceproof.errors import ReportWriteError
-from graceproof.result import write_file_whole
+from graceproof.result_files import write_file_whole
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_a_full_disk_leaves_the_earlier_file_whole_and_no_temporary_file(
     def full(src: str, dst: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("graceproof.result.os.replace", full)
+    monkeypatch.setattr("graceproof.result_files.os.replace", full)
     with pytest.raises(ReportWriteError) as failed:
         write_file_whole(earlier, '{"kept": false}')
     message = str(failed.value)
@@ -70,3 +70,19 @@ def test_the_check_leaves_no_folder_it_made_and_keeps_one_that_was_there(tmp_pat
     (tmp_path / "there").mkdir()
     check_writable(tmp_path / "there")
     assert (tmp_path / "there").is_dir()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_file_written_whole_gets_the_mode_a_plain_open_would_give(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    # tempfile.mkstemp makes 0600 files: a result JSON beside a 0644 picture was unreadable
+    # to the group that reads the report.
+    earlier = os.umask(umask)
+    try:
+        write_file_whole(tmp_path / "r.json", "{}")
+        (tmp_path / "plain.txt").write_text("")
+    finally:
+        os.umask(earlier)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == mode

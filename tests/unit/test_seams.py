@@ -35,7 +35,7 @@ from graceproof.errors import (
 from graceproof.hooks import HOOKS, ExecHook, HttpGetHook, NoHook, PreStopHook, SleepHook, as_hook
 from graceproof.load import LoadSettings
 from graceproof.providers import PROVIDERS, ClusterProvider, ExistingProvider, KindProvider
-from graceproof.result import reserve_name
+from graceproof.result_files import reserve_name
 from graceproof.scenario import Scenario
 from graceproof.workloads import DeployContext, SampleApp, Target, Workload, render
 

@@ -31,11 +31,11 @@ from kubernetes.client import (
 
 from graceproof.kube import Kube
 from graceproof.model import TimelineEvent
-from graceproof.timeline import (
+from graceproof.timeline import TimelineRecorder
+from graceproof.timeline_trackers import (
     EndpointTracker,
     EventTracker,
     PodTracker,
-    TimelineRecorder,
     running_containers,
 )
 

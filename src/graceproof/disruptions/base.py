@@ -24,9 +24,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from graceproof.action_log import DisruptionRecord
 from graceproof.kube import Kube
 from graceproof.owners import target_pods
-from graceproof.result import Disruption as DisruptionRecord
 from graceproof.waiting import REQUEST_TIMEOUT, pod_is_ready, wait_for, workload_available
 from graceproof.workloads.base import Target, changed_parameters, parameters_of
 

@@ -10,8 +10,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from graceproof.analysis import Counts
-from graceproof.result import ScenarioResult, write_file_whole
+from graceproof.counts import Counts
+from graceproof.result import ScenarioResult
+from graceproof.result_files import write_file_whole
 from graceproof.stats import fisher_exact_one_sided
 from graceproof.traffic import describe_summary
 
