@@ -2,8 +2,8 @@
 environment variable, how its text is parsed, its default and what it means.
 
 One module that both sides import, so the two cannot drift apart:
-- graceproof writes the variables from it (graceproof.locustfiles loads this file from
-  its workloads/ folder, as it finds the locustfile): LoadSettings.environment() and the
+- graceproof writes the variables from it (graceproof.load.locustfiles loads this file
+  from its workloads/ folder, as it finds the locustfile): LoadSettings.environment() and the
   in-cluster runner's pod environment;
 - the locustfiles read them through it, as Locust's own options (`--graceproof-timeout`,
   env var GRACEPROOF_TIMEOUT, ...).
@@ -26,7 +26,7 @@ Two scopes:
 
 An empty variable is an unset one. Here a value is only parsed: one that cannot be read,
 or an open loop without its rate, is refused; whether the settings make sense together
-is LoadSettings' to decide (graceproof.load_settings), before any Locust starts.
+is LoadSettings' to decide (graceproof.load.settings), before any Locust starts.
 """
 
 from __future__ import annotations

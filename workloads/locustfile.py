@@ -1,9 +1,9 @@
 """Locust load for graceproof: <method> <path> on http://127.0.0.1:<port>, a JSON line a request.
 
 The file Locust runs (`locust -f locustfile.py`): graceproof.load starts it as a
-subprocess on the host, graceproof.placement.cluster as Locust's master and workers in
-pods (from a ConfigMap of graceproof's locust*.py files). It wires Locust's events to
-the modules beside it, one job each:
+subprocess on the host (host_run.py), or as Locust's master and workers in pods
+(cluster_run.py, from a ConfigMap of graceproof's locust*.py files). It wires Locust's
+events to the modules beside it, one job each:
 
   locust_settings.py  the settings, declared once and shared with graceproof: each
                       GRACEPROOF_* variable, its parser, default and meaning; Locust

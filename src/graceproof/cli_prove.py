@@ -46,8 +46,7 @@ from graceproof.kube import Kube, api_message
 from graceproof.kubeconfig import find_kubeconfig
 from graceproof.load import HTTP_METHODS, LoadSettings
 from graceproof.paths import kind_config
-from graceproof.placement import InCluster, OnHost, Placement
-from graceproof.placement.cluster import OFFICIAL_LOCUST_IMAGE
+from graceproof.placement import OFFICIAL_LOCUST_IMAGE, InCluster, OnHost, Placement
 from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
 from graceproof.proving import ProofOutcome, outcome_json, prove_with_control

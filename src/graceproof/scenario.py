@@ -1,7 +1,7 @@
 """One proof, end to end: deploy a workload, load it, disrupt it, judge it.
 
-    workload.deploy -> wait until its NodePort answers on 127.0.0.1
-    -> start the timeline (watches) and the load (Locust subprocess, 127.0.0.1)
+    workload.deploy -> wait until the load can reach it (the placement's check)
+    -> start the timeline (watches) and the load (Locust on this host or in the cluster)
     -> warm up -> disruption.run -> wait until every terminating pod is gone
     -> settle -> stop the load: a Measurement (what the run recorded)
     -> ScenarioResult.build: Analysis (windows, counts, bounds, measures) -> Verdict.
@@ -27,25 +27,16 @@ from typing import Any
 
 from graceproof.action_log import DisruptionRecord
 from graceproof.budget import Budget
-from graceproof.disruptions import (
-    DeleteOneByOne,
-    Disruption,
-    DisruptionContext,
-    serving_pods,
-    wait_all_gone,
-)
-from graceproof.errors import LoadError, TargetUnreachableError, TimelineError, WaitTimeout
+from graceproof.disruptions import DeleteOneByOne, Disruption, DisruptionContext, wait_all_gone
+from graceproof.errors import LoadError, TimelineError
 from graceproof.kube import Kube
-from graceproof.load import LoadSettings
+from graceproof.load import NOT_LOAD_PODS, LoadContext, LoadSettings, OnHost, Placement
 from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import Expected
-from graceproof.placement import NOT_LOAD_PODS, LoadContext, OnHost, Placement
-from graceproof.probe import answers, get, pod_port_refuses
 from graceproof.result import ScenarioResult
 from graceproof.result_files import RESERVED_SUFFIX, reserve_name
 from graceproof.subject import Subject
 from graceproof.timeline import TimelineRecorder
-from graceproof.waiting import wait_for
 from graceproof.workloads.base import (
     NOT_IN_ID,
     DeployContext,
@@ -61,9 +52,6 @@ log = logging.getLogger(__name__)
 
 # A replacement pod Ready, generously: bounds the load's run time per replica.
 _PER_POD_S = 30.0
-# kube-proxy programs a new Service within a few seconds; after that, a port refused
-# by every ready pod will not open by waiting.
-_PROXY_SYNC_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -157,73 +145,11 @@ class Scenario:
 def deploy(
     ctx: DeployContext, workload: Workload, load: LoadSettings, placement: Placement | None = None
 ) -> Target:
-    """Deploy `workload` and, for a load from this host, wait until its NodePort answers
-    the load's request on 127.0.0.1. TargetUnreachableError when it does not: at once
-    when every ready pod refuses connections on its port, else after the wait, saying
-    what the pods said. (An in-cluster load checks its Service's endpoints itself.)"""
+    """Deploy `workload` and wait until the load can reach it from where it runs (the
+    placement's check: the NodePort on 127.0.0.1 for a load from this host)."""
     target = workload.deploy(ctx)
-    if placement is not None and not placement.probes_host:
-        return target
-    started = time.monotonic()
-
-    def probe() -> bool | None:
-        ok = answers(
-            target.node_port, load.path, host_header=load.host_header, expect=load.expect_status
-        )
-        # Ready pods are not yet a served NodePort: kube-proxy syncs a moment later; a
-        # port that every ready pod still refuses after that is the input's fault.
-        if ok is None and time.monotonic() - started > _PROXY_SYNC_S:
-            refusals = _refusals(ctx, target)
-            if refusals and all(why == "refused" for why in refusals.values()):
-                raise TargetUnreachableError(_why_silent(ctx, target))
-        return ok
-
-    try:
-        wait_for(
-            probe,
-            what=f"NodePort {target.node_port} on 127.0.0.1 to answer {load.method} {load.path}",
-            timeout=60,
-            interval=0.25,
-            describe=lambda: _last_answer(target, load),
-        )
-    except WaitTimeout as exc:
-        raise TargetUnreachableError(f"{exc}\n  why: {_why_silent(ctx, target)}") from exc
+    (placement or OnHost()).check_reachable(ctx.kube, ctx.namespace, target, load)
     return target
-
-
-def _refusals(ctx: DeployContext, target: Target) -> dict[str, str | None]:
-    """For each ready pod, why a TCP connection to its port fails (None: it connects)."""
-    if target.pod_port is None:
-        return {}
-    return {
-        f"{p.metadata.name} ({p.status.pod_ip})": (
-            pod_port_refuses(ctx.kube, ctx.namespace, p.metadata.name, target.pod_port)
-            if p.status.pod_ip
-            else "no pod IP"
-        )
-        for p in serving_pods(ctx.kube, ctx.namespace, target)
-    }
-
-
-def _last_answer(target: Target, load: LoadSettings) -> str:
-    a = get(target.node_port, load.path, host_header=load.host_header)
-    return f"HTTP {a.status}" if a.status else f"no answer ({a.error})"
-
-
-def _why_silent(ctx: DeployContext, target: Target) -> str:
-    """What the pods say when reached directly (pods of graceproof's own cluster)."""
-    if target.pod_port is None:
-        return f"check that the pods of {target.ref} serve the Service's targetPort"
-    for pod, why in _refusals(ctx, target).items():
-        if why is not None:
-            return (
-                f"{target.ref}: pod {pod} {why} on port {target.pod_port}, the Service's "
-                "targetPort: does the container listen on it?"
-            )
-    return (
-        f"the pods of {target.ref} accept connections on port {target.pod_port}; check the "
-        "path, Host header and expected statuses of the load"
-    )
 
 
 class Phases:

@@ -13,8 +13,8 @@ from graceproof.errors import ImageNotAvailableError, LoadError, WorkloadSpecErr
 from graceproof.hooks import NoHook
 from graceproof.kube import Kube
 from graceproof.load import LoadSettings, LocustCrashed
+from graceproof.load.cluster_run import ClusterLoadRun
 from graceproof.placement import InCluster, LoadContext
-from graceproof.placement.cluster import ClusterLoadRun
 from graceproof.workloads import SampleApp
 from graceproof.workloads.base import DeployContext, Target
 

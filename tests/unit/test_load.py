@@ -346,7 +346,7 @@ def test_the_locustfile_binds_the_source_ports_graceproof_passes_by_default() ->
     # Both sides name the default; a drift would make a bare Locust run bind other ports.
     # The locustfile's is its declaration's (workloads/locust_settings.py).
     from graceproof.load import DEFAULT_SOURCE_PORTS
-    from graceproof.locustfiles import default
+    from graceproof.load.locustfiles import default
 
     assert default("source_ports") == DEFAULT_SOURCE_PORTS
     # Below the NodePort range, where kind's docker-proxy listens.

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from graceproof import locustfiles
-from graceproof.load import DEFAULT_SOURCE_PORTS, LoadSettings
+from graceproof.load import DEFAULT_SOURCE_PORTS, LoadSettings, locustfiles
 from graceproof.placement import InCluster, LoadContext
 from graceproof.traffic import kinds, traffic
 from graceproof.workloads.base import Target

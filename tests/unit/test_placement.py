@@ -12,14 +12,11 @@ import pytest
 from graceproof.errors import WorkloadSpecError
 from graceproof.hooks import SleepHook
 from graceproof.load import LoadSettings
+from graceproof.load.cluster import OFFICIAL_LOCUST_IMAGE
+from graceproof.load.cluster_clock import ClockReading
+from graceproof.load.cluster_pods import LOAD_LABELS, selector_pairs
+from graceproof.load.cluster_run import ClusterLoadRun
 from graceproof.placement import InCluster, LoadContext, OnHost
-from graceproof.placement.cluster import (
-    LOAD_LABELS,
-    OFFICIAL_LOCUST_IMAGE,
-    ClockReading,
-    ClusterLoadRun,
-    selector_pairs,
-)
 from graceproof.scenario import Scenario
 from graceproof.workloads import SampleApp
 from graceproof.workloads.base import Target

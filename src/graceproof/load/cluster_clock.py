@@ -2,7 +2,7 @@
 used: each pod's clock is read through the API server (`date` in the pod, bracketed by
 the host's clock) before the load and after it, so its records can be moved onto the
 host's clock with a stated residual uncertainty. A part of
-graceproof.placement.cluster.ClusterLoadRun (`PodClocks`).
+graceproof.load.cluster_run.ClusterLoadRun (`PodClocks`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from graceproof.errors import ExecError
-from graceproof.placement.base import LoadContext
-from graceproof.placement.cluster_pods import CONTAINER, MASTER
+from graceproof.load.cluster_pods import CONTAINER, MASTER
+from graceproof.load.placement import LoadContext
 
 __all__ = ["ClockReading", "PodClocks", "applied", "cpu_seconds", "read_clock"]
 

@@ -1,8 +1,9 @@
-"""How the load behaves (LoadSettings): written once, held by a scenario, run by
-graceproof.load.LoadRun or an in-cluster runner, and recorded with the result.
+"""How the load behaves (LoadSettings): written once, held by a scenario, run by a
+load runner (graceproof.load.runner: on the host or in the cluster), and recorded with
+the result.
 
 Its environment() is what the locustfile reads; the variables' names, parsers and
-defaults are declared once, in workloads/locust_settings.py (graceproof.locustfiles).
+defaults are declared once, in workloads/locust_settings.py (graceproof.load.locustfiles).
 Everything here is checked before any Locust starts: the locustfile only parses.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from graceproof import locustfiles
+from graceproof.load import locustfiles
 from graceproof.model import ConnectionPolicy
 from graceproof.traffic import traffic
 

@@ -1,29 +1,28 @@
 """What the in-cluster load creates, and what it checks first: the ConfigMap of
-graceproof's locustfiles, the Locust master's and workers' pods (their commands,
-environment, resources and placement), and the target's path, labels, Service and
-endpoints. A part of graceproof.placement.cluster.ClusterLoadRun (`LoadPods`).
+graceproof's locustfiles, the Locust master's and workers' pods (their environment,
+resources and placement), and the target's path and labels (its Service and endpoints:
+graceproof.load.cluster.InCluster). A part of graceproof.load.cluster_run.ClusterLoadRun
+(`LoadPods`).
 """
 
 from __future__ import annotations
 
-import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client.exceptions import ApiException
 
-from graceproof import locustfiles
 from graceproof.errors import LoadError, WorkloadSpecError
 from graceproof.kube import api_message
-from graceproof.load import LoadSettings
-from graceproof.placement.base import LoadContext
+from graceproof.load import locustfiles
+from graceproof.load.placement import LoadContext
+from graceproof.load.settings import LoadSettings
 from graceproof.podsecurity import RESTRICTED_CONTAINER, RESTRICTED_POD
-from graceproof.traffic.base import Traffic
 from graceproof.waiting import REQUEST_TIMEOUT, describe_pod, raise_if_stuck
 
 if TYPE_CHECKING:
-    from graceproof.placement.cluster import InCluster
+    from graceproof.load.cluster import InCluster
 
 __all__ = [
     "CONFIGMAP",
@@ -66,15 +65,13 @@ class LoadPods:
     placement: InCluster
     ctx: LoadContext
     settings: LoadSettings
-    kind: Traffic
     locustfile: Path
     workers: list[str]
     address: str
     port: int
     duration_s: float
-    stop_timeout_s: int
 
-    def _master_log(self, lines: int = 40) -> str:
+    def log_tail(self) -> str:
         raise NotImplementedError  # ClusterLoadRun's: the master's log, for errors
 
     def _check_path(self) -> None:
@@ -91,50 +88,6 @@ class LoadPods:
             raise WorkloadSpecError(
                 f"{self.ctx.target.ref}'s selector {self.ctx.target.selector!r} matches the "
                 "load's own pods: they would be disrupted; give the target its own labels"
-            )
-
-    def _service_address(self) -> tuple[str, int]:
-        target = self.ctx.target
-        svc = self.ctx.kube.core.read_namespaced_service(
-            target.service, self.ctx.namespace, _request_timeout=REQUEST_TIMEOUT
-        )
-        ip = svc.spec.cluster_ip
-        if not ip or ip == "None":
-            raise WorkloadSpecError(
-                f"service/{target.service} has no ClusterIP (headless): the in-cluster load "
-                "enters a Service's ClusterIP; give the workload a Service with one"
-            )
-        ports = svc.spec.ports or []
-        wanted = self.kind.port
-        for p in ports:
-            if wanted != "http" and p.name == wanted:
-                return ip, int(p.port)
-            if wanted == "http" and (
-                len(ports) == 1 or str(p.target_port) == str(target.pod_port) or p.name == "http"
-            ):
-                return ip, int(p.port)
-        raise WorkloadSpecError(
-            f"service/{target.service} has no port named {wanted!r} for connection "
-            f"{self.kind.name!r}; its ports: {[p.name or p.port for p in ports]}"
-        )
-
-    def _check_endpoints(self) -> None:
-        slices = self.ctx.kube.discovery.list_namespaced_endpoint_slice(
-            self.ctx.namespace,
-            label_selector=f"kubernetes.io/service-name={self.ctx.target.service}",
-            _request_timeout=REQUEST_TIMEOUT,
-        ).items
-        ready = [
-            e
-            for s in slices
-            for e in s.endpoints or []
-            if e.conditions is not None and e.conditions.ready
-        ]
-        if not ready:
-            raise WorkloadSpecError(
-                f"service/{self.ctx.target.service} has no ready endpoint: its selector "
-                f"matches no Ready pod, so the load would have nothing to reach; check the "
-                f"Service's selector against the pods of {self.ctx.target.ref}"
             )
 
     def _configmap(self) -> dict[str, Any]:
@@ -167,38 +120,6 @@ class LoadPods:
             "PYTHONUNBUFFERED": "1",
         }
         return [{"name": k, "value": v} for k, v in sorted(env.items())]
-
-    def _locust(self) -> list[str]:
-        return ["python3", "-m", "locust", "-f", f"/locust/{self.locustfile.name}"]
-
-    def _master_command(self) -> list[str]:
-        users = str(self.settings.users)
-        locust = [
-            *self._locust(),
-            "--master", "--master-bind-port", str(MASTER_PORT), "--headless",
-            "--users", users, "--spawn-rate", users,
-            "--run-time", f"{int(self.duration_s)}s", "--stop-timeout", str(self.stop_timeout_s),
-            "--host", f"http://{self.address}:{self.port}", "--only-summary",
-            "--expect-workers", str(len(self.workers)),
-            # The workers are created once the master runs, and may take as long.
-            "--expect-workers-max-wait", str(int(2 * self.placement.start_timeout_s + 30)),
-        ]  # fmt: skip
-        # The container outlives Locust, so its files can be copied: Locust runs in the
-        # background, its pid and then its exit status written where graceproof reads.
-        script = (
-            f"mkdir -p {WORK} && cd {WORK} && "
-            f"{shlex.join(locust)} >{WORK}/stdout.txt 2>{WORK}/stderr.txt & "
-            f"echo $! >{WORK}/pid; wait $!; echo $? >{WORK}/rc.tmp; mv {WORK}/rc.tmp {WORK}/rc; "
-            "exec sleep 86400"
-        )
-        return ["sh", "-c", script]
-
-    def _worker_command(self, master_ip: str) -> list[str]:
-        return [
-            *self._locust(),
-            "--worker", "--master-host", master_ip, "--master-port", str(MASTER_PORT),
-            "--host", f"http://{self.address}:{self.port}",
-        ]  # fmt: skip
 
     def _pod(self, name: str, role: str, command: list[str]) -> dict[str, Any]:
         spec: dict[str, Any] = {
@@ -295,6 +216,6 @@ class LoadPods:
                 )
                 raise LoadError(
                     f"the in-cluster load's pods {why}: {states}; Locust master's log:\n"
-                    f"{self._master_log()}"
+                    f"{self.log_tail()}"
                 )
             time.sleep(0.5)

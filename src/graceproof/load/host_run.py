@@ -1,4 +1,4 @@
-"""Run Locust as a subprocess against a NodePort on 127.0.0.1 and collect its records.
+"""The load on this host: Locust as subprocesses against a NodePort on 127.0.0.1.
 
 Locust is never imported here: importing it monkey-patches gevent and urllib3 and
 breaks the kubernetes client in this process (threads, watches, ssl recursion).
@@ -15,7 +15,10 @@ outage looks smaller than it is (coordinated omission). open: arrivals at `rate`
 requests per second whatever the answers do; every record then carries `intended`, and
 its duration runs from it (see workloads/locust_records.py). When one core cannot reach
 the rate, `processes` > 1 runs Locust distributed: a master and that many workers in
-one process group, each worker writing its own records file, merged by wait().
+one process group, each worker writing its own records file, merged by collect().
+
+What every runner does alike (the waits, the command line, the result) is
+graceproof.load.runner's; this file holds what differs on the host.
 """
 
 from __future__ import annotations
@@ -29,43 +32,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from graceproof import locustfiles
 from graceproof.errors import LoadError
-from graceproof.load_result import (
-    LoadResult,
-    LoadTimeout,
-    LocustCrashed,
-    count_lines,
-    crash_reason,
-    load_records,
-    merge_records,
-    tail,
-)
-from graceproof.load_settings import (
-    DEFAULT_SOURCE_PORTS,
-    HTTP_METHODS,
-    LOAD_MODES,
-    LoadMode,
-    LoadSettings,
-)
-from graceproof.locustfiles import LOCUSTFILE_ENV, LocustfileNotFound, default_locustfile
+from graceproof.load import locustfiles
+from graceproof.load.locustfiles import LocustfileNotFound, default_locustfile
+from graceproof.load.result import count_lines, load_records, merge_records, tail
+from graceproof.load.runner import STARTUP_ALLOWANCE_S, Collected, LoadRunner, LoadStatus
+from graceproof.load.settings import LoadSettings
 from graceproof.traffic import traffic
 
-# The names graceproof.load has always offered: its settings, results and locustfiles
-# live in modules of their own.
-__all__ = [
-    "DEFAULT_SOURCE_PORTS", "HTTP_METHODS", "LOAD_MODES", "LOCUSTFILE_ENV", "QUARANTINE_ENV",
-    "QUARANTINE_FILE", "STARTUP_ALLOWANCE_S", "LoadMode", "LoadResult", "LoadRun", "LoadSettings",
-    "LoadTimeout", "LocustCrashed", "LocustfileNotFound", "crash_reason", "default_locustfile",
-    "load_records", "merge_records",
-]  # fmt: skip
+__all__ = ["LOOPBACK", "QUARANTINE_ENV", "QUARANTINE_FILE", "LoadRun"]
 
 LOOPBACK = "127.0.0.1"
-# Locust's startup (imports, gevent) before the first request, generously.
-STARTUP_ALLOWANCE_S = 60.0
 # Source ports whose SYN got no answer, shared by the runs of this host (see
 # workloads/locust_ports.py): one file per user in the temporary folder, or the file
 # this variable names in graceproof's own environment.
@@ -90,7 +69,7 @@ def _wait_all(procs: list[subprocess.Popen[bytes]], timeout_s: float) -> bool:
     return True
 
 
-class LoadRun:
+class LoadRun(LoadRunner):
     """One Locust run as subprocesses in their own process group (a context manager):
     one Locust, or a master and `settings.processes` workers.
 
@@ -117,18 +96,16 @@ class LoadRun:
             raise ValueError(f"port must be in 1..65535, not {port}")
         if duration_s < 1:
             raise ValueError(f"duration_s must be >= 1, not {duration_s}")
-        self.port = port
-        self.settings = settings
         # Locust's --run-time takes whole seconds.
-        self.duration_s = float(math.ceil(duration_s))
-        self.records_path = Path(records_path)
+        super().__init__(settings, float(math.ceil(duration_s)), records_path)
+        self.address = LOOPBACK
+        self.port = port
         self.locustfile = (
             Path(locustfile) if locustfile is not None else default_locustfile(settings.connection)
         )
         if not self.locustfile.is_file():
             raise LocustfileNotFound(f"locustfile {self.locustfile} does not exist")
         self.python = python
-        self.stop_timeout_s = settings.stop_timeout_s
         self.stdout_path = self.records_path.with_name(self.records_path.name + ".stdout.txt")
         self.stderr_path = self.records_path.with_name(self.records_path.name + ".stderr.txt")
         # Kinds whose records come at the end of a held stream say here, a line per
@@ -138,12 +115,10 @@ class LoadRun:
         self.master_port = _free_loopback_port() if settings.processes > 1 else None
         self._proc: subprocess.Popen[bytes] | None = None  # the (master) Locust
         self._workers: list[subprocess.Popen[bytes]] = []
-        self._started = 0.0
-        self._result: LoadResult | None = None
 
     @property
     def host_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return self.url
 
     @property
     def distributed(self) -> bool:
@@ -165,33 +140,21 @@ class LoadRun:
 
     def command(self) -> list[str]:
         """The Locust that runs the users, or the master of the workers when distributed."""
-        users = str(self.settings.users)
-        locust = [self.python, "-m", "locust", "-f", str(self.locustfile)]
-        command = [
-            *locust, "--headless", "--users", users,
-            # All users at once: the load is steady before the warm-up ends.
-            "--spawn-rate", users,
-            "--run-time", f"{int(self.duration_s)}s", "--stop-timeout", str(self.stop_timeout_s),
-            "--host", self.host_url, "--only-summary",
-        ]  # fmt: skip
-        if self.master_port is not None:
-            command += [
-                "--master", "--master-bind-host", LOOPBACK,
-                "--master-bind-port", str(self.master_port),
-                "--expect-workers", str(self.settings.processes),
-                "--expect-workers-max-wait", str(int(STARTUP_ALLOWANCE_S)),
-            ]  # fmt: skip
-        return command
+        if self.master_port is None:
+            return self.locust_command("standalone")
+        return self.locust_command(
+            "master",
+            master_host=LOOPBACK,
+            master_port=self.master_port,
+            workers=self.settings.processes,
+            workers_wait_s=STARTUP_ALLOWANCE_S,
+        )
 
     def worker_command(self) -> list[str]:
         """A worker of the distributed mode (the master sends it users and run time)."""
         if self.master_port is None:
             raise LoadError("a single-process LoadRun has no workers (settings.processes is 1)")
-        return [
-            self.python, "-m", "locust", "-f", str(self.locustfile),
-            "--worker", "--master-host", LOOPBACK, "--master-port", str(self.master_port),
-            "--host", self.host_url,  # the locustfile checks it before any user starts
-        ]  # fmt: skip
+        return self.locust_command("worker", master_host=LOOPBACK, master_port=self.master_port)
 
     def environment(self, worker: int | None = None) -> dict[str, str]:
         """The environment of the single Locust, of the master (worker None) or of a worker."""
@@ -218,10 +181,6 @@ class LoadRun:
     def pids(self) -> list[int]:
         """The Locust processes once started: the single one, or the master then each worker."""
         return [proc.pid for proc in self._procs()]
-
-    @property
-    def running(self) -> bool:
-        return any(proc.poll() is None for proc in self._procs())
 
     def start(self) -> LoadRun:
         if self._proc is not None:
@@ -270,7 +229,7 @@ class LoadRun:
             raise LoadError("the load was not started; call start() or use `with LoadRun(...)`")
         return self._proc
 
-    def _stderr_tails(self) -> str:
+    def log_tail(self) -> str:
         if not self.distributed:
             return tail(self.stderr_path)
         parts = [f"[master]\n{tail(self.stderr_path)}"]
@@ -278,82 +237,35 @@ class LoadRun:
             parts.append(f"[worker {i}]\n{tail(self._worker_log(i, 'stderr'))}")
         return "\n".join(parts)
 
-    def _exited_early(self) -> str | None:
-        for i, proc in enumerate(self._procs()):
+    def status(self) -> LoadStatus:
+        procs = self._procs()
+        seen = sum(count_lines(path) for path in self._written_paths())
+        # A held stream is recorded when it ends; its opening is progress enough.
+        seen = max(seen, count_lines(self.progress_path))
+        exited = None
+        for i, proc in enumerate(procs):
             if proc.poll() is not None:
                 who = "Locust" if i == 0 else f"Locust worker {i - 1}"
-                return f"{who} exited with {proc.returncode}"
-        return None
+                exited = f"{who} exited with {proc.returncode}"
+                break
+        return LoadStatus(seen, exited, all(proc.poll() is not None for proc in procs))
 
-    def wait_for_records(self, count: int = 1, timeout_s: float = STARTUP_ALLOWANCE_S) -> int:
-        """Block until at least `count` requests were recorded: the load is flowing.
+    @property
+    def running(self) -> bool:
+        # No file to count: only whether a process still runs.
+        return any(proc.poll() is None for proc in self._procs())
 
-        Raises LocustCrashed when Locust (or a worker) exits first, LoadTimeout after
-        timeout_s.
-        """
-        self._require_proc()
-        deadline = time.monotonic() + timeout_s
-        while True:
-            seen = sum(count_lines(path) for path in self._written_paths())
-            # A held stream is recorded when it ends; its opening is progress enough.
-            seen = max(seen, count_lines(self.progress_path))
-            if seen >= count:
-                return seen
-            exited = self._exited_early()
-            if exited:
-                raise LocustCrashed(
-                    f"{exited} after {seen} request(s), before {count} were recorded; "
-                    f"stderr:\n{self._stderr_tails()}"
-                )
-            if time.monotonic() >= deadline:
-                raise LoadTimeout(
-                    f"only {seen} of {count} request(s) recorded after {timeout_s:.0f} s "
-                    f"(is something listening on {self.host_url}?); stderr:\n"
-                    f"{self._stderr_tails()}"
-                )
-            time.sleep(0.1)
-
-    def wait(self, timeout_s: float | None = None, *, check: bool = True) -> LoadResult:
-        """Wait for Locust to finish (it stops itself after duration_s) and collect;
-        distributed, wait for every worker too and merge their records into records_path.
-
-        Locust exits 1 when any request failed: that is data, not a harness failure.
-        With check=True, raise LocustCrashed when Locust itself failed.
-        """
-        if self._result is not None:
-            return self._result
-        proc = self._require_proc()
-        if timeout_s is None:
-            timeout_s = self.duration_s + self.stop_timeout_s + STARTUP_ALLOWANCE_S
-        if not _wait_all(self._procs(), timeout_s):
-            self.stop()
-            raise LoadTimeout(
-                f"Locust did not finish within {timeout_s:.0f} s (run time {self.duration_s:.0f}"
-                f" s) and was killed; stderr:\n{self._stderr_tails()}"
-            )
+    def collect(self) -> Collected:
+        """The records (distributed: every worker's, merged into records_path)."""
         if self.distributed:
             records = merge_records(self.worker_records_paths(), self.records_path)
         else:
             records = load_records(self.records_path)
-        result = LoadResult(
-            returncode=proc.wait(),
+        return Collected(
+            returncode=self._require_proc().wait(),
             records=records,
-            settings=self.settings,
-            duration_s=self.duration_s,
-            port=self.port,
-            started=self._started,
-            finished=time.time(),
-            stderr_tail=self._stderr_tails(),
-            records_path=str(self.records_path),
-            command=self.command(),
             worker_returncodes=tuple(w.wait() for w in self._workers),
         )
-        self._result = result
-        if check:
-            problem = crash_reason(result)
-            if problem:
-                raise LocustCrashed(f"{problem}; stderr:\n{result.stderr_tail}")
-        return result
 
     def stop(self, grace_s: float | None = None) -> None:
         """Terminate the process group (SIGTERM, then SIGKILL after grace_s). By default
@@ -374,19 +286,8 @@ class LoadRun:
             if _wait_all(self._procs(), wait_s):
                 return
 
-    def __enter__(self) -> LoadRun:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def teardown(self, failed: bool) -> None:
+        """Stop the group and reap every process (a failed start too)."""
         self.stop()
         for proc in self._procs():
             if proc.poll() is None:

@@ -3,8 +3,9 @@
 `OnHost` (the default) runs it on the machine that runs graceproof, against a NodePort
 on 127.0.0.1. `InCluster` runs a Locust master and workers as pods in the test
 namespace, against the Service's ClusterIP: the way to prove a remote cluster, where no
-NodePort is on 127.0.0.1. A new placement is one small class whose `runner` returns
-something that behaves as graceproof.load.LoadRun does (`LoadRunner`).
+NodePort is on 127.0.0.1. A new placement is one small class: `check_reachable` says
+whether its load can reach a deployed target, and `runner` returns a
+graceproof.load.runner.LoadRunner subclass that implements what differs where it runs.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from graceproof.kube import Kube
-from graceproof.load import LoadResult, LoadSettings
+from graceproof.load.runner import LoadRunner
+from graceproof.load.settings import LoadSettings
 from graceproof.workloads.base import Target, changed_parameters, parameters_of
 
 __all__ = ["LoadContext", "LoadRunner", "Placement"]
@@ -36,38 +37,18 @@ class LoadContext:
     avoid_nodes: tuple[str, ...] = ()
 
 
-class LoadRunner(Protocol):
-    """One run of the load, as a context manager (graceproof.load.LoadRun is one)."""
-
-    duration_s: float
-
-    def __enter__(self) -> LoadRunner: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    @property
-    def running(self) -> bool: ...
-
-    def wait_for_records(self, count: int = 1, timeout_s: float = ...) -> int: ...
-
-    def stop(self) -> None: ...
-
-    def wait(self, timeout_s: float | None = None, *, check: bool = True) -> LoadResult: ...
-
-
 class Placement(ABC):
     """Where the load runs."""
 
     kind: ClassVar[str]
     """Its name in results and scenario ids."""
-    probes_host: ClassVar[bool] = True
-    """Whether the workload's NodePort on 127.0.0.1 is checked before the load starts
-    (only a load from the host needs it)."""
+
+    @abstractmethod
+    def check_reachable(
+        self, kube: Kube, namespace: str, target: Target, load: LoadSettings
+    ) -> None:
+        """Once `target` is deployed, before any load: return when the load can reach
+        it from where it runs; raise, saying what is missing, when it cannot."""
 
     @abstractmethod
     def runner(self, ctx: LoadContext) -> LoadRunner:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graceproof.errors import LoadError
-from graceproof.load_settings import LoadSettings
+from graceproof.load.settings import LoadSettings
 from graceproof.model import ConnectionPolicy, RequestRecord
 
 __all__ = [
@@ -93,7 +93,7 @@ class LoadResult:
     records_path: str = ""
     command: list[str] = field(default_factory=list)  # the (master) Locust's
     worker_returncodes: tuple[int, ...] = ()  # processes > 1: each worker's exit status
-    # Where the load ran, when not on this host (graceproof.placement): its pods,
+    # Where the load ran, when not on this host (graceproof.load.placement): its pods,
     # nodes, clock offsets and the completeness of its records.
     placement: dict[str, Any] = field(default_factory=dict)
 
