@@ -26,7 +26,6 @@ from pathlib import Path
 from kubernetes.client.exceptions import ApiException
 
 from graceproof.budget import Budget
-from graceproof.config import KIND_NODE_IMAGES, normalize_k8s_version
 from graceproof.disruptions import DISRUPTIONS, disruption_named
 from graceproof.errors import (
     BadKubeconfigError,
@@ -50,6 +49,7 @@ from graceproof.placement import InCluster, OnHost, Placement
 from graceproof.placement.cluster import OFFICIAL_LOCUST_IMAGE
 from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
+from graceproof.providers.kind_release import KIND_NODE_IMAGES, normalize_k8s_version
 from graceproof.proving import ProofOutcome, outcome_json, prove_with_control
 from graceproof.report import write_report
 from graceproof.result import ClusterInfo

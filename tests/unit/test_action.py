@@ -27,10 +27,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from graceproof.cli import parser
-from graceproof.config import KIND_NODE_IMAGES, KIND_RELEASE
 from graceproof.disruptions import DISRUPTIONS
 from graceproof.ingress import CONTROLLERS
 from graceproof.model import RequestRecord, TimelineEvent
+from graceproof.providers.kind_release import KIND_NODE_IMAGES, KIND_RELEASE
 from graceproof.proving import ProofOutcome, outcome_json
 from graceproof.result import ClusterInfo, Disruption, ScenarioResult
 

@@ -431,8 +431,8 @@ def test_prove_on_kind_takes_a_node_image_from_the_flag_or_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from graceproof.cli_prove import provider_of
-    from graceproof.config import KIND_NODE_IMAGES
     from graceproof.providers import KindProvider
+    from graceproof.providers.kind_release import KIND_NODE_IMAGES
 
     monkeypatch.delenv("GRACEPROOF_NODE_IMAGE", raising=False)
     pinned = provider_of(_kind_args(), tmp_path)
