@@ -3,7 +3,7 @@
 #   hack/install-kind.sh DIR
 # The "Install kind" step of action.yml and of .github/workflows/e2e.yml, which both
 # give the pins in their env (tests/unit/test_action.py keeps them equal to each other
-# and KIND_VERSION to graceproof.config.KIND_RELEASE):
+# and KIND_VERSION to graceproof.providers.kind_release.KIND_RELEASE):
 #   KIND_VERSION        the release, e.g. v0.33.0
 #   KIND_SHA256_AMD64   sha256 of its kind-linux-amd64
 #   KIND_SHA256_ARM64   sha256 of its kind-linux-arm64

@@ -78,28 +78,27 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     import tempfile
 
-    from graceproof.config import OptionError
-    from graceproof.errors import GraceproofError
+    from graceproof.cli_options import existing_options
+    from graceproof.errors import GraceproofError, OptionError
     from graceproof.kube import Kube
-    from graceproof.kubeconfig import find_kubeconfig
     from graceproof.namespaces import delete_namespaces, namespaces_to_clean
-    from graceproof.providers import ExistingProvider
+    from graceproof.providers import make_provider
 
     try:
-        source = find_kubeconfig(args.kubeconfig, args.context)
-        if source is None:
-            raise OptionError(
-                "no cluster: give --kubeconfig FILE, set $KUBECONFIG, or have ~/.kube/config"
-            )
-        with tempfile.TemporaryDirectory(prefix="graceproof-") as state:
-            provider = ExistingProvider(
-                source_kubeconfig=source.files[0], state_dir=Path(state), source=source
-            )
-            provider.start()
-            with Kube.from_kubeconfig(provider.kubeconfig) as kube:
-                chosen, alone = namespaces_to_clean(kube, run_id=args.run_id, everything=args.all)
-                if not args.dry_run:
-                    delete_namespaces(kube, chosen)
+        options = existing_options(
+            args.kubeconfig,
+            args.context,
+            no_cluster="no cluster: give --kubeconfig FILE, set $KUBECONFIG, or have "
+            "~/.kube/config",
+        )
+        with (
+            tempfile.TemporaryDirectory(prefix="graceproof-") as state,
+            make_provider(options, Path(state)) as provider,
+            Kube.from_kubeconfig(provider.kubeconfig) as kube,
+        ):
+            chosen, alone = namespaces_to_clean(kube, run_id=args.run_id, everything=args.all)
+            if not args.dry_run:
+                delete_namespaces(kube, chosen)
     except (OptionError, GraceproofError) as exc:
         print(f"graceproof clean: {exc}", file=sys.stderr)
         return EXIT_USAGE  # as `graceproof prove` exits on a bad kubeconfig

@@ -1,7 +1,10 @@
 """graceproof's options: CLI option, then GRACEPROOF_* environment variable, then default.
 
-`build_options` is pure (values in, `Options` or `OptionError` out) so every rule is
-unit-testable; the pytest plugin feeds it the parsed CLI values and `os.environ`.
+`build_options` is the one way in: the pytest plugin feeds it the parsed `--gp-*`
+values and `os.environ`, `graceproof prove` and `clean` their flags
+(graceproof.cli_options); the chosen provider checks and completes its own part
+(graceproof.providers). It is pure (values in, `Options` or `OptionError` out), so
+every rule is unit-testable.
 """
 
 from __future__ import annotations
@@ -11,14 +14,23 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graceproof import paths
 from graceproof.errors import OptionError
+from graceproof.providers import kind_release, provider_class
+from graceproof.providers.kind_release import (
+    DEFAULT_CLUSTER_NAME,
+    DEFAULT_K8S_VERSION,
+    KIND_NODE_IMAGES,
+    KIND_RELEASE,
+)
+
+if TYPE_CHECKING:
+    from graceproof.kubeconfig import KubeconfigSource
 
 __all__ = [
     "DEFAULT_IMAGE",
-    "KIND_NODE_IMAGES",
-    "KIND_RELEASE",
     "OPTION_SPECS",
     "OptionError",
     "OptionSpec",
@@ -29,19 +41,7 @@ __all__ = [
     "read_env_file",
 ]
 
-# kind node images are built for one kind release and pinned by digest (kind's
-# release notes: "You must use the @sha256 digest"). These are the images published
-# with kind v0.33.0, copied from its release notes ("Images pre-built for this
-# release"); it publishes none for 1.33 and older. hack/kind.sh builds the same kind.
-KIND_RELEASE = "v0.33.0"
-KIND_NODE_IMAGES: dict[str, str] = {
-    "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",  # noqa: E501
-    "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",  # noqa: E501
-    "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",  # noqa: E501
-    "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",  # noqa: E501
-}
-DEFAULT_K8S_VERSION = "1.34"
-DEFAULT_CLUSTER_NAME = "graceproof"
+# The sample workload's image (workloads/Dockerfile), when hack/versions.env is not found.
 DEFAULT_IMAGE = "graceproof/workload:0.1.0"
 VERSIONS_ENV = "hack/versions.env"
 
@@ -118,11 +118,14 @@ class Options:
     run_id: str
     # A kind node image given by the user; None: the pinned one of k8s_version.
     kind_node_image: str | None = None
+    # The kubeconfig files and context as kubectl finds them (graceproof prove, clean);
+    # None: `kubeconfig` alone at its current context (the plugin's --gp-kubeconfig).
+    kubeconfig_source: KubeconfigSource | None = None
 
     @property
     def node_image(self) -> str:
         """The kind node image: the one given, else the pinned one of `k8s_version`."""
-        return self.kind_node_image or KIND_NODE_IMAGES[self.k8s_version or DEFAULT_K8S_VERSION]
+        return kind_release.node_image(self.kind_node_image, self.k8s_version)
 
 
 def parse_bool(value: str, *, name: str) -> bool:
@@ -162,19 +165,6 @@ def default_image(root: Path | None) -> str:
         if image:
             return image
     return DEFAULT_IMAGE
-
-
-def normalize_k8s_version(value: str) -> str:
-    """'1.34', 'v1.34' or the exact pinned '1.34.0' -> '1.34'; else `OptionError`."""
-    v = value.strip().removeprefix("v")
-    minor = ".".join(v.split(".")[:2])
-    if minor in KIND_NODE_IMAGES and (v == minor or f"v{v}@" in KIND_NODE_IMAGES[minor]):
-        return minor
-    known = ", ".join(KIND_NODE_IMAGES)
-    raise OptionError(
-        f"--gp-k8s-version {value!r} is not supported: kind {KIND_RELEASE} node images exist "
-        f"for {known}"
-    )
 
 
 def _has_pinned_tag(image: str) -> bool:
@@ -272,13 +262,5 @@ def build_options(
         # nothing to refuse, and importing them (the kubernetes client) cost every such
         # pytest start 0.3 s; make_provider checks when a cluster is asked for. The
         # defaults are the default provider's, kind's: its Kubernetes minor.
-        return with_k8s_version(options, None)
-    # Imported here: the providers import this module (find_repo_file, Options).
-    from graceproof.providers import provider_class
-
+        return replace(options, k8s_version=DEFAULT_K8S_VERSION)
     return provider_class(provider).check_options(options)
-
-
-def with_k8s_version(options: Options, version: str | None) -> Options:
-    """`options` with the kind minor normalized (default when None)."""
-    return replace(options, k8s_version=normalize_k8s_version(version or DEFAULT_K8S_VERSION))

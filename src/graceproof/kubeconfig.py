@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graceproof.config import OptionError
-from graceproof.errors import BadKubeconfigError
+from graceproof.errors import BadKubeconfigError, OptionError
 from graceproof.kube import read_kubeconfig
 
 __all__ = ["KubeconfigSource", "find_kubeconfig", "merge_kubeconfigs"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from graceproof.cli_prove import archive_tags
+from graceproof.cli_prove_inputs import archive_tags
 from graceproof.config import read_env_file
 from graceproof.kube import Kube
 from graceproof.providers import ClusterProvider

@@ -28,11 +28,11 @@ from packaging.utils import canonicalize_name
 
 from graceproof.action_log import DisruptionRecord
 from graceproof.cli import parser
-from graceproof.config import KIND_NODE_IMAGES, KIND_RELEASE
 from graceproof.disruptions import DISRUPTIONS
 from graceproof.ingress import CONTROLLERS
 from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import RequestRecord, TimelineEvent
+from graceproof.providers.kind_release import KIND_NODE_IMAGES, KIND_RELEASE
 from graceproof.proving import ProofOutcome, outcome_json
 from graceproof.result import ScenarioResult
 from graceproof.subject import Subject

@@ -8,12 +8,12 @@ import pytest
 from graceproof import paths
 from graceproof.config import (
     DEFAULT_IMAGE,
-    KIND_NODE_IMAGES,
     OptionError,
     build_options,
     parse_bool,
     read_env_file,
 )
+from graceproof.providers.kind_release import KIND_NODE_IMAGES
 
 
 def build(cli: dict[str, object] | None = None, env: dict[str, str] | None = None, **kw: object):

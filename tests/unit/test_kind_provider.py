@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from graceproof.config import KIND_NODE_IMAGES, KIND_RELEASE, build_options
+from graceproof.config import build_options
 from graceproof.errors import CommandFailedError, KindSetupError, MissingToolError
 from graceproof.providers import ExistingProvider, make_provider
 from graceproof.providers.base import run_command
 from graceproof.providers.kind import KindProvider
 from graceproof.providers.kind_checks import missing_capabilities
+from graceproof.providers.kind_release import KIND_NODE_IMAGES, KIND_RELEASE
 
 NODE_IMAGE = KIND_NODE_IMAGES["1.34"]
 

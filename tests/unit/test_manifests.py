@@ -444,9 +444,9 @@ def _kind_args(*extra: str) -> Any:
 def test_prove_on_kind_takes_a_node_image_from_the_flag_or_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from graceproof.cli_prove import provider_of
-    from graceproof.config import KIND_NODE_IMAGES
+    from graceproof.cli_prove_inputs import provider_of
     from graceproof.providers import KindProvider
+    from graceproof.providers.kind_release import KIND_NODE_IMAGES
 
     monkeypatch.delenv("GRACEPROOF_NODE_IMAGE", raising=False)
     pinned = provider_of(_kind_args(), tmp_path)
@@ -475,7 +475,7 @@ def _archive(tmp_path: Path, tag: str) -> Path:
 
 
 def test_the_ingress_image_is_the_imported_one_else_the_pinned_release(tmp_path: Path) -> None:
-    from graceproof.cli_prove import ingress_of
+    from graceproof.cli_prove_inputs import ingress_of
     from graceproof.ingress import TRAEFIK_IMAGE, Traefik
 
     assert ingress_of(_ingress_args(tmp_path)) is None

@@ -132,7 +132,8 @@ def test_the_placement_is_in_the_id_only_when_the_load_leaves_the_host() -> None
 def test_cli_load_flags_go_with_the_cluster_placement(tmp_path: Path) -> None:
     import argparse
 
-    from graceproof.cli_prove import add_parser, placement_of
+    from graceproof.cli_prove import add_parser
+    from graceproof.cli_prove_inputs import placement_of
     from graceproof.errors import OptionError
 
     parser = argparse.ArgumentParser()
@@ -172,7 +173,8 @@ def test_the_report_says_where_the_load_ran_and_how_sure_its_clock_is() -> None:
 def test_a_load_through_an_ingress_is_not_taken_into_the_cluster(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from graceproof.cli_prove import add_parser, placement_of
+    from graceproof.cli_prove import add_parser
+    from graceproof.cli_prove_inputs import placement_of
     from graceproof.errors import OptionError
 
     run = _run(tmp_path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from graceproof.cli import main
-from graceproof.cli_prove import check_writable
+from graceproof.cli_prove_inputs import check_writable
 from graceproof.errors import ReportWriteError
 from graceproof.result_files import write_file_whole
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from graceproof.config import KIND_NODE_IMAGES, KIND_RELEASE
+from graceproof.providers.kind_release import KIND_NODE_IMAGES, KIND_RELEASE
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 CI = WORKFLOWS / "ci.yml"

@@ -1,18 +1,31 @@
 """Cluster providers: where the test cluster comes from.
 
 Each provider is one class behind `ClusterProvider`, checking its own options
-(`check_options`) and building itself from them (`from_options`). A new provider
-(k3d, minikube) is one module and one line in `PROVIDERS`.
+(`check_options`) and building itself from them (`from_options`). Every way in, the
+pytest plugin, `graceproof prove` and `graceproof clean` alike, builds an `Options`
+(graceproof.config) and asks `make_provider` for its cluster.
+
+A new provider (k3d, minikube) is one module and one line in `_REGISTERED`. A provider
+is imported when it is first asked for: the options name this package at every pytest
+start, where the providers' kubernetes client cost 0.3 s (tests/unit/test_packaging.py).
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from graceproof.config import OptionError, Options
+from graceproof.errors import OptionError
 from graceproof.providers.base import ClusterProvider
-from graceproof.providers.existing import ExistingProvider
-from graceproof.providers.kind import KindProvider
+
+if TYPE_CHECKING:
+    from graceproof.config import Options
+    from graceproof.providers.existing import ExistingProvider
+    from graceproof.providers.kind import KindProvider
+
+    # The registered name -> class, built on first use by __getattr__ below.
+    PROVIDERS: dict[str, type[ClusterProvider]]
 
 __all__ = [
     "PROVIDERS",
@@ -23,18 +36,22 @@ __all__ = [
     "provider_class",
 ]
 
-PROVIDERS: dict[str, type[ClusterProvider]] = {
-    cls.kind: cls for cls in (KindProvider, ExistingProvider)
+# A provider's registered name (its `kind`) -> its module and class.
+_REGISTERED: dict[str, tuple[str, str]] = {
+    "kind": ("graceproof.providers.kind", "KindProvider"),
+    "existing": ("graceproof.providers.existing", "ExistingProvider"),
 }
 
 
 def provider_class(name: str) -> type[ClusterProvider]:
     """The provider registered as `name`; OptionError naming the choices otherwise."""
-    cls = PROVIDERS.get(name)
-    if cls is None:
+    entry = _REGISTERED.get(name)
+    if entry is None:
         raise OptionError(
-            f"--gp-provider {name!r} is unknown; choose one of: {', '.join(PROVIDERS)}"
+            f"--gp-provider {name!r} is unknown; choose one of: {', '.join(_REGISTERED)}"
         )
+    module, attr = entry
+    cls: type[ClusterProvider] = getattr(importlib.import_module(module), attr)
     return cls
 
 
@@ -45,3 +62,14 @@ def make_provider(options: Options, state_dir: Path, root: Path | None = None) -
     # Checked again (idempotent): build_options skips the check when no option was
     # given at all, to keep pytest's start light.
     return cls.from_options(cls.check_options(options), state_dir, root)
+
+
+def __getattr__(name: str) -> object:
+    # PEP 562: `from graceproof.providers import KindProvider` (or PROVIDERS) imports
+    # that provider on first use, not when the package is imported.
+    if name == "PROVIDERS":
+        return {registered: provider_class(registered) for registered in _REGISTERED}
+    for registered, (_, attr) in _REGISTERED.items():
+        if attr == name:
+            return provider_class(registered)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

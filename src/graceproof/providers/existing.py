@@ -17,8 +17,13 @@ from typing import Any
 
 import yaml
 
-from graceproof.config import OptionError, Options, read_env_file
-from graceproof.errors import CommandFailedError, ImageNotAvailableError, MissingToolError
+from graceproof.config import Options, read_env_file
+from graceproof.errors import (
+    CommandFailedError,
+    ImageNotAvailableError,
+    MissingToolError,
+    OptionError,
+)
 from graceproof.kube import read_kubeconfig
 from graceproof.kubeconfig import KubeconfigSource, merge_kubeconfigs
 from graceproof.providers.base import ClusterProvider, Runner, Which, run_command, write_private
@@ -102,7 +107,11 @@ class ExistingProvider(ClusterProvider):
     def from_options(cls, options: Options, state_dir: Path, root: Path | None) -> ExistingProvider:
         if options.kubeconfig is None:  # check_options refuses this; narrows the type
             raise OptionError("--gp-provider existing needs --gp-kubeconfig")
-        return cls(source_kubeconfig=options.kubeconfig, state_dir=state_dir)
+        return cls(
+            source_kubeconfig=options.kubeconfig,
+            state_dir=state_dir,
+            source=options.kubeconfig_source,
+        )
 
     def __init__(
         self,

@@ -12,13 +12,14 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pytest_kubernetes.providers.kind import KindManagerBase
 
-from graceproof.config import KIND_RELEASE, OptionError, Options, find_repo_file, with_k8s_version
-from graceproof.errors import ClusterUnreachableError, CommandFailedError
+from graceproof.config import Options, find_repo_file
+from graceproof.errors import ClusterUnreachableError, CommandFailedError, OptionError
 from graceproof.kube import Kube
 from graceproof.providers.base import (
     ClusterProvider,
@@ -36,6 +37,11 @@ from graceproof.providers.kind_checks import (
     explain_create_failure,
     kind_config_nodes,
     node_image_present,
+)
+from graceproof.providers.kind_release import (
+    DEFAULT_K8S_VERSION,
+    KIND_RELEASE,
+    normalize_k8s_version,
 )
 from graceproof.waiting import DEFAULT_TRANSIENT, default_service_account, nodes_ready, wait_for
 
@@ -212,7 +218,8 @@ class KindProvider(ClusterProvider):
                 "kind cluster's kubeconfig to a private file itself. Use --gp-provider existing "
                 "to test a cluster you already have."
             )
-        options = with_k8s_version(options, options.k8s_version)
+        minor = normalize_k8s_version(options.k8s_version or DEFAULT_K8S_VERSION)
+        options = replace(options, k8s_version=minor)
         given = options.kind_node_image
         # A node image's tag names its Kubernetes (kindest/node:v1.34.11, and hack/'s
         # graceproof/kind-node:v1.34.4-...); another minor asked for would be ignored.

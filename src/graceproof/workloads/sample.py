@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, get_args
 import yaml
 
 from graceproof.amounts import check_int_or_percent
+from graceproof.config import DEFAULT_IMAGE
 from graceproof.errors import WorkloadSpecError
 from graceproof.hooks import (
     APP_STDOUT,
@@ -83,7 +84,6 @@ PROTOCOLS: dict[str, tuple[int, str, int]] = {
     "grpc": (8081, "GRPC_PORT", 1),
     "websocket": (8082, "WS_PORT", 2),
 }
-DEFAULT_IMAGE = "graceproof/workload:0.1.0"
 NAME_LABEL = "app.kubernetes.io/name"
 VARIANT_LABEL = "graceproof.dev/variant"
 # render's own default; a SampleApp's hooks default to graceproof.hooks.DEFAULT_SLEEP_S.

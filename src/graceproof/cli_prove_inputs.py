@@ -1,0 +1,141 @@
+"""What the flags of `graceproof prove` mean: the workload's source, the cluster's
+`Options` and provider, the budget, the ingress controller and where the load runs.
+
+Each function turns flags into one of graceproof's values, or raises OptionError
+naming the flag; `graceproof prove` calls them all before it deploys anything, so a
+bad input exits 2 with nothing made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+
+from graceproof.budget import Budget
+from graceproof.cli_options import existing_options, kind_options
+from graceproof.config import Options
+from graceproof.errors import OptionError
+from graceproof.ingress import CONTROLLERS, IngressController, controller_named
+from graceproof.placement import OFFICIAL_LOCUST_IMAGE, InCluster, OnHost, Placement
+from graceproof.providers import ClusterProvider, make_provider
+from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
+
+__all__ = [
+    "archive_tags",
+    "budget_of",
+    "check_writable",
+    "ingress_of",
+    "options_of",
+    "placement_of",
+    "provider_of",
+    "source_of",
+]
+
+
+def source_of(args: argparse.Namespace) -> ManifestSource:
+    if (args.values or args.set) and not args.chart:
+        raise OptionError("--values and --set go with --chart")
+    if args.filename:
+        return ManifestFiles(tuple(args.filename))
+    if args.kustomize:
+        return Kustomization(args.kustomize)
+    return HelmChart(args.chart, values=tuple(args.values), set=tuple(args.set))
+
+
+def check_writable(folder: Path) -> None:
+    """OptionError unless graceproof can write in `folder` (made if missing, and removed
+    again, with the parents made for it): found before a cluster is made, not after the
+    proof."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OptionError(
+            f"--report-dir {folder} cannot be written: {exc.strerror or exc}. "
+            "To fix: choose a folder you can write in"
+        ) from exc
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def budget_of(args: argparse.Namespace) -> Budget | None:
+    """The budget the flags give, or None for the strict zero rule."""
+    values = (args.max_error_rate, args.max_unavailable_s, args.max_p99_in_windows_s)
+    if all(v is None for v in values):
+        return None
+    return Budget(*values)
+
+
+def placement_of(args: argparse.Namespace) -> Placement:
+    """Where the load runs, from --load-from, --load-workers and --load-image."""
+    if args.load_from == "host":
+        if args.load_image != OFFICIAL_LOCUST_IMAGE or args.load_workers != 2:
+            raise OptionError("--load-workers and --load-image go with --load-from cluster")
+        return OnHost()
+    if args.ingress:
+        raise OptionError(
+            "--ingress goes with --load-from host: a load from the cluster enters the "
+            "Service's ClusterIP and would bypass the controller"
+        )
+    return InCluster(workers=args.load_workers, image=args.load_image)
+
+
+def ingress_of(args: argparse.Namespace) -> IngressController | None:
+    """The controller --ingress names, with its image: --ingress-image, else the tag
+    of an --image-archive that carries its unpinned image (a cluster that pulls
+    nothing, like the local one), else its release pinned by digest."""
+    if args.ingress is None:
+        if args.ingress_image:
+            raise OptionError("--ingress-image goes with --ingress")
+        return None
+    cls = CONTROLLERS[args.ingress]
+    image = args.ingress_image
+    if image is None:
+        unpinned = cls.release_image.partition("@")[0]
+        imported = {t for archive in args.image_archive for t in archive_tags(archive)}
+        image = unpinned if unpinned in imported else cls.release_image
+    return controller_named(args.ingress, image=image, node_port=args.ingress_node_port)
+
+
+def archive_tags(path: Path) -> list[str]:
+    """The image names a docker-save archive holds (its manifest.json RepoTags)."""
+    try:
+        with tarfile.open(path) as tar:
+            member = tar.extractfile("manifest.json")
+            manifest = json.load(member) if member else []
+    except (OSError, KeyError, tarfile.TarError, ValueError) as exc:
+        raise OptionError(f"--image-archive {path}: not a docker-save archive ({exc})") from exc
+    tags = [t for entry in manifest for t in entry.get("RepoTags") or []]
+    if not tags:
+        raise OptionError(f"--image-archive {path}: its manifest.json names no image (RepoTags)")
+    return tags
+
+
+def options_of(args: argparse.Namespace) -> Options:
+    """The cluster the flags name: a kind cluster made for the run (--kind), else the
+    existing one kubectl would use. The kind flags count with --kind only (without it
+    they were always ignored), and --context without it only."""
+    if not args.kind:
+        return existing_options(args.kubeconfig, args.context, run_id=args.run_id)
+    if args.context:
+        raise OptionError("--context applies to an existing cluster, not to --kind")
+    return kind_options(
+        cluster_name=args.cluster_name,
+        k8s_version=args.k8s_version,
+        node_image=args.node_image,
+        keep_cluster=args.keep_cluster,
+        run_id=args.run_id,
+    )
+
+
+def provider_of(args: argparse.Namespace, state: Path) -> ClusterProvider:
+    """The provider of the flags' cluster, from the registry every way in asks."""
+    return make_provider(options_of(args), state)
