@@ -46,7 +46,7 @@ from graceproof.kube import Kube, api_message
 from graceproof.kubeconfig import find_kubeconfig
 from graceproof.load import HTTP_METHODS, LoadSettings
 from graceproof.paths import kind_config
-from graceproof.placement import InCluster, OnHost, Placement
+from graceproof.placement import PLACEMENTS, InCluster, OnHost, Placement
 from graceproof.placement.cluster import OFFICIAL_LOCUST_IMAGE
 from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider, ExistingProvider, KindProvider
@@ -263,7 +263,7 @@ def _path_args(load: argparse._ArgumentGroup) -> None:
     )
     load.add_argument(
         "--load-from",
-        choices=("host", "cluster"),
+        choices=PLACEMENTS.names(),
         default="host",
         help="where Locust runs: on this host against a NodePort on 127.0.0.1 (kind, the "
         "local cluster), or as a master and workers in the test namespace against the "

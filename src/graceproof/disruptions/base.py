@@ -26,11 +26,13 @@ from typing import Any, ClassVar
 
 from graceproof.kube import Kube
 from graceproof.owners import target_pods
+from graceproof.parameters import changed_parameters, parameters_of
+from graceproof.registry import Registry
 from graceproof.result import Disruption as DisruptionRecord
 from graceproof.waiting import REQUEST_TIMEOUT, pod_is_ready, wait_for, workload_available
-from graceproof.workloads.base import Target, changed_parameters, parameters_of
+from graceproof.workloads.base import Target
 
-__all__ = ["Disruption", "DisruptionContext", "serving_pods", "wait_all_gone"]
+__all__ = ["DISRUPTIONS", "Disruption", "DisruptionContext", "serving_pods", "wait_all_gone"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,10 @@ class Disruption(ABC):
     """Whether a replacement is started before a pod is taken away (a rolling update's
     surge): if not, a single replica leaves nothing serving meanwhile (graceproof.plan)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        DISRUPTIONS.register_class(cls, "kind")
+
     @abstractmethod
     def run(self, ctx: DisruptionContext) -> None:
         """Terminate pods of `ctx.target`; return once the workload serves again with
@@ -156,3 +162,7 @@ class Disruption(ABC):
 
     def changed(self) -> dict[str, Any]:
         return changed_parameters(self)
+
+
+# Every disruption by its kind (the CLI's --disruption), filled as they are defined.
+DISRUPTIONS: Registry[type[Disruption]] = Registry("disruption", Disruption)

@@ -17,9 +17,11 @@ from typing import Any, ClassVar, Protocol
 
 from graceproof.kube import Kube
 from graceproof.load import LoadResult, LoadSettings
-from graceproof.workloads.base import Target, changed_parameters, parameters_of
+from graceproof.parameters import changed_parameters, parameters_of
+from graceproof.registry import Registry
+from graceproof.workloads.base import Target
 
-__all__ = ["LoadContext", "LoadRunner", "Placement"]
+__all__ = ["PLACEMENTS", "LoadContext", "LoadRunner", "Placement"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class Placement(ABC):
     """Whether the workload's NodePort on 127.0.0.1 is checked before the load starts
     (only a load from the host needs it)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        PLACEMENTS.register_class(cls, "kind")
+
     @abstractmethod
     def runner(self, ctx: LoadContext) -> LoadRunner:
         """The load of one scenario, not yet started."""
@@ -79,3 +85,7 @@ class Placement(ABC):
     def changed(self) -> dict[str, Any]:
         """What distinguishes it in scenario ids: nothing for the default (on the host)."""
         return {"kind": self.kind, **changed_parameters(self)}
+
+
+# Every placement by its kind (the CLI's --load-from), filled as they are defined.
+PLACEMENTS: Registry[type[Placement]] = Registry("load placement", Placement)
