@@ -24,6 +24,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from graceproof.controllers import controller_of
 from graceproof.kube import Kube
 from graceproof.owners import target_pods
 from graceproof.parameters import changed_parameters, parameters_of
@@ -87,19 +88,11 @@ class DisruptionContext:
     def patch_workload(self, body: dict[str, Any], action: str, **detail: Any) -> None:
         """Patch the target's Deployment or StatefulSet, and record it."""
         self.record.act(action, **detail)
-        patch = {
-            "Deployment": self.kube.apps.patch_namespaced_deployment,
-            "StatefulSet": self.kube.apps.patch_namespaced_stateful_set,
-        }[self.target.kind]
-        patch(self.target.name, self.namespace, body)
+        controller_of(self.kube.apps, self.namespace, self.target).patch(body)
 
     def scale_workload(self, replicas: int) -> None:
         self.record.act("scale", replicas=replicas)
-        scale = {
-            "Deployment": self.kube.apps.patch_namespaced_deployment_scale,
-            "StatefulSet": self.kube.apps.patch_namespaced_stateful_set_scale,
-        }[self.target.kind]
-        scale(self.target.name, self.namespace, {"spec": {"replicas": replicas}})
+        controller_of(self.kube.apps, self.namespace, self.target).scale(replicas)
 
     def wait_serving(
         self,

@@ -23,6 +23,7 @@ from typing import Any
 
 import kubernetes.client
 
+from graceproof.controllers import KINDS
 from graceproof.errors import ManifestRejectedError, WorkloadSpecError
 from graceproof.model import Expected
 from graceproof.sources import Doc, ManifestSource
@@ -33,7 +34,6 @@ __all__ = ["CLUSTER_SCOPED", "ManifestWorkload", "Resolved", "resolve"]
 
 log = logging.getLogger(__name__)
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 # Kinds that exist outside any namespace: graceproof creates nothing it cannot delete
 # with the test's namespace.
 CLUSTER_SCOPED = frozenset(
@@ -170,7 +170,7 @@ def _check_selector(workload: Doc) -> None:
 
 
 def _pick_workload(docs: list[Doc], named: str | None) -> Doc:
-    candidates = [d for d in docs if d.kind in WORKLOAD_KINDS]
+    candidates = [d for d in docs if d.kind in KINDS]  # graceproof.controllers
     found = ", ".join(d.ref for d in candidates) or "none"
     if named is not None:
         for d in candidates:
