@@ -4,7 +4,6 @@ ids that name every parameter; result names that are never reused."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,14 +38,6 @@ from graceproof.providers import PROVIDERS, ClusterProvider, ExistingProvider, K
 from graceproof.result import reserve_name
 from graceproof.scenario import Scenario
 from graceproof.workloads import DeployContext, SampleApp, Target, Workload, render
-
-
-@pytest.fixture(autouse=True)
-def _registries_as_found() -> Iterator[None]:
-    """The hooks and disruptions these tests define leave no trace in the registries
-    (defining a subclass registers it)."""
-    with HOOKS.scratch(), DISRUPTIONS.scratch():
-        yield
 
 
 def test_every_error_graceproof_raises_on_purpose_is_a_graceproof_error() -> None:
