@@ -13,7 +13,7 @@ from pathlib import Path
 from graceproof.disruptions import DISRUPTIONS
 from graceproof.ingress import CONTROLLERS
 from graceproof.load import HTTP_METHODS, LoadSettings
-from graceproof.placement import OFFICIAL_LOCUST_IMAGE
+from graceproof.placement import OFFICIAL_LOCUST_IMAGE, PLACEMENTS
 from graceproof.providers.kind_release import (
     DEFAULT_CLUSTER_NAME,
     DEFAULT_K8S_VERSION,
@@ -219,7 +219,7 @@ def _path_args(load: argparse._ArgumentGroup) -> None:
     )
     load.add_argument(
         "--load-from",
-        choices=("host", "cluster"),
+        choices=PLACEMENTS.names(),
         default="host",
         help="where Locust runs: on this host against a NodePort on 127.0.0.1 (kind, the "
         "local cluster), or as a master and workers in the test namespace against the "

@@ -8,7 +8,7 @@ SIGTERM. Each is one small frozen dataclass behind `PreStopHook`:
 
 A new variant is a new subclass (in any file): it renders its `lifecycle` stanza and
 says what it expects; nothing in the core changes. `HOOKS` maps the names used on the
-command line and in scenario ids to the classes shipped here.
+command line and in scenario ids to the classes, each registered when it is defined.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from graceproof.errors import WorkloadSpecError
 from graceproof.model import Expected
+from graceproof.registry import Registry
 
 __all__ = [
     "APP_STDOUT",
@@ -50,6 +51,10 @@ class PreStopHook(ABC):
     # meet Pod Security "restricted" (graceproof.podsecurity).
     writes_root_filesystem: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        HOOKS.register_class(cls, "name")
+
     @abstractmethod
     def lifecycle(self, app_port: int) -> dict[str, Any] | None:
         """The container's `lifecycle` (None: no hook at all)."""
@@ -66,6 +71,10 @@ class PreStopHook(ABC):
 
     def check(self, grace_seconds: int) -> None:  # noqa: B027  (optional; most accept any)
         """Raise WorkloadSpecError when the hook cannot work with `grace_seconds`."""
+
+
+# Every variant by its name, filled as they are defined.
+HOOKS: Registry[type[PreStopHook]] = Registry("variant", PreStopHook)
 
 
 @dataclass(frozen=True)
@@ -165,18 +174,11 @@ class SleepHook(_Sleeping):
             )
 
 
-HOOKS: dict[str, type[PreStopHook]] = {
-    cls.name: cls for cls in (NoHook, ExecHook, HttpGetHook, SleepHook)
-}
-
-
 def as_hook(hook: PreStopHook | str, sleep_seconds: int = DEFAULT_SLEEP_S) -> PreStopHook:
     """`hook` itself, or the shipped variant of that name with `sleep_seconds`."""
     if isinstance(hook, PreStopHook):
         return hook
-    cls = HOOKS.get(hook)
-    if cls is None:
-        raise WorkloadSpecError(f"unknown variant {hook!r}; choose one of {tuple(HOOKS)}")
+    cls = HOOKS.lookup(hook)
     if issubclass(cls, _Sleeping):
         return cls(sleep_seconds=sleep_seconds)
     return cls()

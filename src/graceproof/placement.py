@@ -8,6 +8,7 @@ the placements live with the rest of the load, in graceproof.load (why: its docs
 from graceproof.load import (
     NOT_LOAD_PODS,
     OFFICIAL_LOCUST_IMAGE,
+    PLACEMENTS,
     InCluster,
     LoadContext,
     LoadRunner,
@@ -19,6 +20,7 @@ from graceproof.load import (
 __all__ = [
     "NOT_LOAD_PODS",
     "OFFICIAL_LOCUST_IMAGE",
+    "PLACEMENTS",
     "InCluster",
     "LoadContext",
     "LoadRunner",

@@ -1,26 +1,31 @@
 """One bounded wait helper, and the named conditions graceproof waits for.
 
 Every wait has a deadline, an interval, a list of transient errors it tolerates and,
-when it times out, the last state it saw. A condition is a probe (returns the
-awaited value, or None while not there yet) plus a description of what it last saw.
+when it times out, the last state it saw (the loop: graceproof.wait_loop). A condition
+is a probe (returns the awaited value, or None while not there yet) plus a description
+of what it last saw. The conditions of a Deployment or StatefulSet are written once, on
+their classes (graceproof.controllers); here are those of pods, namespaces and nodes,
+and the checks that stop a rollout wait early when a pod cannot start.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import urllib3.exceptions
-from kubernetes.client.exceptions import ApiException
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, stop_after_delay
-
-from graceproof.errors import ImageNotAvailableError, WaitTimeout, WorkloadStartError
+from graceproof.controllers import Deployment, StatefulSet, controller_of
+from graceproof.errors import ImageNotAvailableError, WorkloadStartError
 from graceproof.kube import REQUEST_TIMEOUT
 from graceproof.owners import owner_of, target_pods
 from graceproof.podsecurity import PERMANENT_REFUSALS, creation_refusal, refusal_fix
+from graceproof.wait_loop import (
+    DEFAULT_TRANSIENT,
+    PROGRESS_EVERY,
+    Condition,
+    Seen,
+    conditions_text,
+    is_transient,
+    wait_for,
+)
 
 __all__ = [
     "DEFAULT_TRANSIENT",
@@ -41,200 +46,16 @@ __all__ = [
     "workload_available",
 ]
 
-T = TypeVar("T")
-log = logging.getLogger(__name__)
-
-# Errors that say "not now" rather than "never": an overloaded or restarting API
-# server (5xx, 429; see is_transient) or a connection that failed.
-DEFAULT_TRANSIENT: tuple[type[BaseException], ...] = (
-    ApiException,
-    urllib3.exceptions.MaxRetryError,
-    urllib3.exceptions.ProtocolError,
-    urllib3.exceptions.NewConnectionError,
-    urllib3.exceptions.TimeoutError,
-    ConnectionError,
-)
-PROGRESS_EVERY = 10.0  # seconds between progress lines of a long wait
-
-
-class _NotYet(Exception):
-    """The probe has not seen the awaited state yet (tenacity retries on this only)."""
-
-
-def is_transient(exc: BaseException, transient: tuple[type[BaseException], ...]) -> bool:
-    """Whether `exc` is worth retrying: of a `transient` type and, for ApiException,
-    a 5xx or 429 (a 404 or 422 will not change by waiting)."""
-    if not isinstance(exc, transient):
-        return False
-    if isinstance(exc, ApiException):
-        status = exc.status or 0
-        return status == 0 or status == 429 or status >= 500
-    return True
-
-
-def _last_state(describe: Callable[[], str] | None) -> str:
-    if describe is None:
-        return "not there yet (the probe returned None)"
-    try:
-        return describe()
-    except Exception as exc:  # describing must never hide the timeout itself
-        return f"(could not describe the state: {type(exc).__name__}: {exc})"
-
-
-def wait_for(
-    probe: Callable[[], T | None],
-    *,
-    what: str,
-    timeout: float,
-    interval: float = 0.5,
-    transient: tuple[type[BaseException], ...] = DEFAULT_TRANSIENT,
-    describe: Callable[[], str] | None = None,
-    progress: Callable[[str], None] | None = None,
-    hint: str | None = None,
-) -> T:
-    """Call `probe` every `interval` s until it returns a value other than None.
-
-    Returns that value. A transient error is remembered and retried; any other error
-    propagates at once. Past `timeout` s raises `WaitTimeout` carrying `describe()`
-    (the last observed state) and the last transient error. A progress line goes to
-    `progress` (default: this module's logger) every PROGRESS_EVERY s.
-    """
-    last_error: BaseException | None = None
-    report = progress or log.info
-    started = time.monotonic()
-    deadline = started + max(timeout, 0.0)
-    next_progress = started + PROGRESS_EVERY
-
-    def attempt() -> T:
-        nonlocal last_error
-        try:
-            value = probe()
-        except BaseException as exc:
-            if is_transient(exc, transient):
-                last_error = exc
-                raise _NotYet from exc
-            raise
-        if value is None:
-            raise _NotYet
-        return value
-
-    def sleep_time(retry_state: RetryCallState) -> float:
-        # wait_fixed, shortened so that one last probe happens right at the deadline.
-        return max(0.0, min(interval, deadline - time.monotonic()))
-
-    def before_sleep(retry_state: RetryCallState) -> None:
-        nonlocal next_progress
-        now = time.monotonic()
-        if now >= next_progress:
-            next_progress = now + PROGRESS_EVERY
-            waited = f"{now - started:.0f}s of {timeout:g}s"
-            report(f"still waiting for {what} ({waited}): {_last_state(describe)}")
-
-    retrying = Retrying(
-        stop=stop_after_delay(max(timeout, 0.0)),
-        wait=sleep_time,
-        retry=retry_if_exception_type(_NotYet),
-        before_sleep=before_sleep,
-        reraise=False,
-    )
-    try:
-        return retrying(attempt)
-    except RetryError:
-        raise WaitTimeout(what, timeout, _last_state(describe), last_error, hint) from last_error
-
-
-@dataclass(frozen=True)
-class Condition(Generic[T]):
-    """A named thing to wait for: `probe` and `describe` as `wait_for` takes them."""
-
-    what: str
-    probe: Callable[[], T | None]
-    describe: Callable[[], str]
-    hint: str | None = None
-
-    def wait(
-        self,
-        timeout: float,
-        *,
-        interval: float = 0.5,
-        progress: Callable[[str], None] | None = None,
-    ) -> T:
-        return wait_for(
-            self.probe,
-            what=self.what,
-            timeout=timeout,
-            interval=interval,
-            describe=self.describe,
-            progress=progress,
-            hint=self.hint,
-        )
-
-
-class _Seen:
-    """The last object a probe read (or the reason it read none), for describe()."""
-
-    def __init__(self) -> None:
-        self.obj: Any = None
-        self.note = "not read yet"
-
-    def read(self, reader: Callable[[], Any]) -> Any:
-        """`reader()`, or None when the object does not exist (404)."""
-        try:
-            self.obj = reader()
-        except ApiException as exc:
-            if exc.status == 404:
-                self.obj, self.note = None, "does not exist"
-                return None
-            raise
-        return self.obj
-
-
-def _conditions(obj: Any) -> str:
-    conds = getattr(obj.status, "conditions", None) or []
-    return ", ".join(f"{c.type}={c.status}" + (f" ({c.reason})" if c.reason else "") for c in conds)
-
 
 def deployment_available(apps: Any, namespace: str, name: str) -> Condition[Any]:
     """The Deployment's rollout is complete: every desired replica updated and available,
     no old replica left (what `kubectl rollout status` waits for). Yields the Deployment."""
-    seen = _Seen()
+    return Deployment(apps, namespace, name).rolled_out()
 
-    def probe() -> Any:
-        d = seen.read(
-            lambda: apps.read_namespaced_deployment(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        )
-        if d is None:
-            return None
-        want = d.spec.replicas if d.spec.replicas is not None else 1
-        st = d.status
-        done = (
-            (st.observed_generation or 0) >= (d.metadata.generation or 0)
-            and (st.updated_replicas or 0) == want
-            and (st.replicas or 0) == want
-            and (st.available_replicas or 0) == want
-        )
-        return d if done else None
 
-    def describe() -> str:
-        d = seen.obj
-        if d is None:
-            return f"deployment {namespace}/{name} {seen.note}"
-        st = d.status
-        return (
-            f"deployment {namespace}/{name}: desired {d.spec.replicas}, replicas "
-            f"{st.replicas or 0}, updated {st.updated_replicas or 0}, ready "
-            f"{st.ready_replicas or 0}, available {st.available_replicas or 0}; generation "
-            f"{d.metadata.generation} observed {st.observed_generation}; {_conditions(d)}"
-        )
-
-    return Condition(
-        f"deployment {namespace}/{name} to be available",
-        probe,
-        describe,
-        hint="check the pods' events and logs (image pull, readiness probe, crash loop)",
-    )
+def statefulset_ready(apps: Any, namespace: str, name: str) -> Condition[Any]:
+    """The StatefulSet's rollout is complete: every replica ready on the update revision."""
+    return StatefulSet(apps, namespace, name).rolled_out()
 
 
 # Container waiting reasons that no amount of waiting fixes within a test: the image
@@ -285,11 +106,7 @@ def raise_if_stuck(pods: list[Any], what: str) -> None:
 def workload_available(kube: Any, namespace: str, target: Any) -> Condition[Any]:
     """The target's Deployment or StatefulSet has rolled out every replica; fails at once
     (ImageNotAvailableError, WorkloadStartError) when a pod of it cannot start."""
-    ready = (
-        deployment_available(kube.apps, namespace, target.name)
-        if target.kind == "Deployment"
-        else statefulset_ready(kube.apps, namespace, target.name)
-    )
+    ready = controller_of(kube.apps, namespace, target).rolled_out()
 
     def probe() -> Any:
         pods = target_pods(kube, namespace, target)
@@ -314,70 +131,7 @@ def raise_if_refused(kube: Any, namespace: str, what: str) -> None:
 def controller_scaled(kube: Any, namespace: str, target: Any) -> Condition[Any]:
     """The target's Deployment or StatefulSet asks for `target.replicas` at least (e.g.
     once its HPA raised it to minReplicas). Yields the controller."""
-    seen = _Seen()
-    read = (
-        kube.apps.read_namespaced_deployment
-        if target.kind == "Deployment"
-        else kube.apps.read_namespaced_stateful_set
-    )
-
-    def probe() -> Any:
-        obj = seen.read(lambda: read(target.name, namespace, _request_timeout=REQUEST_TIMEOUT))
-        if obj is None:
-            return None
-        # The HPA's bounds (target.replicas is the manifests' count brought into them):
-        # reached once the controller asks for at least that many.
-        return obj if (obj.spec.replicas or 0) >= target.replicas else None
-
-    def describe() -> str:
-        obj = seen.obj
-        if obj is None:
-            return f"{target.ref} {seen.note}"
-        return f"{target.ref} asks for {obj.spec.replicas} replicas"
-
-    return Condition(
-        f"{target.ref} scaled by its HPA to {target.replicas} replicas at least",
-        probe,
-        describe,
-        "is the HPA controller running (kube-controller-manager), and does the HPA's "
-        "scaleTargetRef name this workload?",
-    )
-
-
-def statefulset_ready(apps: Any, namespace: str, name: str) -> Condition[Any]:
-    """The StatefulSet's rollout is complete: every replica ready on the update revision."""
-    seen = _Seen()
-
-    def probe() -> Any:
-        s = seen.read(
-            lambda: apps.read_namespaced_stateful_set(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        )
-        if s is None:
-            return None
-        want = s.spec.replicas if s.spec.replicas is not None else 1
-        st = s.status
-        done = (
-            (st.observed_generation or 0) >= (s.metadata.generation or 0)
-            and (st.ready_replicas or 0) == want
-            and (st.updated_replicas or 0) == want
-            and st.current_revision == st.update_revision
-        )
-        return s if done else None
-
-    def describe() -> str:
-        s = seen.obj
-        if s is None:
-            return f"statefulset {namespace}/{name} {seen.note}"
-        st = s.status
-        return (
-            f"statefulset {namespace}/{name}: desired {s.spec.replicas}, ready "
-            f"{st.ready_replicas or 0}, updated {st.updated_replicas or 0}, revision "
-            f"{st.current_revision} -> {st.update_revision}"
-        )
-
-    return Condition(f"statefulset {namespace}/{name} to be ready", probe, describe)
+    return controller_of(kube.apps, namespace, target).scaled_to(target.replicas)
 
 
 def describe_pod(pod: Any) -> str:
@@ -386,7 +140,7 @@ def describe_pod(pod: Any) -> str:
     parts = [f"phase {st.phase}"]
     if pod.metadata.deletion_timestamp is not None:
         parts.append(f"terminating since {pod.metadata.deletion_timestamp}")
-    conds = _conditions(pod)
+    conds = conditions_text(pod)
     if conds:
         parts.append(conds)
     for cs in st.container_statuses or []:
@@ -410,7 +164,7 @@ def pod_is_ready(pod: Any) -> bool:
 
 def pod_ready(core: Any, namespace: str, name: str) -> Condition[Any]:
     """The pod's Ready condition is True. Yields the pod."""
-    seen = _Seen()
+    seen = Seen()
 
     def probe() -> Any:
         pod = seen.read(
@@ -434,7 +188,7 @@ def pod_ready(core: Any, namespace: str, name: str) -> Condition[Any]:
 
 def pod_gone(core: Any, namespace: str, name: str) -> Condition[bool]:
     """The pod object no longer exists (deleted and finalized)."""
-    seen = _Seen()
+    seen = Seen()
 
     def probe() -> bool | None:
         return (
@@ -456,7 +210,7 @@ def pod_gone(core: Any, namespace: str, name: str) -> Condition[bool]:
 
 def namespace_gone(core: Any, name: str) -> Condition[bool]:
     """The namespace no longer exists."""
-    seen = _Seen()
+    seen = Seen()
 
     def probe() -> bool | None:
         return (
@@ -470,7 +224,7 @@ def namespace_gone(core: Any, name: str) -> Condition[bool]:
         ns = seen.obj
         if ns is None:
             return f"namespace {name} {seen.note}"
-        return f"namespace {name} is {ns.status.phase}; {_conditions(ns)}"
+        return f"namespace {name} is {ns.status.phase}; {conditions_text(ns)}"
 
     return Condition(
         f"namespace {name} to be gone",
@@ -482,7 +236,7 @@ def namespace_gone(core: Any, name: str) -> Condition[bool]:
 
 def default_service_account(core: Any, namespace: str = "default") -> Condition[Any]:
     """The namespace's `default` ServiceAccount exists (pods cannot be created before)."""
-    seen = _Seen()
+    seen = Seen()
 
     def probe() -> Any:
         return seen.read(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import socket
 import threading
@@ -12,6 +13,23 @@ from pathlib import Path
 import pytest
 
 SERVER = Path(__file__).resolve().parents[2] / "workloads" / "app" / "server.py"
+
+
+@pytest.fixture(autouse=True)
+def _seams_as_found() -> Iterator[None]:
+    """Defining a named subclass of a seam registers it (graceproof.registry): what a
+    test defines, a README snippet included, is forgotten after it."""
+    from graceproof.controllers import KINDS
+    from graceproof.disruptions import DISRUPTIONS
+    from graceproof.hooks import HOOKS
+    from graceproof.ingress import CONTROLLERS
+    from graceproof.placement import PLACEMENTS
+    from graceproof.traffic import TRAFFIC_KINDS
+
+    with contextlib.ExitStack() as stack:
+        for registry in (KINDS, DISRUPTIONS, HOOKS, CONTROLLERS, PLACEMENTS, TRAFFIC_KINDS):
+            stack.enter_context(registry.scratch())
+        yield
 
 
 @dataclass

@@ -11,8 +11,7 @@ from graceproof.errors import WorkloadSpecError
 from graceproof.hooks import SleepHook
 from graceproof.load import LoadSettings, default_locustfile
 from graceproof.model import RequestRecord
-from graceproof.traffic import Traffic, kinds, traffic
-from graceproof.traffic import base as traffic_base
+from graceproof.traffic import TRAFFIC_KINDS, Traffic, kinds, traffic
 from graceproof.workloads import SampleApp
 from graceproof.workloads.base import Target
 
@@ -26,23 +25,23 @@ def test_the_shipped_kinds_are_registered_with_their_locustfiles() -> None:
     assert traffic("new").routes_each_request and not traffic("keepalive").routes_each_request
 
 
-def test_a_new_kind_is_one_subclass_and_a_second_with_its_name_is_refused(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A registry of this test's own: the kinds defined here leave no trace.
-    monkeypatch.setattr(traffic_base, "_KINDS", dict(traffic_base._KINDS))
+def test_a_new_kind_is_one_subclass_and_a_second_with_its_name_is_refused() -> None:
+    # The kinds defined here leave no trace in the registry.
+    with TRAFFIC_KINDS.scratch():
 
-    class Mqtt(Traffic):
-        name = "test-mqtt"
-        locustfile = "locust_mqtt.py"
-        port = "mqtt"
-        modes: ClassVar[tuple[str, ...]] = ("closed",)
-
-    assert traffic("test-mqtt").port == "mqtt"
-    with pytest.raises(TypeError, match="'test-mqtt' is defined twice"):
-
-        class Other(Traffic):
+        class Mqtt(Traffic):
             name = "test-mqtt"
+            locustfile = "locust_mqtt.py"
+            port = "mqtt"
+            modes: ClassVar[tuple[str, ...]] = ("closed",)
+
+        assert traffic("test-mqtt").port == "mqtt"
+        with pytest.raises(TypeError, match="'test-mqtt' is defined twice"):
+
+            class Other(Traffic):
+                name = "test-mqtt"
+
+    assert "test-mqtt" not in kinds()
 
 
 def test_an_unknown_kind_names_the_known_ones() -> None:

@@ -9,7 +9,7 @@ import pytest
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from graceproof import waiting
+from graceproof import wait_loop, waiting
 from graceproof.errors import WaitTimeout
 from graceproof.waiting import (
     default_service_account,
@@ -143,7 +143,7 @@ def test_a_describe_that_fails_does_not_hide_the_timeout() -> None:
 
 
 def test_long_waits_report_progress(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(waiting, "PROGRESS_EVERY", 0.05)
+    monkeypatch.setattr(wait_loop, "PROGRESS_EVERY", 0.05)
     lines: list[str] = []
     probe, _ = sequence(None)
     with pytest.raises(WaitTimeout):

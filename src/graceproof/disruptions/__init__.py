@@ -1,8 +1,9 @@
 """Disruptions under load, one class each behind `Disruption`. A new kind is a new
-module with one subclass, plus one line in `DISRUPTIONS` to give it a name on the
-command line; scenarios take any `Disruption` instance without it."""
+module with one subclass: defining it registers its `kind` in `DISRUPTIONS`, the names
+the command line offers (graceproof.registry)."""
 
 from graceproof.disruptions.base import (
+    DISRUPTIONS,
     Disruption,
     DisruptionContext,
     serving_pods,
@@ -15,7 +16,6 @@ from graceproof.disruptions.grace import DeleteWithGrace
 from graceproof.disruptions.rolling import RollingUpdate
 from graceproof.disruptions.rollout import RolloutRestart
 from graceproof.disruptions.scale import ScaleDown
-from graceproof.errors import WorkloadSpecError
 
 __all__ = [
     "DISRUPTIONS",
@@ -33,23 +33,7 @@ __all__ = [
     "wait_all_gone",
 ]
 
-DISRUPTIONS: dict[str, type[Disruption]] = {
-    cls.kind: cls
-    for cls in (
-        DeleteOneByOne,
-        RolloutRestart,
-        ScaleDown,
-        DrainNode,
-        Evict,
-        RollingUpdate,
-        DeleteWithGrace,
-    )
-}
-
 
 def disruption_named(kind: str) -> Disruption:
-    """The shipped disruption of that kind, with its default parameters."""
-    cls = DISRUPTIONS.get(kind)
-    if cls is None:
-        raise WorkloadSpecError(f"unknown disruption {kind!r}; choose one of {tuple(DISRUPTIONS)}")
-    return cls()
+    """The disruption of that kind, with its default parameters."""
+    return DISRUPTIONS.lookup(kind)()

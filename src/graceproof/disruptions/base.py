@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from graceproof.action_log import DisruptionRecord
+from graceproof.controllers import controller_of
 from graceproof.kube import Kube
 from graceproof.owners import target_pods
+from graceproof.parameters import changed_parameters, parameters_of
+from graceproof.registry import Registry
 from graceproof.waiting import REQUEST_TIMEOUT, pod_is_ready, wait_for, workload_available
-from graceproof.workloads.base import Target, changed_parameters, parameters_of
+from graceproof.workloads.base import Target
 
-__all__ = ["Disruption", "DisruptionContext", "serving_pods", "wait_all_gone"]
+__all__ = ["DISRUPTIONS", "Disruption", "DisruptionContext", "serving_pods", "wait_all_gone"]
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +88,11 @@ class DisruptionContext:
     def patch_workload(self, body: dict[str, Any], action: str, **detail: Any) -> None:
         """Patch the target's Deployment or StatefulSet, and record it."""
         self.record.act(action, **detail)
-        patch = {
-            "Deployment": self.kube.apps.patch_namespaced_deployment,
-            "StatefulSet": self.kube.apps.patch_namespaced_stateful_set,
-        }[self.target.kind]
-        patch(self.target.name, self.namespace, body)
+        controller_of(self.kube.apps, self.namespace, self.target).patch(body)
 
     def scale_workload(self, replicas: int) -> None:
         self.record.act("scale", replicas=replicas)
-        scale = {
-            "Deployment": self.kube.apps.patch_namespaced_deployment_scale,
-            "StatefulSet": self.kube.apps.patch_namespaced_stateful_set_scale,
-        }[self.target.kind]
-        scale(self.target.name, self.namespace, {"spec": {"replicas": replicas}})
+        controller_of(self.kube.apps, self.namespace, self.target).scale(replicas)
 
     def wait_serving(
         self,
@@ -141,6 +136,10 @@ class Disruption(ABC):
     """Whether a replacement is started before a pod is taken away (a rolling update's
     surge): if not, a single replica leaves nothing serving meanwhile (graceproof.plan)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        DISRUPTIONS.register_class(cls, "kind")
+
     @abstractmethod
     def run(self, ctx: DisruptionContext) -> None:
         """Terminate pods of `ctx.target`; return once the workload serves again with
@@ -156,3 +155,7 @@ class Disruption(ABC):
 
     def changed(self) -> dict[str, Any]:
         return changed_parameters(self)
+
+
+# Every disruption by its kind (the CLI's --disruption), filled as they are defined.
+DISRUPTIONS: Registry[type[Disruption]] = Registry("disruption", Disruption)

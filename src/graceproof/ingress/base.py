@@ -16,19 +16,12 @@ from typing import Any, ClassVar
 
 from graceproof.errors import WorkloadSpecError
 from graceproof.model import Expected
+from graceproof.parameters import changed_parameters, parameters_of
+from graceproof.registry import Registry
 from graceproof.waiting import REQUEST_TIMEOUT
-from graceproof.workloads.base import (
-    DeployContext,
-    Target,
-    Workload,
-    changed_parameters,
-    parameters_of,
-)
+from graceproof.workloads.base import DeployContext, Target, Workload
 
 __all__ = ["CONTROLLERS", "IngressController", "ThroughIngress", "controller_named", "ingress_for"]
-
-# Every controller class by its `kind` (the CLI's --ingress), filled as they are defined.
-CONTROLLERS: dict[str, type[IngressController]] = {}
 
 
 class IngressController(ABC):
@@ -43,8 +36,7 @@ class IngressController(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if getattr(cls, "kind", None):
-            CONTROLLERS[cls.kind] = cls
+        CONTROLLERS.register_class(cls, "kind")
 
     @abstractmethod
     def install(self, ctx: DeployContext) -> int:
@@ -60,14 +52,13 @@ class IngressController(ABC):
         return parameters_of(self)
 
 
+# Every controller class by its `kind` (the CLI's --ingress), filled as they are defined.
+CONTROLLERS: Registry[type[IngressController]] = Registry("ingress controller", IngressController)
+
+
 def controller_named(kind: str, **parameters: Any) -> IngressController:
     """The controller called `kind` (e.g. "traefik"), built with `parameters`."""
-    cls = CONTROLLERS.get(kind)
-    if cls is None:
-        raise WorkloadSpecError(
-            f"unknown ingress controller {kind!r}; choose one of {tuple(CONTROLLERS)}"
-        )
-    return cls(**parameters)
+    return CONTROLLERS.lookup(kind)(**parameters)
 
 
 def service_port(ctx: DeployContext, target: Target) -> int:

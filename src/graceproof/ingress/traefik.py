@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from graceproof.ingress.base import IngressController
+from graceproof.parameters import NOT_IN_ID
 from graceproof.waiting import REQUEST_TIMEOUT, deployment_available
-from graceproof.workloads.base import NOT_IN_ID, DeployContext
+from graceproof.workloads.base import DeployContext
 
 __all__ = ["TRAEFIK_IMAGE", "Traefik"]
 

@@ -31,7 +31,7 @@ from graceproof.load.cluster_run import ClusterLoadRun
 from graceproof.load.host import OnHost
 from graceproof.load.host_run import QUARANTINE_ENV, QUARANTINE_FILE, LoadRun
 from graceproof.load.locustfiles import LOCUSTFILE_ENV, LocustfileNotFound, default_locustfile
-from graceproof.load.placement import LoadContext, Placement
+from graceproof.load.placement import PLACEMENTS, LoadContext, Placement
 from graceproof.load.result import (
     LoadResult,
     LoadTimeout,
@@ -50,10 +50,32 @@ from graceproof.load.settings import (
 )
 
 __all__ = [
-    "DEFAULT_SOURCE_PORTS", "HTTP_METHODS", "LOAD_MODES", "LOCUSTFILE_ENV", "NOT_LOAD_PODS",
-    "OFFICIAL_LOCUST_IMAGE", "QUARANTINE_ENV", "QUARANTINE_FILE", "STARTUP_ALLOWANCE_S",
-    "ClusterLoadRun", "InCluster", "LoadContext", "LoadMode", "LoadResult", "LoadRun",
-    "LoadRunner", "LoadSettings", "LoadTimeout", "LocustCrashed", "LocustfileNotFound",
-    "OnHost", "Placement", "Resources", "crash_reason", "default_locustfile", "load_records",
+    "DEFAULT_SOURCE_PORTS",
+    "HTTP_METHODS",
+    "LOAD_MODES",
+    "LOCUSTFILE_ENV",
+    "NOT_LOAD_PODS",
+    "OFFICIAL_LOCUST_IMAGE",
+    "PLACEMENTS",
+    "QUARANTINE_ENV",
+    "QUARANTINE_FILE",
+    "STARTUP_ALLOWANCE_S",
+    "ClusterLoadRun",
+    "InCluster",
+    "LoadContext",
+    "LoadMode",
+    "LoadResult",
+    "LoadRun",
+    "LoadRunner",
+    "LoadSettings",
+    "LoadTimeout",
+    "LocustCrashed",
+    "LocustfileNotFound",
+    "OnHost",
+    "Placement",
+    "Resources",
+    "crash_reason",
+    "default_locustfile",
+    "load_records",
     "merge_records",
 ]  # fmt: skip

@@ -18,9 +18,11 @@ from typing import Any, ClassVar
 from graceproof.kube import Kube
 from graceproof.load.runner import LoadRunner
 from graceproof.load.settings import LoadSettings
-from graceproof.workloads.base import Target, changed_parameters, parameters_of
+from graceproof.parameters import changed_parameters, parameters_of
+from graceproof.registry import Registry
+from graceproof.workloads.base import Target
 
-__all__ = ["LoadContext", "LoadRunner", "Placement"]
+__all__ = ["PLACEMENTS", "LoadContext", "LoadRunner", "Placement"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ class Placement(ABC):
         """Once `target` is deployed, before any load: return when the load can reach
         it from where it runs; raise, saying what is missing, when it cannot."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        PLACEMENTS.register_class(cls, "kind")
+
     @abstractmethod
     def runner(self, ctx: LoadContext) -> LoadRunner:
         """The load of one scenario, not yet started."""
@@ -60,3 +66,7 @@ class Placement(ABC):
     def changed(self) -> dict[str, Any]:
         """What distinguishes it in scenario ids: nothing for the default (on the host)."""
         return {"kind": self.kind, **changed_parameters(self)}
+
+
+# Every placement by its kind (the CLI's --load-from), filled as they are defined.
+PLACEMENTS: Registry[type[Placement]] = Registry("load placement", Placement)

@@ -3,6 +3,15 @@ unary and server streaming, WebSocket streams. Importing this package registers 
 a kind of one's own registers when its module is imported."""
 
 from graceproof.traffic import grpc, http, websocket
-from graceproof.traffic.base import Traffic, describe_summary, kinds, traffic
+from graceproof.traffic.base import TRAFFIC_KINDS, Traffic, describe_summary, kinds, traffic
 
-__all__ = ["Traffic", "describe_summary", "grpc", "http", "kinds", "traffic", "websocket"]
+__all__ = [
+    "TRAFFIC_KINDS",
+    "Traffic",
+    "describe_summary",
+    "grpc",
+    "http",
+    "kinds",
+    "traffic",
+    "websocket",
+]

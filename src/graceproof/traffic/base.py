@@ -24,10 +24,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from graceproof.model import RequestRecord
+from graceproof.registry import Registry
 
-__all__ = ["Traffic", "describe_summary", "kinds", "traffic"]
-
-_KINDS: dict[str, type[Traffic]] = {}
+__all__ = ["TRAFFIC_KINDS", "Traffic", "describe_summary", "kinds", "traffic"]
 
 
 class Traffic:
@@ -56,14 +55,7 @@ class Traffic:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.name:
-            return  # an abstract intermediate class
-        if cls.name in _KINDS and _KINDS[cls.name] is not cls:
-            raise TypeError(
-                f"traffic kind {cls.name!r} is defined twice: {_KINDS[cls.name].__qualname__} "
-                f"and {cls.__qualname__}; give the new one another name"
-            )
-        _KINDS[cls.name] = cls
+        TRAFFIC_KINDS.register_class(cls, "name")
 
     def missing(self) -> str | None:
         """What this Python lacks to run the kind's locustfile, with the fix, or None."""
@@ -90,6 +82,10 @@ class Traffic:
         return _plain(summary)
 
 
+# Every traffic kind by its name (the connection policy), filled as they are defined.
+TRAFFIC_KINDS: Registry[type[Traffic]] = Registry("connection policy (traffic kind)", Traffic)
+
+
 def _plain(summary: Mapping[str, Any]) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items())
 
@@ -99,20 +95,16 @@ def describe_summary(connection: str, summary: Mapping[str, Any] | None) -> str:
     result of someone's own kind, read elsewhere)."""
     if not summary:
         return ""
-    cls = _KINDS.get(connection)
+    cls = TRAFFIC_KINDS.get(connection)
     return cls().describe(summary) if cls is not None else _plain(summary)
 
 
 def kinds() -> tuple[str, ...]:
     """The names of every registered traffic kind."""
-    return tuple(_KINDS)
+    return TRAFFIC_KINDS.names()
 
 
 def traffic(name: str) -> Traffic:
-    """The traffic kind called `name`; ValueError naming the known ones otherwise."""
-    try:
-        return _KINDS[name]()
-    except KeyError:
-        raise ValueError(
-            f"unknown connection policy (traffic kind) {name!r}; known: {', '.join(_KINDS)}"
-        ) from None
+    """The traffic kind called `name`; UnknownNameError (a ValueError) naming the known
+    ones otherwise."""
+    return TRAFFIC_KINDS.lookup(name)()

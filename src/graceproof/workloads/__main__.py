@@ -2,6 +2,6 @@
 
 import sys
 
-from graceproof.workloads.sample import main
+from graceproof.workloads.sample_examples import main
 
 sys.exit(main())

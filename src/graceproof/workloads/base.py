@@ -19,12 +19,13 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from graceproof.errors import WorkloadSpecError
 from graceproof.kube import Kube
 from graceproof.model import Expected
+from graceproof.parameters import NOT_IN_ID, changed_parameters, parameters_of
 
 __all__ = [
     "NODE_PORTS",
@@ -39,10 +40,6 @@ __all__ = [
 
 # kind maps these node ports to 127.0.0.1 (extraPortMappings); load only goes to loopback.
 NODE_PORTS = range(30080, 30090)
-
-# Field metadata for parameters that do not distinguish one scenario from another
-# (an object's name, the node port it happens to use): left out of scenario ids.
-NOT_IN_ID = {"in_id": False}
 
 # Timeline kinds every workload gives, from the API alone (graceproof.timeline).
 UNIVERSAL_SIGNALS = frozenset(
@@ -142,51 +139,3 @@ class Workload(ABC):
     def changed(self) -> dict[str, Any]:
         """The parameters that differ from their defaults: they go into scenario ids."""
         return changed_parameters(self)
-
-
-def _default(f: Field[Any]) -> Any:
-    if f.default is not MISSING:
-        return f.default
-    if f.default_factory is not MISSING:
-        return f.default_factory()
-    return MISSING
-
-
-def _is_instance(value: Any) -> bool:
-    return is_dataclass(value) and not isinstance(value, type)
-
-
-def parameters_of(obj: Any) -> dict[str, Any]:
-    """A dataclass's fields as plain data (nested dataclasses as dicts with their type)."""
-    if not _is_instance(obj):
-        return {}
-    out: dict[str, Any] = {}
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if _is_instance(value):
-            value = {"type": type(value).__name__, **parameters_of(value)}
-        elif isinstance(value, frozenset | set | tuple):
-            value = sorted(value) if isinstance(value, frozenset | set) else list(value)
-        out[f.name] = value
-    return out
-
-
-def changed_parameters(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Fields of a dataclass that differ from their defaults, flattened with dotted
-    keys; nested dataclasses are compared with their own defaults, and a nested object
-    of another class than its default's is named by its class (a required one is not:
-    its class is the caller's choice, named in the readable part of the id)."""
-    if not _is_instance(obj):
-        return {}
-    out: dict[str, Any] = {}
-    for f in fields(obj):
-        if not f.metadata.get("in_id", True):
-            continue
-        value, default, key = getattr(obj, f.name), _default(f), prefix + f.name
-        if _is_instance(value):
-            if default is not MISSING and type(value) is not type(default):
-                out[key] = type(value).__name__
-            out.update(changed_parameters(value, key + "."))
-        elif default is MISSING or value != default:
-            out[key] = value
-    return out
