@@ -275,7 +275,9 @@ def test_open_mode_records_the_intended_time_and_locust_agrees(
         GRACEPROOF_CONNECTION="keepalive",
     )
     records = read_records(records_path, RECORD_FIELDS | {"intended"})
-    assert len(records) > 100  # 50 a second for some 3 s
+    # 50 a second for some 3 s, less the time Locust takes to start: 56 on 2 cores at a
+    # load average of 9, so the floor is what shows the schedule ran, not a rate.
+    assert len(records) > 30
     assert all(r.intended is not None and r.intended <= r.t for r in records)
     # On 2 loaded cores gevent's scheduler wakes more than late_after_s (20 ms) late a few
     # times a minute (CI failed 1 run in 4 on it): such an arrival is recorded "late", as

@@ -127,7 +127,9 @@ def test_durations_run_from_the_intended_time(app: RunningApp, tmp_path: Path) -
 def test_open_mode_with_keepalive_reuses_idle_connections(app: RunningApp, tmp_path: Path) -> None:
     settings = LoadSettings(users=2, mode="open", rate=100, connection="keepalive")
     result = run_load(app.port, settings, 2, tmp_path / "r.jsonl")
-    assert len(sent_and_answered(result)) > 100
+    # About 200 arrivals, fewer when Locust starts slowly (94 sent on 2 cores at a load
+    # average of 9): 40 on at most 10 connections shows they were reused.
+    assert len(sent_and_answered(result)) > 40
     # A connection per request in flight at once, not one per request.
     assert len(app.connections) <= 10
 
