@@ -79,7 +79,8 @@ def test_other_boolean_environment_values_are_errors_naming_the_variable(text: s
 
 
 def test_unknown_provider_is_rejected() -> None:
-    with pytest.raises(OptionError, match="'minikube' is unknown"):
+    unknown = "unknown cluster provider \\(--gp-provider\\) 'minikube'"
+    with pytest.raises(OptionError, match=unknown):
         build({"gp_provider": "minikube"})
 
 

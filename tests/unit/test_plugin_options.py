@@ -37,7 +37,11 @@ def test_all_options_are_in_one_graceproof_group(run_inner: Any) -> None:
             {"GRACEPROOF_KEEP_FAILED": "maybe"},
             "GRACEPROOF_KEEP_FAILED='maybe' is not a boolean",
         ),
-        ([], {"GRACEPROOF_PROVIDER": "k3d"}, "--gp-provider 'k3d' is unknown"),
+        (
+            [],
+            {"GRACEPROOF_PROVIDER": "k3d"},
+            "unknown cluster provider (--gp-provider) 'k3d'; known: kind, existing",
+        ),
         (["--gp-cluster-name", "Bad_Name"], {}, "--gp-cluster-name 'Bad_Name' is not a DNS-1123"),
     ],
 )

@@ -5,9 +5,11 @@ Each provider is one class behind `ClusterProvider`, checking its own options
 pytest plugin, `graceproof prove` and `graceproof clean` alike, builds an `Options`
 (graceproof.config) and asks `make_provider` for its cluster.
 
-A new provider (k3d, minikube) is one module and one line in `_REGISTERED`. A provider
-is imported when it is first asked for: the options name this package at every pytest
-start, where the providers' kubernetes client cost 0.3 s (tests/unit/test_packaging.py).
+A new provider (k3d, minikube) is one module and one line in `PROVIDER_MODULES`: the
+seams' one registry type (graceproof.registry), holding where each provider lives
+rather than its class, since a provider is imported when it is first asked for. The
+options name this package at every pytest start, where the providers' kubernetes
+client cost 0.3 s (tests/unit/test_packaging.py).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graceproof.errors import OptionError
 from graceproof.providers.base import ClusterProvider
+from graceproof.registry import Registry
 
 if TYPE_CHECKING:
     from graceproof.config import Options
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROVIDERS",
+    "PROVIDER_MODULES",
     "ClusterProvider",
     "ExistingProvider",
     "KindProvider",
@@ -37,20 +40,15 @@ __all__ = [
 ]
 
 # A provider's registered name (its `kind`) -> its module and class.
-_REGISTERED: dict[str, tuple[str, str]] = {
-    "kind": ("graceproof.providers.kind", "KindProvider"),
-    "existing": ("graceproof.providers.existing", "ExistingProvider"),
-}
+PROVIDER_MODULES: Registry[tuple[str, str]] = Registry("cluster provider (--gp-provider)")
+PROVIDER_MODULES.register("kind", ("graceproof.providers.kind", "KindProvider"))
+PROVIDER_MODULES.register("existing", ("graceproof.providers.existing", "ExistingProvider"))
 
 
 def provider_class(name: str) -> type[ClusterProvider]:
-    """The provider registered as `name`; OptionError naming the choices otherwise."""
-    entry = _REGISTERED.get(name)
-    if entry is None:
-        raise OptionError(
-            f"--gp-provider {name!r} is unknown; choose one of: {', '.join(_REGISTERED)}"
-        )
-    module, attr = entry
+    """The provider registered as `name`; UnknownNameError (an OptionError) naming the
+    choices otherwise, as every seam's registry says it."""
+    module, attr = PROVIDER_MODULES.lookup(name)
     cls: type[ClusterProvider] = getattr(importlib.import_module(module), attr)
     return cls
 
@@ -68,8 +66,8 @@ def __getattr__(name: str) -> object:
     # PEP 562: `from graceproof.providers import KindProvider` (or PROVIDERS) imports
     # that provider on first use, not when the package is imported.
     if name == "PROVIDERS":
-        return {registered: provider_class(registered) for registered in _REGISTERED}
-    for registered, (_, attr) in _REGISTERED.items():
+        return {registered: provider_class(registered) for registered in PROVIDER_MODULES}
+    for registered, (_, attr) in PROVIDER_MODULES.items():
         if attr == name:
             return provider_class(registered)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
