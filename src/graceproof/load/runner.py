@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import logging
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 from graceproof.errors import LoadError, WaitTimeout
 from graceproof.load.result import LoadResult, LoadTimeout, LocustCrashed, crash_reason
 from graceproof.load.settings import LoadSettings
 from graceproof.model import RequestRecord
+from graceproof.started import Started
 from graceproof.waiting import wait_for
 
 __all__ = ["STARTUP_ALLOWANCE_S", "Collected", "LoadRunner", "LoadStatus", "Role"]
@@ -58,7 +58,7 @@ class Collected:
     problem: str | None = None
 
 
-class LoadRunner(ABC):
+class LoadRunner(Started):
     """One Locust run (a context manager): started on entering the `with` block, torn
     down on leaving it, normally, by an exception or by Ctrl-C."""
 
@@ -115,21 +115,8 @@ class LoadRunner(ABC):
         """The (master) Locust's command line, as the result records it."""
 
     # --- the same everywhere ---
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.teardown(failed=True)
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.teardown(failed=exc is not None)
+    def stop_after(self, failed: bool) -> None:
+        self.teardown(failed=failed)
 
     @property
     def url(self) -> str:

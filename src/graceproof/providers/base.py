@@ -6,13 +6,13 @@ import logging
 import os
 import shutil
 import subprocess
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
 from graceproof.errors import CommandFailedError, MissingToolError
+from graceproof.started import Started
 
 if TYPE_CHECKING:
     from graceproof.config import Options
@@ -79,7 +79,7 @@ def write_private(path: Path, content: str) -> Path:
     return path
 
 
-class ClusterProvider(ABC):
+class ClusterProvider(Started):
     """A cluster for one test session.
 
     `name` is the cluster's name, `kind` the provider's registered name ("kind",
@@ -125,21 +125,6 @@ class ClusterProvider(ABC):
     def stop(self) -> None:
         """Remove what `start()` made that is not to be kept."""
 
-    def __enter__(self) -> ClusterProvider:
-        try:
-            self.start()
-        except BaseException:
-            try:
-                self.stop()
-            except Exception:  # the start error is the one to report
-                log.exception("cleaning up after a failed start of %s failed", self.kind)
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop_after(self, failed: bool) -> None:
+        # The same whether the block or the start failed: stop() keeps what is kept.
         self.stop()
