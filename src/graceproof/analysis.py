@@ -6,8 +6,9 @@ Each part is computed in a module of its own, from the Measurement alone (and th
 Subject's traffic kind, parameters and retry rule): the termination windows
 (graceproof.windows), the counts (graceproof.counts), the error-rate bounds
 (graceproof.stats), the series of the picture (graceproof.series), the measures
-(graceproof.measures), the propagation of endpoint removal (graceproof.propagation)
-and what the traffic kind adds (graceproof.traffic). No part is judged here.
+(graceproof.measures), the propagation of endpoint removal (graceproof.propagation),
+what the traffic kind adds (graceproof.traffic) and where the timeline was blind
+(graceproof.gaps). No part is judged here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from graceproof.counts import Counts, summarize
 from graceproof.failures import FailureContext
+from graceproof.gaps import WatchGap, gaps_of
 from graceproof.measurement import Measurement
 from graceproof.measures import Measures, measure
 from graceproof.model import TerminationWindow, TimelineEvent
@@ -44,6 +46,8 @@ class Analysis:
     # What the traffic kind says beyond the counts (gRPC status codes; streams cut,
     # closed and reconnected): graceproof.traffic.Traffic.summarize.
     traffic: dict[str, Any] | None
+    # Where a source of the timeline was cut off from the API server (graceproof.gaps).
+    gaps: Sequence[WatchGap] = ()
 
     @classmethod
     def of(cls, subject: Subject, measurement: Measurement) -> Analysis:
@@ -67,6 +71,7 @@ class Analysis:
             measures=measure(records, windows),
             propagation=propagation(records, events) if kind.routes_each_request else None,
             traffic=kind.summarize(records),
+            gaps=gaps_of(events),
         )
 
 

@@ -196,6 +196,21 @@ class TimelineError(GraceproofError, RuntimeError):
         )
 
 
+class WatchOutageError(GraceproofError, RuntimeError):
+    """A source of the timeline could not reach the API server for longer than the
+    recorder waits: a restart takes seconds; this is a cluster in trouble."""
+
+    def __init__(self, source: str, seconds: float, attempts: int, last_error: str) -> None:
+        self.source = source
+        self.seconds = seconds
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(
+            f"the {source} source was cut off from the API server for {seconds:.0f} s "
+            f"({attempts} retries); last error: {last_error}"
+        )
+
+
 class WaitTimeout(GraceproofError):
     """A bounded wait ran out of time; carries what was last seen."""
 

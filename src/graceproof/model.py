@@ -50,6 +50,7 @@ EVENT_KINDS = (
     "container_terminated",  # containerStatus terminated (detail: reason, exitCode)
     "k8s_event",  # a Kubernetes Event (detail: reason, message)
     "disruption",  # graceproof acted (detail: action)
+    "watch_gap",  # a source was cut off from the API server (detail: graceproof.gaps)
 )
 
 

@@ -21,6 +21,7 @@ from graceproof.analysis import Analysis
 from graceproof.budget import Budget
 from graceproof.counts import Counts
 from graceproof.errors import ResultSchemaError
+from graceproof.gaps import WatchGap, windows_across
 from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.measures import Measures
 from graceproof.model import ConnectionPolicy, TerminationWindow, TimelineEvent
@@ -81,6 +82,9 @@ class ScenarioResult:
     # What the traffic kind says beyond the counts (gRPC status codes; streams cut,
     # closed and reconnected): graceproof.traffic.Traffic.summarize.
     traffic: dict[str, Any] | None = None
+    # Where a source of the timeline was cut off from the API server (graceproof.gaps);
+    # each is also a `watch_gap` event of the timeline.
+    gaps: list[WatchGap] = field(default_factory=list)
     schema: str = SCHEMA
 
     @classmethod
@@ -101,6 +105,9 @@ class ScenarioResult:
             analysis.counts,
             budget=subject.budget,
             measures=analysis.measures,
+            gaps=analysis.gaps,
+            windows=analysis.windows,
+            t0=measurement.started,
         )
         return cls(
             scenario_id=subject.scenario_id,
@@ -124,6 +131,7 @@ class ScenarioResult:
             budget=subject.budget,
             propagation=analysis.propagation,
             traffic=analysis.traffic,
+            gaps=list(analysis.gaps),
         )
 
     @property
@@ -147,7 +155,17 @@ class ScenarioResult:
             f"{self.file_stem} ({self.connection}): {c.failed} of {c.total} failed"
             f"{f' ({c.describe_failures()})' if c.failed else ''}, {c.failed_in_windows} of "
             f"{c.in_windows} inside {c.windows} termination windows (error rate in windows "
-            f"{self.stats['in_windows'].describe()})"
+            f"{self.stats['in_windows'].describe()})" + self._gaps_said()
+        )
+
+    def _gaps_said(self) -> str:
+        if not self.gaps:
+            return ""
+        inside = sum(1 for g in self.gaps if windows_across(g, self.windows))
+        longest = max(g.seconds for g in self.gaps)
+        return (
+            f"; {len(self.gaps)} timeline gaps (the API connection cut, longest "
+            f"{longest:.1f} s), {inside} inside termination windows"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +193,7 @@ class ScenarioResult:
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
             "propagation": None if self.propagation is None else self.propagation.to_dict(),
             "traffic": self.traffic,
+            "gaps": [g.to_dict() for g in self.gaps],
             # Derived from the timeline, written for readers of the JSON; not read back.
             "shutdown": self.shutdown,
         }
@@ -220,6 +239,7 @@ class ScenarioResult:
                     Propagation.from_dict(d["propagation"]) if d.get("propagation") else None
                 ),
                 traffic=dict(d["traffic"]) if d.get("traffic") else None,
+                gaps=[WatchGap.from_dict(g) for g in d.get("gaps") or []],
             )
         except ResultSchemaError:
             raise

@@ -13,20 +13,30 @@ resolution, the watch is sub-second. Sources:
 
 What each watch event means is decided by the trackers (graceproof.timeline_trackers);
 TimelineRecorder only runs the watches and records what the trackers return.
+
+A source that loses the API server (a restart, a connection reset) retries with a
+short backoff and resumes from where it was, for up to _OUTAGE_BOUND_S; the time it
+was cut off is recorded as a gap (graceproof.gaps), because what it delivers on
+catching up carries the time of the catch-up. Longer, or an answer that waiting will
+not change (a 403, a 404), and the source is dead: its error goes to `errors`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from graceproof.errors import WatchOutageError
+from graceproof.gaps import WatchGap
 from graceproof.kube import Kube
 from graceproof.model import TimelineEvent
 from graceproof.timeline_trackers import (
@@ -35,6 +45,7 @@ from graceproof.timeline_trackers import (
     PodTracker,
     running_containers,
 )
+from graceproof.waiting import DEFAULT_TRANSIENT, is_transient
 
 __all__ = ["TimelineRecorder"]
 
@@ -46,6 +57,47 @@ _APP_EVENTS = {
     "hook_end": "hook_end",
 }
 _WATCH_SECONDS = 2  # each watch call returns this often, so stop() is prompt
+# A watch call that connects but then hears nothing (not even its end after
+# _WATCH_SECONDS) is on a dead connection: give up on it after this, and reconnect.
+_REQUEST_TIMEOUT = (5.0, _WATCH_SECONDS + 5.0)
+# Retrying a source that lost the API server: 0.2 s, doubling up to 2 s, for at most
+# _OUTAGE_BOUND_S from the last moment it was current; a restarting API server
+# answers again within seconds, one that does not is an error of the run.
+_BACKOFF_FIRST_S = 0.2
+_BACKOFF_MAX_S = 2.0
+_OUTAGE_BOUND_S = 60.0
+# A followed log resumes with the lines of this many seconds more than it missed
+# (sinceSeconds is whole seconds, and the kubelet stamps lines itself); the lines
+# already seen are skipped.
+_LOG_REPLAY_MARGIN_S = 2
+
+
+@dataclass
+class _Cut:
+    """A source's outage in progress: since when it saw nothing, and why."""
+
+    source: str
+    start: float
+    error: str
+    attempts: int = 0
+
+    def next_delay(self) -> float:
+        self.attempts += 1
+        return float(min(_BACKOFF_FIRST_S * 2 ** (self.attempts - 1), _BACKOFF_MAX_S))
+
+
+def _brief(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reconnectable(exc: BaseException, cut: bool) -> bool:
+    """Whether waiting may fix `exc`: a connection that failed, a 5xx or a 429. While
+    a source is already cut off, also a 401 or 403: an API server that has just
+    started may refuse before its authenticators and RBAC caches are ready."""
+    if isinstance(exc, ApiException) and exc.status in (401, 403):
+        return cut
+    return is_transient(exc, DEFAULT_TRANSIENT)
 
 
 class TimelineRecorder:
@@ -74,7 +126,10 @@ class TimelineRecorder:
         self._threads: list[threading.Thread] = []
         self._log_streams: list[Any] = []
         self._followed: set[tuple[str, str, int]] = set()
+        self._app_lines: set[tuple[str, bytes]] = set()  # (pod, line): a replay skips them
         self.errors: list[str] = []  # watch failures, reported with the result
+        # Each time a source was cut off and came back (also in the timeline).
+        self.gaps: list[WatchGap] = []
 
     # public ------------------------------------------------------------------------
     def add(self, kind: str, pod: str | None = None, t: float | None = None, **detail: Any) -> None:
@@ -93,7 +148,7 @@ class TimelineRecorder:
             sources.append(self._watch_slices)
         for fn in sources:
             t = threading.Thread(
-                target=self._guard(fn), name=f"timeline-{fn.__name__}", daemon=True
+                target=self._guard(fn, fn.__name__), name=f"timeline-{fn.__name__}", daemon=True
             )
             t.start()
             self._threads.append(t)
@@ -116,20 +171,45 @@ class TimelineRecorder:
         self.stop()
 
     # sources ------------------------------------------------------------------------
-    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+    def _guard(self, fn: Callable[[], None], name: str) -> Callable[[], None]:
         def run() -> None:
             try:
                 fn()
             except Exception as exc:  # a dead watch must show in the result, not vanish
                 if not self._stop.is_set():
-                    self.errors.append(f"{fn.__name__}: {type(exc).__name__}: {exc}")
+                    self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
 
         return run
 
-    def _stream(self, list_fn: Callable[..., Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Watch events until stop(), resuming from the last resourceVersion."""
+    def _retry(self, cut: _Cut | None, source: str, exc: Exception, last_ok: float) -> _Cut:
+        """After a failed call of `source`: wait before the next one, and return the
+        outage it belongs to (begun at `last_ok` when new). Raises `exc` when waiting
+        will not help, WatchOutageError when the outage has lasted too long."""
+        if not _reconnectable(exc, cut is not None):
+            raise exc
+        if cut is None:
+            cut = _Cut(source, last_ok, _brief(exc))
+        lasted = time.time() - cut.start
+        if lasted > _OUTAGE_BOUND_S:
+            raise WatchOutageError(source, lasted, cut.attempts, _brief(exc)) from exc
+        self._stop.wait(cut.next_delay())
+        return cut
+
+    def _close(self, cut: _Cut, end: float) -> None:
+        gap = WatchGap(cut.source, cut.start, end, cut.error)
+        with self._lock:
+            self.gaps.append(gap)
+        self._record([gap.event()])
+
+    def _stream(
+        self, source: str, list_fn: Callable[..., Any], **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events until stop(), resuming from the last resourceVersion, also
+        after a lost connection (a gap: see _retry)."""
         rv: str | None = None
+        cut: _Cut | None = None
         while not self._stop.is_set():
+            last_ok = time.time()  # the previous call ended well: current until now
             w = watch.Watch()  # type: ignore[no-untyped-call]
             try:
                 for item in w.stream(  # type: ignore[no-untyped-call]
@@ -138,19 +218,33 @@ class TimelineRecorder:
                     timeout_seconds=_WATCH_SECONDS,
                     resource_version=rv,
                     allow_watch_bookmarks=False,
+                    _request_timeout=_REQUEST_TIMEOUT,
                     **kwargs,
                 ):
                     obj = item["object"]
                     rv = obj.metadata.resource_version or rv
                     yield item
+                    last_ok = time.time()
                     if self._stop.is_set():
                         w.stop()  # type: ignore[no-untyped-call]
                         break
             except ApiException as exc:
-                if exc.status == 410:  # too old: list again
+                if exc.status == 410:  # too old (an API server restarted): list again
                     rv = None
                     continue
-                raise
+                cut = self._retry(cut, source, exc, last_ok)
+                continue
+            except Exception as exc:
+                cut = self._retry(cut, source, exc, last_ok)
+                continue
+            if cut is not None:
+                # Not at the first event after the outage but at the end of the call:
+                # the catch-up it delivered first is stamped with its own arrival, and
+                # belongs inside the gap.
+                self._close(cut, time.time())
+                cut = None
+        if cut is not None:  # stopped while cut off: blind until the end
+            self._close(cut, time.time())
 
     def _record(self, events: Iterable[TimelineEvent]) -> None:
         with self._lock:
@@ -159,21 +253,23 @@ class TimelineRecorder:
     def _watch_pods(self) -> None:
         tracker = PodTracker()
         selector = {"label_selector": self.pod_selector} if self.pod_selector else {}
-        for item in self._stream(self.kube.core.list_namespaced_pod, **selector):
+        for item in self._stream("pods", self.kube.core.list_namespaced_pod, **selector):
             self._record(tracker.apply(item["type"], item["object"], time.time()))
             for pod, container, restart in running_containers(item["type"], item["object"]):
                 self._follow(pod, container, restart)
 
     def _watch_events(self) -> None:
         tracker = EventTracker(started=time.time())
-        for item in self._stream(self.kube.core.list_namespaced_event):
+        for item in self._stream("events", self.kube.core.list_namespaced_event):
             self._record(tracker.apply(item["type"], item["object"], time.time()))
 
     def _watch_slices(self) -> None:
         tracker = EndpointTracker()
         selector = f"kubernetes.io/service-name={self.service}"
         for item in self._stream(
-            self.kube.discovery.list_namespaced_endpoint_slice, label_selector=selector
+            "endpointslices",
+            self.kube.discovery.list_namespaced_endpoint_slice,
+            label_selector=selector,
         ):
             self._record(tracker.apply(item["type"], item["object"], time.time()))
 
@@ -184,7 +280,7 @@ class TimelineRecorder:
             return
         self._followed.add(key)
         t = threading.Thread(
-            target=self._guard(lambda: self._read_log(pod, container)),
+            target=self._guard(lambda: self._read_log(pod, container), f"log {pod}/{container}"),
             name=f"timeline-log-{pod}",
             daemon=True,
         )
@@ -192,32 +288,64 @@ class TimelineRecorder:
         self._threads.append(t)
 
     def _read_log(self, pod: str, container: str) -> None:
-        try:
-            resp = self.kube.core.read_namespaced_pod_log(
-                pod, self.namespace, container=container, follow=True, _preload_content=False
-            )
-        except ApiException as exc:
-            if exc.status in (400, 404):  # the container is already gone
+        """Follow a container's log until it ends (the container exited) or stop().
+        A lost connection is a gap: the log is followed again with the lines since
+        the cut (their times are the app's own, so only lost lines would hurt)."""
+        source = f"app log {pod}/{container}"
+        cut: _Cut | None = None
+        since: dict[str, int] = {}
+        progress = [time.time()]  # the last moment the log was current
+        while not self._stop.is_set():
+            progress[0] = time.time()
+            try:
+                resp = self.kube.core.read_namespaced_pod_log(
+                    pod,
+                    self.namespace,
+                    container=container,
+                    follow=True,
+                    _preload_content=False,
+                    **since,
+                )
+            except ApiException as exc:
+                if exc.status in (400, 404):  # the container is already gone
+                    if cut is not None:  # what it wrote since the cut is lost
+                        self._close(cut, time.time())
+                    return
+                cut = self._retry(cut, source, exc, progress[0])
+                continue
+            except Exception as exc:
+                cut = self._retry(cut, source, exc, progress[0])
+                continue
+            if cut is not None:  # its replay covers the cut
+                self._close(cut, time.time())
+                cut = None
+            self._log_streams.append(resp)
+            try:
+                self._read_lines(pod, resp, progress)
                 return
-            raise
-        self._log_streams.append(resp)
-        buf = b""
-        try:
-            for chunk in resp.stream(4096):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    self._app_line(pod, line)
+            except Exception as exc:
                 if self._stop.is_set():
-                    break
-        except Exception:
-            if not self._stop.is_set():
-                raise
-        finally:
-            if buf:
-                self._app_line(pod, buf)
-            with contextlib.suppress(Exception):
-                resp.release_conn()
+                    return
+                cut = self._retry(cut, source, exc, progress[0])
+                since = {"since_seconds": math.ceil(time.time() - cut.start) + _LOG_REPLAY_MARGIN_S}
+            finally:
+                with contextlib.suppress(Exception):
+                    resp.release_conn()
+
+    def _read_lines(self, pod: str, resp: Any, progress: list[float]) -> None:
+        """Record the app events of a followed log until it ends; a line cut short by
+        a lost connection is dropped (the replay brings it whole)."""
+        buf = b""
+        for chunk in resp.stream(4096):
+            progress[0] = time.time()
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                self._app_line(pod, line)
+            if self._stop.is_set():
+                break
+        if buf:
+            self._app_line(pod, buf)
 
     def _app_line(self, pod: str, raw: bytes) -> None:
         try:
@@ -230,6 +358,10 @@ class TimelineRecorder:
             t = float(obj["t"])
         except (TypeError, ValueError):
             return
+        with self._lock:
+            if (pod, raw) in self._app_lines:  # delivered again by a replay after a cut
+                return
+            self._app_lines.add((pod, raw))
         event = str(obj["event"])
         kind = _APP_EVENTS.get(event, f"app_{event}")
         detail = {k: v for k, v in obj.items() if k not in ("event", "t", "pod")}

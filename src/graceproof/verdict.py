@@ -3,20 +3,22 @@
     Scenario -> Subject + Measurement -> Analysis -> Verdict -> ScenarioResult
 
 `judge` holds a run's counts (and measures, against a budget) to what the subject
-expects: no errors, errors (the negative control), or nothing (informative).
+expects: no errors, errors (the negative control), or nothing (informative). A
+timeline with a gap inside a termination window (graceproof.gaps) never passes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from graceproof.budget import Budget
 from graceproof.counts import Counts
 from graceproof.errors import ResultSchemaError
+from graceproof.gaps import WatchGap, describe_gaps, windows_across
 from graceproof.measures import Measures
-from graceproof.model import EXPECTATIONS, Expected
+from graceproof.model import EXPECTATIONS, Expected, TerminationWindow
 
 __all__ = ["Verdict", "judge"]
 
@@ -45,6 +47,9 @@ def judge(
     require_coverage: bool = True,
     budget: Budget | None = None,
     measures: Measures | None = None,
+    gaps: Sequence[WatchGap] = (),
+    windows: Sequence[TerminationWindow] = (),
+    t0: float = 0.0,
 ) -> Verdict:
     """Pass or fail a scenario.
 
@@ -59,8 +64,17 @@ def judge(
 
     Retryable failures (graceproof.failures) are failures unless the counts took them
     as answered (`Counts.retried`); either way the message names them.
+
+    A gap of the timeline (`gaps`) that overlaps one of the termination `windows`
+    fails an errors or no-errors verdict, naming the gap and the window (times
+    relative to `t0`, the run's start); other gaps are named and do not count.
     """
-    verdict = _judge(expected, counts, require_coverage, budget, measures)
+    verdict = _with_retryable(_judge(expected, counts, require_coverage, budget, measures), counts)
+    return _with_gaps(verdict, gaps, windows, t0)
+
+
+def _with_retryable(verdict: Verdict, counts: Counts) -> Verdict:
+    expected = verdict.expected
     if counts.retried:
         note = (
             f"not counted: {counts.retried} retryable failures ({counts.retried_in_windows} "
@@ -74,6 +88,38 @@ def judge(
     else:
         return verdict
     return replace(verdict, message=f"{verdict.message}; {note}")
+
+
+def _with_gaps(
+    verdict: Verdict,
+    gaps: Sequence[WatchGap],
+    windows: Sequence[TerminationWindow],
+    t0: float,
+) -> Verdict:
+    inside = [g for g in gaps if windows_across(g, windows)]
+    outside = [g for g in gaps if g not in inside]
+    message = verdict.message
+    if outside:
+        message += (
+            f"; the timeline has {_gaps(len(outside))} outside every termination window "
+            f"(reported, not judged): {describe_gaps(outside, windows, t0)}"
+        )
+    if not inside:
+        return replace(verdict, message=message)
+    why = (
+        f"the timeline has {_gaps(len(inside))} inside termination windows: "
+        f"{describe_gaps(inside, windows, t0)}; what happened inside a gap carries the "
+        "time the watch caught up, not the time it happened, so those windows and the "
+        "requests counted inside them cannot be trusted"
+    )
+    if verdict.expected == "informative":
+        return replace(verdict, message=f"{message}; {why}")
+    without = "would pass" if verdict.passed else "fails as well"
+    return replace(verdict, passed=False, message=f"{why}. Without the gap it {without}: {message}")
+
+
+def _gaps(n: int) -> str:
+    return "a gap" if n == 1 else f"{n} gaps"
 
 
 # What a retryable failure is, where a verdict names them (graceproof.failures).

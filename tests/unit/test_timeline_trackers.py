@@ -549,7 +549,7 @@ def _recorder_fed(items: list[dict[str, Any]]) -> tuple[TimelineRecorder, Follow
     rec = TimelineRecorder(cast(Kube, kube), "ns", service="web")
     followed: Followed = []
 
-    def stream(list_fn: object, **kwargs: object) -> Iterator[dict[str, Any]]:
+    def stream(source: str, list_fn: object, **kwargs: object) -> Iterator[dict[str, Any]]:
         return iter(items)
 
     def follow(pod: str, container: str, restart: int) -> None:

@@ -104,6 +104,16 @@ def _in_windows_by_class(c: Counts) -> str:
     return f"{text} ({where})" if where else text
 
 
+def _gaps_said(results: Sequence[ScenarioResult]) -> str:
+    """The results whose timeline has gaps (the API connection cut): their verdicts say
+    where, and fail when a gap lies inside a termination window."""
+    cut = [r for r in results if r.gaps]
+    if not cut:
+        return ""
+    names = ", ".join(r.file_stem for r in cut)
+    return f" The timeline of {names} has gaps (the API connection cut): see the verdicts."
+
+
 # Record times moved between clocks by more than this make window edges unsure enough
 # to say so: the kube-proxy lag itself is a few hundred ms.
 UNSURE_CLOCK_S = 0.1
@@ -143,7 +153,8 @@ def render_markdown(
             f" {shown} more {'is' if shown == 1 else 'are'} informative, not judged."
             if shown
             else ""
-        ),
+        )
+        + _gaps_said(results),
         "",
         "| scenario | variant | disruption | connection | requests | failed | in windows "
         "| failed in windows | late (in windows) | error rate (95%) | unavailable "

@@ -1,0 +1,289 @@
+"""The timeline under a lost API connection: its sources retry and resume, each cut is
+recorded as a gap, and a gap inside a termination window never lets a verdict pass.
+
+The watches are fakes (a Watch that calls a scripted list function), so no cluster and
+no clock: what the recorder does with each answer is the whole subject.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+import urllib3.exceptions
+from kubernetes.client import V1ObjectMeta, V1Pod, V1PodCondition, V1PodStatus
+from kubernetes.client.exceptions import ApiException
+
+from graceproof import timeline
+from graceproof.action_log import DisruptionRecord
+from graceproof.counts import Counts
+from graceproof.gaps import GAP_KIND, WatchGap, gaps_of
+from graceproof.kube import Kube
+from graceproof.measurement import ClusterInfo, Measurement
+from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
+from graceproof.result import ScenarioResult, load_json
+from graceproof.subject import Subject
+from graceproof.timeline import TimelineRecorder
+from graceproof.verdict import judge
+
+T0 = 1_764_400_000.0
+REFUSED = urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", reason="Connection refused")  # type: ignore[arg-type]
+RESET = urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104))
+
+
+def _pod(name: str, rv: str) -> V1Pod:
+    return V1Pod(
+        metadata=V1ObjectMeta(name=name, resource_version=rv),
+        status=V1PodStatus(conditions=[V1PodCondition(type="Ready", status="True")]),
+    )
+
+
+Answer = list[dict[str, Any]] | BaseException
+
+
+class _Script:
+    """A list function answering each watch call with the next answer: events, or an
+    exception raised by the call; after the last, it stops the recorder."""
+
+    def __init__(self, recorder: TimelineRecorder, *answers: Answer) -> None:
+        self.recorder = recorder
+        self.answers = list(answers)
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, namespace: str, **kwargs: Any) -> list[dict[str, Any]]:
+        self.calls.append(kwargs)
+        if not self.answers:
+            self.recorder._stop.set()
+            return []
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+class _FakeWatch:
+    def stream(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return iter(func(*args, **kwargs))
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timeline.watch, "Watch", _FakeWatch)
+    monkeypatch.setattr(timeline, "_BACKOFF_FIRST_S", 0.001)
+    monkeypatch.setattr(timeline, "_BACKOFF_MAX_S", 0.002)
+
+
+def _recorder(*answers: Answer) -> tuple[TimelineRecorder, _Script]:
+    kube = SimpleNamespace(core=SimpleNamespace(), discovery=SimpleNamespace())
+    rec = TimelineRecorder(cast(Kube, kube), "ns")
+    script = _Script(rec, *answers)
+    kube.core.list_namespaced_pod = script
+    rec._follow = lambda pod, container, restart: None  # type: ignore[method-assign]
+    return rec, script
+
+
+def _added(name: str, rv: str) -> list[dict[str, Any]]:
+    return [{"type": "ADDED", "object": _pod(name, rv)}]
+
+
+# the recorder -------------------------------------------------------------------------
+@pytest.mark.usefixtures("fast_retries")
+def test_a_watch_cut_twice_then_back_gives_one_gap_and_keeps_recording() -> None:
+    rec, script = _recorder(_added("web-1", "10"), REFUSED, RESET, _added("web-2", "12"))
+    rec._guard(rec._watch_pods, "_watch_pods")()
+
+    assert rec.errors == []
+    assert [e.pod for e in rec.of("pod_created")] == ["web-1", "web-2"]
+    (gap,) = rec.gaps
+    assert gap.source == "pods" and gap.error.startswith("MaxRetryError")
+    assert gap.start <= gap.end
+    # The gap is in the timeline too, at its start, and reads back as the same gap.
+    assert gaps_of(rec.events()) == [gap]
+    assert [e.t for e in rec.of(GAP_KIND)] == [gap.start]
+    # Each call after the cut resumed from the last resourceVersion seen.
+    assert [c["resource_version"] for c in script.calls[:4]] == [None, "10", "10", "10"]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_the_gap_ends_only_after_the_catch_up_delivered_by_the_first_call_back() -> None:
+    rec, _ = _recorder(REFUSED, _added("web-1", "10"))
+    rec._watch_pods()
+    (gap,) = rec.gaps
+    (created,) = rec.of("pod_created")
+    # Stamped with its arrival after the outage: inside the gap, not after it.
+    assert gap.start <= created.t <= gap.end
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_too_old_resource_version_relists_without_a_gap() -> None:
+    rec, script = _recorder(_added("web-1", "10"), ApiException(status=410), _added("web-2", "3"))
+    rec._watch_pods()
+    assert rec.gaps == [] and rec.errors == []
+    assert [c["resource_version"] for c in script.calls[:3]] == [None, "10", None]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_forbidden_watch_is_an_error_at_once_not_an_outage() -> None:
+    rec, script = _recorder(ApiException(status=403, reason="Forbidden"))
+    rec._guard(rec._watch_pods, "_watch_pods")()
+    assert len(script.calls) == 1 and rec.gaps == []
+    assert rec.errors == ["_watch_pods: ApiException: (403)\nReason: Forbidden\n"]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_an_outage_longer_than_the_bound_ends_as_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(timeline, "_OUTAGE_BOUND_S", 0.05)
+    rec, script = _recorder(*[REFUSED] * 10_000)
+    rec._guard(rec._watch_pods, "_watch_pods")()
+    (error,) = rec.errors
+    assert error.startswith("_watch_pods: WatchOutageError: the pods source was cut off")
+    assert "Connection refused" in error
+    assert 1 < len(script.calls) < 10_000 and rec.gaps == []
+
+
+class _LogResponse:
+    def __init__(self, chunks: list[bytes], then: BaseException | None = None) -> None:
+        self.chunks, self.then = chunks, then
+
+    def stream(self, amt: int) -> Iterator[bytes]:
+        yield from self.chunks
+        if self.then is not None:
+            raise self.then
+
+    def release_conn(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _line(event: str, t: float) -> bytes:
+    return json.dumps({"event": event, "t": t, "pod": "web-1"}).encode() + b"\n"
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_cut_app_log_resumes_with_the_lines_since_the_cut_each_recorded_once() -> None:
+    calls: list[dict[str, Any]] = []
+    answers = [
+        _LogResponse([_line("sigterm", T0), b'{"event": "hook_st'], then=RESET),
+        _LogResponse([_line("sigterm", T0), _line("hook_start", T0 + 1), _line("exit", T0 + 2)]),
+    ]
+
+    def read_log(pod: str, namespace: str, **kwargs: Any) -> _LogResponse:
+        calls.append(kwargs)
+        return answers.pop(0)
+
+    kube = SimpleNamespace(core=SimpleNamespace(read_namespaced_pod_log=read_log))
+    rec = TimelineRecorder(cast(Kube, kube), "ns")
+    rec._guard(lambda: rec._read_log("web-1", "app"), "log web-1/app")()
+
+    assert rec.errors == []
+    assert [(e.kind, e.t) for e in rec.events() if e.kind != GAP_KIND] == [
+        ("sigterm", T0),
+        ("hook_start", T0 + 1),
+        ("app_exit", T0 + 2),
+    ]
+    (gap,) = rec.gaps
+    assert gap.source == "app log web-1/app" and gap.error.startswith("ProtocolError")
+    assert "since_seconds" not in calls[0] and calls[1]["since_seconds"] >= 2
+
+
+# the verdict --------------------------------------------------------------------------
+WINDOW = TerminationWindow("web-1", T0 + 10, T0 + 20)
+
+
+def _counts() -> Counts:
+    return Counts(
+        total=100, failed=0, in_windows=30, failed_in_windows=0, windows=1, windows_covered=1
+    )
+
+
+def test_a_gap_inside_a_window_fails_a_clean_run_and_names_the_gap_and_the_window() -> None:
+    gap = WatchGap("pods", T0 + 12.0, T0 + 18.5, "MaxRetryError: Connection refused")
+    verdict = judge("no-errors", _counts(), gaps=[gap], windows=[WINDOW], t0=T0)
+    assert not verdict.passed
+    assert verdict.message.startswith(
+        "the timeline has a gap inside termination windows: the pods watch was cut from "
+        "+12.0 s to +18.5 s of the run (MaxRetryError: Connection refused), across the "
+        "termination window of pod web-1 (+10.0 s to +20.0 s)"
+    )
+    assert "Without the gap it would pass: 0 of 100 requests failed" in verdict.message
+
+
+def test_a_gap_inside_a_window_fails_a_negative_control_too() -> None:
+    counts = Counts(
+        total=100, failed=5, in_windows=30, failed_in_windows=5, windows=1, windows_covered=1
+    )
+    gap = WatchGap("endpointslices", T0 + 19.0, T0 + 25.0, "ProtocolError: reset")
+    assert judge("errors", counts).passed
+    verdict = judge("errors", counts, gaps=[gap], windows=[WINDOW], t0=T0)
+    assert not verdict.passed and "the endpointslices watch was cut" in verdict.message
+
+
+def test_a_gap_outside_every_window_is_reported_and_does_not_fail() -> None:
+    gap = WatchGap("events", T0 + 25.0, T0 + 27.0, "MaxRetryError: Connection refused")
+    verdict = judge("no-errors", _counts(), gaps=[gap], windows=[WINDOW], t0=T0)
+    assert verdict.passed
+    assert verdict.message.endswith(
+        "; the timeline has a gap outside every termination window (reported, not judged): "
+        "the events watch was cut from +25.0 s to +27.0 s of the run "
+        "(MaxRetryError: Connection refused)"
+    )
+
+
+def test_an_informative_result_with_a_gap_in_a_window_still_passes_and_says_so() -> None:
+    gap = WatchGap("pods", T0 + 12.0, T0 + 13.0, "x")
+    verdict = judge("informative", _counts(), gaps=[gap], windows=[WINDOW], t0=T0)
+    assert verdict.passed and "a gap inside termination windows" in verdict.message
+
+
+# the result ---------------------------------------------------------------------------
+def _result(gap: WatchGap) -> ScenarioResult:
+    records = [RequestRecord(T0 + i / 10, 0.01, True, 200, None, "web-1") for i in range(300)]
+    timeline_events = [
+        TimelineEvent(T0 + 10, "pod_deleted", "web-1"),
+        TimelineEvent(T0 + 17, "pod_gone", "web-1"),
+        gap.event(),
+    ]
+    subject = Subject("web--delete-one-by-one--new", "web", "new", "no-errors")
+    measurement = Measurement(
+        cluster=ClusterInfo("existing", "local", "v1.34.4"),
+        disruption=DisruptionRecord("delete-one-by-one", T0 + 10, T0 + 11),
+        load={"users": 1},
+        records=records,
+        timeline=timeline_events,
+        started=T0,
+        finished=T0 + 30,
+    )
+    return ScenarioResult.build(subject, measurement, name="web")
+
+
+def test_a_result_keeps_its_gaps_judges_them_and_reads_back(tmp_path: Path) -> None:
+    inside = _result(WatchGap("pods", T0 + 12, T0 + 15, "MaxRetryError: Connection refused"))
+    assert [g.source for g in inside.gaps] == ["pods"]
+    assert not inside.verdict.passed and "the pods watch was cut" in inside.verdict.message
+    assert "; 1 timeline gaps (the API connection cut, longest 3.0 s), 1 inside" in (
+        inside.headline()
+    )
+    assert load_json(inside.write_json(tmp_path)) == inside
+
+    outside = _result(WatchGap("pods", T0 + 25, T0 + 26, "MaxRetryError: Connection refused"))
+    assert outside.verdict.passed and "outside every termination window" in (
+        outside.verdict.message
+    )
+
+
+def test_a_result_written_before_gaps_existed_reads_back_without_any(tmp_path: Path) -> None:
+    result = _result(WatchGap("pods", T0 + 25, T0 + 26, "x"))
+    data = result.to_dict()
+    del data["gaps"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    assert load_json(path).gaps == []
