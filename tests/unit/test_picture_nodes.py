@@ -3,15 +3,24 @@ eviction attempt by its answer (201 accepted, 429 refused by a budget)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from graceproof.action_log import DisruptionRecord
+from graceproof.gaps import WatchGap
 from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import RequestRecord, TimelineEvent
-from graceproof.report.picture import _mark_nodes, _node_colors, _node_handles, render_picture
+from graceproof.report.picture import (
+    _legend,
+    _mark_nodes,
+    _mark_timeline,
+    _node_colors,
+    _node_handles,
+    render_picture,
+)
 from graceproof.result import ScenarioResult
 from graceproof.subject import Subject
 
@@ -109,3 +118,17 @@ def test_pods_scheduled_after_the_picture_ends_are_not_drawn() -> None:
     top = Figure().subplots()
     _mark_nodes(top, drained(), 2.0)
     assert [float(x) for c in top.collections for x, _ in c.get_offsets()] == [0.0, 0.0]
+
+
+def test_a_gap_of_the_timeline_is_hatched_and_named_in_the_legend(tmp_path: Path) -> None:
+    result = replace(drained(), gaps=[WatchGap("pods", T0 + 3.0, T0 + 5.0, "reset")])
+    axis = Figure().subplots()
+    _mark_timeline(axis, result, 10.0)
+    hatched = [p for p in axis.patches if p.get_hatch() == "//"]
+    assert [(p.get_x(), p.get_width()) for p in hatched] == [(3.0, 2.0)]
+    _legend(axis, result, 10.0)
+    legend = axis.get_legend()
+    assert legend is not None and "timeline gap (watch cut)" in [
+        t.get_text() for t in legend.get_texts()
+    ]
+    assert render_picture(result, tmp_path / "gap.png").read_bytes()[:4] == b"\x89PNG"

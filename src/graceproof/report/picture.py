@@ -23,6 +23,8 @@ from graceproof.result import ScenarioResult
 OK_COLOR = "#4c72b0"
 FAIL_COLOR = "#d62728"
 WINDOW_COLOR = "#bbbbbb"
+# Where a watch was cut off from the API server: the timeline's times there are late.
+GAP_COLOR = "#e6ab02"
 # kind -> (label, color, line style, width); drawn in this order.
 MARKERS: dict[str, tuple[str, str, LineStyleType, float]] = {
     "pod_deleted": ("pod deleted", "black", "-", 1.6),
@@ -90,6 +92,9 @@ def _mark_timeline(axis: Axes, result: ScenarioResult, end: float) -> None:
     t0 = result.series.t0
     for w in result.windows:
         axis.axvspan(w.start - t0, w.end - t0, color=WINDOW_COLOR, alpha=0.35, lw=0, zorder=0)
+    for g in result.gaps:
+        axis.axvspan(g.start - t0, g.end - t0, facecolor="none", edgecolor=GAP_COLOR,
+                     hatch="//", lw=0, zorder=0)  # fmt: skip
     for event in result.timeline:
         style = MARKERS.get(event.kind)
         if style is None or not 0 <= event.t - t0 <= end:
@@ -195,6 +200,12 @@ def _legend(top: Axes, result: ScenarioResult, end: float) -> None:
     ]
     if result.windows:
         handles.append(Patch(color=WINDOW_COLOR, alpha=0.4, label="termination window"))
+    if result.gaps:
+        handles.append(
+            Patch(
+                facecolor="none", edgecolor=GAP_COLOR, hatch="//", label="timeline gap (watch cut)"
+            )
+        )
     handles += [
         Line2D([], [], color=color, linestyle=ls, linewidth=lw, label=label)
         for kind, (label, color, ls, lw) in MARKERS.items()
