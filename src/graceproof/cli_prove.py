@@ -58,7 +58,7 @@ from graceproof.traffic import kinds, traffic
 from graceproof.workloads.base import NODE_PORTS
 from graceproof.workloads.manifests import DEFAULT_NODE_PORT, ManifestWorkload
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "add_proof_arguments", "run"]
 
 NO_CLUSTER = (
     "no cluster: give --kubeconfig FILE, set $KUBECONFIG, have ~/.kube/config (as kubectl "
@@ -410,10 +410,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_proof_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_proof_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of a proof: input, traffic and disruption, cluster, budgets; `prove`
+    and `explain` (graceproof.cli_explain) share them."""
     _input_args(p)
     _run_args(p)
     _budget_args(p)
-    p.set_defaults(func=run)
 
 
 def source_of(args: argparse.Namespace) -> ManifestSource:
