@@ -9,13 +9,13 @@ its own): a variant expected to lose requests is no failure of the run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from graceproof.explain.protections import Protection
 from graceproof.ingress import ThroughIngress
 from graceproof.model import Expected
-from graceproof.workloads.base import Workload
+from graceproof.workloads.base import NOT_IN_ID, Workload
 from graceproof.workloads.manifests import ManifestWorkload, resolve
 
 __all__ = ["Ablated", "ablated", "manifests_of", "rewrapped", "without"]
@@ -26,8 +26,9 @@ class Ablated(ManifestWorkload):
     """`removed`: the names of the protections taken away (none: the workload as written)."""
 
     removed: tuple[str, ...] = ()
-    # What each removal changed, in a few words, for the table and the result.
-    changes: tuple[str, ...] = ()
+    # What each removal changed, in a few words, for the table and the result; not in
+    # the scenario id (`removed` names the variant; rewording must not rename it).
+    changes: tuple[str, ...] = field(default=(), metadata=NOT_IN_ID)
 
     @property
     def label(self) -> str:
