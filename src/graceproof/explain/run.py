@@ -171,15 +171,18 @@ def run_plan(
                 titles[v.removed] = v
             continue
         log.info("explain: %s: %d runs, about %s", stage, count, duration(needed))
+        total = done + count
         for i in range(plan.runs):
             for v in variants:
                 done += 1
                 log.info(
-                    "explain: run %d (%s, %d of %d): %s",
+                    "explain: run %d of %d (%s, round %d of %d, about %s left): %s",
                     done,
+                    total,
                     stage,
                     i + 1,
                     plan.runs,
+                    duration((total - done + 1) * plan.per_run_s),
                     v.title + (f" ({v.change})" if v.change else ""),
                 )
                 result = run(v.scenario)
