@@ -139,9 +139,11 @@ def parser() -> argparse.ArgumentParser:
         p.add_subparsers(dest="command", required=True),
     )
 
+    from graceproof.cli_explain import add_parser as add_explain
     from graceproof.cli_prove import add_parser as add_prove
 
     add_prove(sub)
+    add_explain(sub)
     c = sub.add_parser(
         "compare",
         help="fail (exit 1) when a scenario clean in the baseline has failures in the change",

@@ -24,9 +24,8 @@ from graceproof.cli_prove_args import declare_arguments
 from graceproof.cli_prove_inputs import (
     archive_tags,
     budget_of,
-    check_writable,
+    cluster_options_of,
     ingress_of,
-    options_of,
     placement_of,
     source_of,
 )
@@ -52,7 +51,6 @@ from graceproof.providers import ClusterProvider, make_provider
 from graceproof.proving import ProofOutcome, outcome_json, prove_with_control
 from graceproof.report import write_report
 from graceproof.result import ClusterInfo
-from graceproof.workloads.base import NODE_PORTS
 from graceproof.workloads.manifests import ManifestWorkload
 
 __all__ = ["add_parser", "run"]
@@ -185,13 +183,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PROVEN
     # The cluster last among the inputs: the manifests' and flags' mistakes come first.
     try:
-        options = options_of(args)
-        if args.kind and args.node_port is not None and args.node_port not in NODE_PORTS:
-            raise OptionError(
-                f"--node-port {args.node_port}: kind maps only {NODE_PORTS.start}-"
-                f"{NODE_PORTS.stop - 1} to 127.0.0.1; choose one of those"
-            )
-        check_writable(args.report_dir)
+        options = cluster_options_of(args)
     except OptionError as exc:
         print(f"graceproof prove: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -23,6 +23,7 @@ from graceproof.ingress import CONTROLLERS, IngressController, controller_named
 from graceproof.placement import OFFICIAL_LOCUST_IMAGE, InCluster, OnHost, Placement
 from graceproof.providers import ClusterProvider, make_provider
 from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
+from graceproof.workloads.base import NODE_PORTS
 
 __all__ = [
     "archive_tags",
@@ -134,6 +135,20 @@ def options_of(args: argparse.Namespace) -> Options:
         keep_cluster=args.keep_cluster,
         run_id=args.run_id,
     )
+
+
+def cluster_options_of(args: argparse.Namespace) -> Options:
+    """The cluster's Options, with the checks of the flags that concern the cluster and
+    the report: what `prove` and `explain` check last among their inputs, so that the
+    manifests' and flags' own mistakes come first."""
+    options = options_of(args)
+    if args.kind and args.node_port is not None and args.node_port not in NODE_PORTS:
+        raise OptionError(
+            f"--node-port {args.node_port}: kind maps only {NODE_PORTS.start}-"
+            f"{NODE_PORTS.stop - 1} to 127.0.0.1; choose one of those"
+        )
+    check_writable(args.report_dir)
+    return options
 
 
 def provider_of(args: argparse.Namespace, state: Path) -> ClusterProvider:

@@ -58,8 +58,9 @@ class Report:
     pictures: dict[str, Path]
 
 
-def write_report(results: Sequence[ScenarioResult], out_dir: Path) -> Report:
-    """Draw every scenario's picture into out_dir and write out_dir/summary.md."""
+def write_report(results: Sequence[ScenarioResult], out_dir: Path, *, preface: str = "") -> Report:
+    """Draw every scenario's picture into out_dir and write out_dir/summary.md (with
+    `preface`, Markdown, above the table of the runs)."""
     # Imported here: matplotlib is slow to import and only needed for pictures.
     from graceproof.report.picture import render_picture
 
@@ -74,7 +75,8 @@ def write_report(results: Sequence[ScenarioResult], out_dir: Path) -> Report:
                 f"could not write {path}: {exc.strerror or exc}; the results (JSON) are "
                 f"kept, and `graceproof report {out_dir}` draws the pictures again"
             ) from exc
-    summary = write_summary(results, out_dir, pictures={n: p.name for n, p in pictures.items()})
+    names = {n: p.name for n, p in pictures.items()}
+    summary = write_summary(results, out_dir, pictures=names, preface=preface)
     return Report(summary=summary, pictures=pictures)
 
 

@@ -198,10 +198,14 @@ def write_summary(
     *,
     pictures: Mapping[str, str] | None = None,
     title: str = "graceproof results",
+    preface: str = "",
 ) -> Path:
     """Write out_dir/summary.md, and append it to $GITHUB_STEP_SUMMARY when set, there
-    with each picture named instead of linked, and where to find them."""
-    text = render_markdown(results, pictures=pictures, title=title)
+    with each picture named instead of linked, and where to find them. `preface`: Markdown
+    put above the table of the runs (an explanation's table, graceproof.explain)."""
+    text = (preface.rstrip("\n") + "\n\n" if preface else "") + render_markdown(
+        results, pictures=pictures, title=title
+    )
     path = out_dir / SUMMARY_NAME
     write_file_whole(path, text)
     step_summary = os.environ.get(STEP_SUMMARY_ENV)
