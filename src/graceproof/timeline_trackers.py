@@ -83,7 +83,19 @@ class PodTracker:
         for cs in pod.status.container_statuses or []:
             out.extend(_start(name, st, cs, now))
             out.extend(_terminations(name, st, cs, now))
+        for cs in _sidecar_statuses(pod):
+            out.extend(_start(name, st, cs, now, sidecar=True))
+            out.extend(_terminations(name, st, cs, now, sidecar=True))
         return out
+
+
+def _sidecar_statuses(pod: Any) -> list[Any]:
+    """The statuses of the pod's native sidecars (init containers with `restartPolicy:
+    Always`), which run beside the app and end after it. Other init containers ended
+    before the pod ever served: their ends are no part of a termination."""
+    inits = (pod.spec.init_containers if pod.spec is not None else None) or []
+    sidecars = {c.name for c in inits if c.restart_policy == "Always"}
+    return [cs for cs in pod.status.init_container_statuses or [] if cs.name in sidecars]
 
 
 def _forced(pod: str, st: _PodState, obj: Any, now: float) -> list[TimelineEvent]:
@@ -109,21 +121,30 @@ def _forced(pod: str, st: _PodState, obj: Any, now: float) -> list[TimelineEvent
     return [TimelineEvent(now, "pod_deleted", pod, detail)]
 
 
-def _start(pod: str, st: _PodState, cs: Any, now: float) -> list[TimelineEvent]:
+def _start(
+    pod: str, st: _PodState, cs: Any, now: float, *, sidecar: bool = False
+) -> list[TimelineEvent]:
     """container_started, once per container and restart count, at the API's start time
-    (any app gives it; the sample app's own log line is finer)."""
+    (any app gives it; the sample app's own log line is finer). A native sidecar's
+    detail says `sidecar`."""
     running = cs.state.running if cs.state else None
     key = (cs.name, cs.restart_count)
     if running is None or key in st.started:
         return []
     st.started.add(key)
-    detail = {"container": cs.name, "restart_count": cs.restart_count}
+    detail: dict[str, Any] = {"container": cs.name, "restart_count": cs.restart_count}
+    if sidecar:
+        detail["sidecar"] = True
     return [TimelineEvent(_ts(running.started_at) or now, "container_started", pod, detail)]
 
 
-def _terminations(pod: str, st: _PodState, cs: Any, now: float) -> list[TimelineEvent]:
-    """container_terminated events of one V1ContainerStatus not reported yet."""
+def _terminations(
+    pod: str, st: _PodState, cs: Any, now: float, *, sidecar: bool = False
+) -> list[TimelineEvent]:
+    """container_terminated events of one V1ContainerStatus not reported yet (a native
+    sidecar's detail says `sidecar`)."""
     out: list[TimelineEvent] = []
+    mark = {"sidecar": True} if sidecar else {}
     term = cs.state.terminated if cs.state else None
     key = (cs.name, cs.restart_count)
     if term is not None and key not in st.terminated:
@@ -134,6 +155,7 @@ def _terminations(pod: str, st: _PodState, cs: Any, now: float) -> list[Timeline
             "exit_code": term.exit_code,
             "started_at": _ts(term.started_at),
             "finished_at": _ts(term.finished_at),
+            **mark,
         }
         out.append(TimelineEvent(now, "container_terminated", pod, detail))
     # Containers restarted in place also report the last termination.
@@ -146,6 +168,7 @@ def _terminations(pod: str, st: _PodState, cs: Any, now: float) -> list[Timeline
             "reason": last.reason,
             "exit_code": last.exit_code,
             "restart_count": cs.restart_count,
+            **mark,
         }
         t = _ts(last.finished_at) or now
         out.append(TimelineEvent(t, "container_terminated", pod, detail))

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from kubernetes.client import (
     CoreV1Event,
+    V1Container,
     V1ContainerState,
     V1ContainerStateRunning,
     V1ContainerStateTerminated,
@@ -107,7 +108,17 @@ def pod(
     grace: int | None = None,
     created: datetime | None = T0,
     containers: list[V1ContainerStatus] | None = None,
+    inits: dict[str, str | None] | None = None,
+    init_statuses: list[V1ContainerStatus] | None = None,
 ) -> V1Pod:
+    """`inits`: the init containers of its spec, name -> restartPolicy ("Always": a
+    native sidecar)."""
+    spec = None
+    if inits is not None:
+        spec = V1PodSpec(
+            containers=[V1Container(name="app")],
+            init_containers=[V1Container(name=n, restart_policy=p) for n, p in inits.items()],
+        )
     return V1Pod(
         metadata=V1ObjectMeta(
             name=name,
@@ -115,9 +126,11 @@ def pod(
             deletion_timestamp=deleted,
             deletion_grace_period_seconds=grace,
         ),
+        spec=spec,
         status=V1PodStatus(
             conditions=[V1PodCondition(type="Ready", status="True" if ready else "False")],
             container_statuses=containers,
+            init_container_statuses=init_statuses,
         ),
     )
 
@@ -265,6 +278,40 @@ def test_each_container_of_a_pod_reports_its_own_termination() -> None:
         ("app", 0),
         ("sidecar", 2),
     ]
+
+
+def test_a_native_sidecar_reports_its_start_and_its_termination_marked_sidecar() -> None:
+    tracker = PodTracker()
+    inits = {"setup": None, "proxy": "Always"}
+    tracker.apply("ADDED", pod(inits=inits, init_statuses=[running("proxy")]), NOW)
+    ended = pod(
+        deleted=at(9),
+        inits=inits,
+        containers=[terminated("app", finished=at(14))],
+        init_statuses=[terminated("setup", finished=at(0)), terminated("proxy", finished=at(15))],
+    )
+    events = terminations(tracker.apply("MODIFIED", ended, NOW + 6))
+    assert [(e.detail["container"], e.detail.get("sidecar")) for e in events] == [
+        ("app", None),
+        ("proxy", True),
+    ]
+    assert events[1].detail["finished_at"] == at(15).timestamp()
+
+
+def test_a_native_sidecar_start_is_reported_and_marked() -> None:
+    events = PodTracker().apply(
+        "ADDED", pod(created=None, inits={"proxy": "Always"}, init_statuses=[running("proxy")]), NOW
+    )
+    assert [(e.kind, e.detail) for e in events] == [
+        ("pod_created", {}),
+        ("container_started", {"container": "proxy", "restart_count": 0, "sidecar": True}),
+    ]
+
+
+def test_init_containers_that_ran_to_completion_report_nothing() -> None:
+    # They ended before the pod served: a "termination" of theirs would end a window.
+    done = pod(created=None, inits={"setup": None}, init_statuses=[terminated("setup")])
+    assert kinds(PodTracker().apply("ADDED", done, NOW)) == ["pod_created"]
 
 
 def test_restart_in_place_reports_the_last_termination_at_its_finish_time() -> None:

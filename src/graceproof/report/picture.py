@@ -46,6 +46,10 @@ EVICTIONS: dict[int, tuple[str, str, str]] = {
     429: ("eviction refused (429, budget)", FAIL_COLOR, "x"),
 }
 OTHER_EVICTION = ("eviction, other answer", "#7f7f7f", "o")
+# Each container's end, drawn only in pods of more than one container (a proxy beside
+# the app): which ended first is the finding there; alone, "app exit" says it.
+CONTAINER_COLORS = ("#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+CONTAINER_STYLE: tuple[LineStyleType, float] = ((0, (1, 1)), 2.0)
 # One color per node for the pods scheduled on it (pod_scheduled events).
 NODE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22")
 
@@ -101,9 +105,29 @@ def _mark_timeline(axis: Axes, result: ScenarioResult, end: float) -> None:
             continue
         _, color, linestyle, width = style
         axis.axvline(event.t - t0, color=color, linestyle=linestyle, linewidth=width, zorder=3)
+    colors = _container_colors(result)
+    for event in _container_ends(result):
+        if 0 <= event.t - t0 <= end:
+            color = colors[str(event.detail.get("container"))]
+            ls, lw = CONTAINER_STYLE
+            axis.axvline(event.t - t0, color=color, linestyle=ls, linewidth=lw, zorder=3)
     axis.grid(axis="y", alpha=0.3, zorder=1)
     axis.set_axisbelow(True)
     axis.set_xlim(0, end)
+
+
+def _container_ends(result: ScenarioResult) -> list[TimelineEvent]:
+    """container_terminated events of the pods where more than one container ended."""
+    ends = [e for e in result.timeline if e.kind == "container_terminated" and e.pod]
+    names: dict[str, set[str]] = {}
+    for e in ends:
+        names.setdefault(str(e.pod), set()).add(str(e.detail.get("container")))
+    return [e for e in ends if len(names[str(e.pod)]) > 1]
+
+
+def _container_colors(result: ScenarioResult) -> dict[str, str]:
+    names = sorted({str(e.detail.get("container")) for e in _container_ends(result)})
+    return {n: CONTAINER_COLORS[i % len(CONTAINER_COLORS)] for i, n in enumerate(names)}
 
 
 def _actions(result: ScenarioResult, end: float, *names: str) -> list[dict[str, Any]]:
@@ -210,6 +234,15 @@ def _legend(top: Axes, result: ScenarioResult, end: float) -> None:
         Line2D([], [], color=color, linestyle=ls, linewidth=lw, label=label)
         for kind, (label, color, ls, lw) in MARKERS.items()
         if kind in seen
+    ]
+    ls, lw = CONTAINER_STYLE
+    shown = {
+        str(e.detail.get("container")) for e in _container_ends(result) if 0 <= e.t - t0 <= end
+    }
+    handles += [
+        Line2D([], [], color=color, linestyle=ls, linewidth=lw, label=f"{name} container ended")
+        for name, color in _container_colors(result).items()
+        if name in shown
     ]
     handles += _node_handles(result, end)
     top.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)

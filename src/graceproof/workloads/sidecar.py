@@ -1,0 +1,189 @@
+"""The sample app behind a reverse proxy in its own pod: does the proxy outlive the app?
+
+A proxy beside the app (a mesh's, or a team's own nginx) gets SIGTERM in the same
+instant as the app, and stops routing while the app still serves or drains; a preStop
+hook on the app alone cannot help. Native sidecars (KEP-753: beta and on by default in
+Kubernetes 1.29, GA in 1.33) are stopped only after the main containers have exited.
+
+    ProxiedApp(SleepHook(5), proxy="classic")          # fails: the proxy goes first
+    ProxiedApp(SleepHook(5), proxy="native")           # holds: it goes last
+    ProxiedApp(SleepHook(5), proxy="classic", proxy_sleep_s=5)   # informative
+
+The manifests are in sidecar_manifests.py. The timeline records each container's end,
+the native sidecar's included (graceproof.timeline_trackers), so a result shows the
+proxy's exit against the app's; the kubelet's `Killing` event of each container
+("Stopping container proxy") tells when it sent the proxy SIGTERM.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from graceproof.errors import GraceproofError, WorkloadSpecError
+from graceproof.hooks import PreStopHook, SleepHook
+from graceproof.model import Expected
+from graceproof.parameters import NOT_IN_ID
+from graceproof.waiting import workload_available
+from graceproof.workloads.base import NODE_PORTS, UNIVERSAL_SIGNALS, DeployContext, Target, Workload
+from graceproof.workloads.sample_manifests import APP_SIGNALS, NAME_LABEL, ShutdownMode, check
+from graceproof.workloads.sidecar_manifests import (
+    PROXY_CONTAINER,
+    PROXY_IMAGE,
+    PROXY_KINDS,
+    PROXY_PORT,
+    ProxyKind,
+    render,
+)
+
+__all__ = [
+    "NATIVE_SIDECARS_SINCE",
+    "PROXY_IMAGE",
+    "PROXY_PORT",
+    "NativeSidecarsUnsupportedError",
+    "ProxiedApp",
+    "check_native_sidecars",
+    "check_sidecar_kept",
+]
+
+# The SidecarContainers feature gate is beta and on by default from 1.29 (alpha, off,
+# in 1.28), GA in 1.33.
+NATIVE_SIDECARS_SINCE = (1, 29)
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
+
+
+class NativeSidecarsUnsupportedError(GraceproofError):
+    """The cluster cannot run an init container with `restartPolicy: Always`."""
+
+
+def check_native_sidecars(server_version: str) -> None:
+    """Raise NativeSidecarsUnsupportedError when `server_version` (the API server's
+    git version, 'v1.28.15', 'v1.29.0+k3s1') predates native sidecars."""
+    match = _VERSION.match(server_version.strip())
+    if match is None:
+        return  # an unusual version string: the check after creation still catches it
+    found = (int(match.group(1)), int(match.group(2)))
+    if found < NATIVE_SIDECARS_SINCE:
+        since = ".".join(map(str, NATIVE_SIDECARS_SINCE))
+        raise NativeSidecarsUnsupportedError(
+            f"native sidecars need Kubernetes {since} or later (the SidecarContainers "
+            f"feature: beta and on by default from {since}, GA in 1.33); this cluster runs "
+            f"{server_version}. To fix: prove it on a cluster of {since} or later (kind: "
+            "--gp-k8s-version 1.34), or prove the classic proxy (proxy='classic')"
+        )
+
+
+def check_sidecar_kept(created: Sequence[Any], server_version: str) -> None:
+    """Raise NativeSidecarsUnsupportedError when the API server dropped the proxy's
+    `restartPolicy` from the Deployment it created: it does so, silently, with the
+    SidecarContainers feature gate off, and the proxy would then be an init container
+    that never ends (the pods stuck in Init)."""
+    for obj in created:
+        if getattr(obj, "kind", None) != "Deployment":
+            continue
+        inits = obj.spec.template.spec.init_containers or []
+        if any(c.name == PROXY_CONTAINER and c.restart_policy == "Always" for c in inits):
+            return
+        raise NativeSidecarsUnsupportedError(
+            f"the API server ({server_version}) dropped `restartPolicy: Always` from the "
+            f"{PROXY_CONTAINER!r} init container of deployment/{obj.metadata.name}: its "
+            "SidecarContainers feature gate is off. To fix: turn it on (the API server's "
+            "and the kubelets' --feature-gates=SidecarContainers=true), or prove the "
+            "classic proxy (proxy='classic')"
+        )
+
+
+@dataclass(frozen=True)
+class ProxiedApp(Workload):
+    """The sample app (with `hook`) behind nginx in the same pod, as a Deployment and a
+    NodePort Service on the proxy's port. `proxy`: "classic" (a container beside the
+    app) or "native" (a sidecar); `proxy_sleep_s`: a preStop sleep of the proxy's own."""
+
+    hook: PreStopHook = field(default_factory=SleepHook)
+    proxy: ProxyKind = "classic"
+    proxy_sleep_s: int | None = None
+    replicas: int = 2
+    grace_seconds: int = 30
+    shutdown_mode: ShutdownMode = "immediate"
+    name: str = field(default="web", metadata=NOT_IN_ID)
+    node_port: int = field(default=30085, metadata=NOT_IN_ID)
+    # The nginx example's image: tests/e2e's `nginx_image_args` loads it into the cluster.
+    proxy_image: str = field(default=PROXY_IMAGE, metadata=NOT_IN_ID)
+    labels: Mapping[str, str] = field(default_factory=dict, metadata=NOT_IN_ID)
+    ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
+
+    signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS | APP_SIGNALS
+    uses_session_image: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check(self.hook, self.grace_seconds, self.shutdown_mode, self.replicas)
+        if self.proxy not in PROXY_KINDS:
+            raise WorkloadSpecError(
+                f"ProxiedApp.proxy must be one of {PROXY_KINDS}, not {self.proxy!r}"
+            )
+        if self.proxy_sleep_s is not None and not 0 <= self.proxy_sleep_s <= self.grace_seconds:
+            # The API server refuses a sleep action outside [0, grace period].
+            raise WorkloadSpecError(
+                f"ProxiedApp.proxy_sleep_s must be between 0 and grace_seconds "
+                f"({self.grace_seconds}), not {self.proxy_sleep_s}"
+            )
+        if self.node_port not in NODE_PORTS:
+            raise WorkloadSpecError(
+                f"ProxiedApp.node_port {self.node_port} is outside "
+                f"{NODE_PORTS.start}-{NODE_PORTS.stop - 1}, the node ports kind maps to "
+                "127.0.0.1"
+            )
+
+    @property
+    def label(self) -> str:
+        """'prestop-sleep-behind-native-sidecar', '...-behind-classic-proxy[-sleeping]'."""
+        where = "native-sidecar" if self.proxy == "native" else "classic-proxy"
+        sleeping = "-sleeping" if self.proxy_sleep_s is not None else ""
+        return f"{self.hook.name}-behind-{where}{sleeping}"
+
+    @property
+    def expected(self) -> Expected:
+        if self.proxy == "native":
+            return self.hook.expected  # the app's hook is all that stands between
+        # A classic proxy stops routing at SIGTERM whatever the app's hook; with a sleep
+        # of its own, what it buys is measured, not claimed.
+        return "errors" if self.proxy_sleep_s is None else "informative"
+
+    def manifests(self, image: str) -> list[dict[str, Any]]:
+        return render(
+            self.hook,
+            name=self.name,
+            image=image,
+            proxy=self.proxy,
+            proxy_image=self.proxy_image,
+            proxy_sleep_s=self.proxy_sleep_s,
+            replicas=self.replicas,
+            grace_seconds=self.grace_seconds,
+            shutdown_mode=self.shutdown_mode,
+            node_port=self.node_port,
+            variant=self.label,
+            labels=self.labels,
+        )
+
+    def deploy(self, ctx: DeployContext) -> Target:
+        version = ""
+        if self.proxy == "native":
+            version = ctx.kube.server_version()
+            check_native_sidecars(version)  # before anything is created
+        created = ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
+        if self.proxy == "native":
+            check_sidecar_kept(created, version)
+        target = Target(
+            kind="Deployment",
+            name=self.name,
+            selector=f"{NAME_LABEL}={self.name}",
+            service=self.name,
+            node_port=self.node_port,
+            replicas=self.replicas,
+            grace_seconds=self.grace_seconds,
+            pod_port=PROXY_PORT,
+        )
+        workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
+        return target
