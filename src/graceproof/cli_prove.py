@@ -46,6 +46,7 @@ from graceproof.errors import (
 )
 from graceproof.kube import Kube, api_message
 from graceproof.load import LoadSettings
+from graceproof.namespaces import reap_run_namespaces
 from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider, make_provider
 from graceproof.proving import ProofOutcome, outcome_json, prove_with_control
@@ -119,7 +120,11 @@ def _prove(
         host_header=args.host_header,
         expect_status=args.expect_status,
     )
-    with _provider(options) as provider, Kube.from_kubeconfig(provider.kubeconfig) as kube:
+    with (
+        _provider(options) as provider,
+        Kube.from_kubeconfig(provider.kubeconfig) as kube,
+        _reaped(provider, kube, options.run_id),
+    ):
         _load_images(provider, args)
         cluster = ClusterInfo(provider.kind, provider.name, kube.server_version())
         outcome = prove_with_control(
@@ -135,7 +140,35 @@ def _prove(
             ingress=ingress_of(args),
             placement=placement_of(args),
             count_retryable=args.retryable_count == "yes",
+            wait_deleted=False,  # _reaped waits, once the verdict is out
         )
+        # The verdict before the namespaces are gone and the cluster stopped.
+        _tell(args, outcome, hints)
+    return outcome
+
+
+@contextmanager
+def _reaped(provider: ClusterProvider, kube: Kube, run_id: str) -> Iterator[None]:
+    """At the end, also after a failure, Ctrl-C or SIGTERM: wait (bounded) for every
+    namespace of the run, deleted without waiting, to be gone; a warning names any
+    that would not go. Not when the provider deletes the whole cluster anyway."""
+    try:
+        yield
+    finally:
+        if not provider.deletes_cluster:
+            try:
+                reap_run_namespaces(kube, run_id)
+            except Exception as exc:  # must not hide the verdict, nor the error before
+                log.warning(
+                    "could not wait for the namespaces of run %s to go: %s; remove any "
+                    "left with: graceproof clean --run-id %s",
+                    run_id,
+                    exc,
+                    run_id,
+                )
+
+
+def _tell(args: argparse.Namespace, outcome: ProofOutcome, hints: tuple[str, ...]) -> None:
     results = [r for r in (outcome.control, outcome.hooked) if r is not None]
     # -o json: the document alone on stdout; the verdict lines join the progress on stderr.
     lines = sys.stderr if args.output == "json" else sys.stdout
@@ -147,7 +180,6 @@ def _prove(
     if args.output == "json":
         doc = outcome_json(outcome, args.report_dir, report.summary)
         print(json.dumps({**doc, "hints": list(hints)}, indent=2))
-    return outcome
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from kubernetes.client.exceptions import ApiException
 
+from graceproof.errors import WaitTimeout
 from graceproof.kube import Kube
 from graceproof.waiting import REQUEST_TIMEOUT, default_service_account, wait_for
 
@@ -33,7 +34,9 @@ __all__ = [
     "namespace_name",
     "namespaces_to_clean",
     "pid_namespace",
+    "reap_run_namespaces",
     "test_namespace",
+    "wait_namespaces_gone",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,9 @@ PIDNS_LABEL = "graceproof.dev/pidns"
 _MAX_NAME = 63  # a namespace name is a DNS-1123 label
 _RAND_LEN = 5
 _DELETE_TIMEOUT = 120.0  # namespace deletion waits for every pod's grace period
+# The default ServiceAccount comes some 0.1 s after its namespace: a short poll, so
+# that each proof does not wait half a second more for it.
+_SA_INTERVAL = 0.05
 
 
 def namespace_name(run_id: str, test_name: str, rand: str | None = None) -> str:
@@ -126,7 +132,7 @@ def test_namespace(
     keep = False
     try:
         # Pods cannot be created before the namespace's default ServiceAccount exists.
-        default_service_account(kube.core, name).wait(timeout=30)
+        default_service_account(kube.core, name).wait(timeout=30, interval=_SA_INTERVAL)
         yield name
         keep = keep_on_failure()
     except BaseException:
@@ -162,9 +168,13 @@ def delete_namespaces(
     again would only cost time (5-30 s per namespace). The namespace is deleted first:
     in a terminating namespace no controller can create a replacement pod. Its
     Services are deleted at once too, which frees their NodePorts for the next test:
-    the namespace controller takes some 5 s more to remove the rest (measured:
-    benchmarks/phases.py), which a test session need not wait for test by test
-    (`delete_run_namespaces` waits for all of them at its end)."""
+    the namespace controller takes some 5 s more to remove the rest (measured with
+    the former benchmarks/phases.py, 5.4 s), which a run need not wait for proof by
+    proof (`reap_run_namespaces` waits for all of them at its end).
+
+    Without `wait` it still waits for one thing: a Service a finalizer keeps (a
+    load balancer's cleanup) holds its NodePort until it goes, and the next proof
+    on that port would be refused ("provided port is already allocated")."""
     for name in names:
         try:
             kube.core.delete_namespace(name, _request_timeout=REQUEST_TIMEOUT)
@@ -175,8 +185,16 @@ def delete_namespaces(
         except ApiException as exc:
             if exc.status != 404:
                 raise
-    if not names or not wait:
+    if not names:
         return
+    if not wait:
+        _wait_node_ports_freed(kube, names, timeout)
+        return
+    wait_namespaces_gone(kube, names, timeout=timeout)
+
+
+def wait_namespaces_gone(kube: Kube, names: list[str], *, timeout: float = _DELETE_TIMEOUT) -> None:
+    """Wait, bounded, until none of `names` (already deleted) exists any more."""
     remaining: list[str] = list(names)
 
     def all_gone() -> bool | None:
@@ -190,6 +208,45 @@ def delete_namespaces(
         interval=0.25,
         describe=lambda: f"still present: {', '.join(remaining)}",
         hint="pods with long grace periods or a stuck finalizer delay namespace deletion",
+    )
+
+
+def _holding_node_ports(kube: Kube, names: list[str]) -> list[str]:
+    """`namespace/service` of each Service still there (a finalizer) with a NodePort."""
+    held: list[str] = []
+    for name in names:
+        try:
+            services = kube.core.list_namespaced_service(
+                name, _request_timeout=REQUEST_TIMEOUT
+            ).items
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise
+        for svc in services:
+            ports = (svc.spec.ports if svc.spec is not None else None) or []
+            if any(getattr(p, "node_port", None) for p in ports):
+                held.append(f"{name}/{svc.metadata.name}")
+    return held
+
+
+def _wait_node_ports_freed(kube: Kube, names: list[str], timeout: float) -> None:
+    held = _holding_node_ports(kube, names)
+    if not held:
+        return  # the usual case: deleted Services free their ports at once
+    log.info("waiting for Service(s) %s to release their NodePorts", ", ".join(held))
+
+    def freed() -> bool | None:
+        held[:] = _holding_node_ports(kube, names)
+        return True if not held else None
+
+    wait_for(
+        freed,
+        what="deleted Services to release their NodePorts",
+        timeout=timeout,
+        interval=0.25,
+        describe=lambda: f"still there: {', '.join(held)}",
+        hint="a finalizer (a load balancer's cleanup) keeps a deleted Service",
     )
 
 
@@ -224,6 +281,33 @@ def delete_run_namespaces(
     leftovers = _list(kube, selector, terminating=False)
     delete_namespaces(kube, _list(kube, selector), timeout=timeout)
     return leftovers
+
+
+def reap_run_namespaces(kube: Kube, run_id: str, *, timeout: float = _DELETE_TIMEOUT) -> list[str]:
+    """The end of a run (a pytest session, `graceproof prove`), also after Ctrl-C:
+    delete what is left of run `run_id` and wait, bounded, for every namespace it
+    deleted without waiting. Never raises for a namespace that would not go: a warning
+    names it and how to remove it later. Returns those still there."""
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{RUN_ID_LABEL}={run_id},!{KEPT_LABEL}"
+    try:
+        left = delete_run_namespaces(kube, run_id, timeout=timeout)
+    except WaitTimeout:
+        stuck = _list(kube, selector)
+        log.warning(
+            "graceproof: %d namespace(s) of run %s still there after %g s: %s; remove "
+            "them later with: graceproof clean --run-id %s",
+            len(stuck),
+            run_id,
+            timeout,
+            ", ".join(stuck),
+            run_id,
+        )
+        return stuck
+    if left:
+        log.warning(
+            "graceproof: deleted leftover namespaces of run %s: %s", run_id, ", ".join(left)
+        )
+    return []
 
 
 def delete_all_graceproof_namespaces(kube: Kube, *, timeout: float = _DELETE_TIMEOUT) -> list[str]:

@@ -11,6 +11,7 @@ remove), and no message speaks of a hook it does not have.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from graceproof.disruptions import Disruption
 from graceproof.ingress import IngressController, ThroughIngress
 from graceproof.kube import Kube
 from graceproof.load import LoadSettings
-from graceproof.namespaces import test_namespace
+from graceproof.namespaces import test_namespace, wait_namespaces_gone
 from graceproof.placement import OnHost, Placement
 from graceproof.result import ClusterInfo, ScenarioResult
 from graceproof.scenario import Scenario, run_scenario
@@ -136,10 +137,16 @@ def prove_with_control(
     ingress: IngressController | None = None,
     placement: Placement | None = None,
     count_retryable: bool = True,
+    wait_deleted: bool = True,
 ) -> ProofOutcome:
     """Run the control (unless `control` is False), then the hooked workload; write
     each result JSON into `out_dir` as soon as it is known. With `ingress`, both run
-    through that controller (`ThroughIngress`)."""
+    through that controller (`ThroughIngress`).
+
+    Each namespace is deleted as soon as its run is judged, without waiting for it to
+    be gone: the hooked run does not wait for the control's. With `wait_deleted`, this
+    waits for all of them (bounded) before it returns; without, the caller does
+    (`graceproof prove` after it printed the verdict: `reap_run_namespaces`)."""
     # Without a hook there is nothing to remove: a "control" would be the workload itself,
     # and its result would credit a hook that does not exist.
     control = control and workload.resolved.hooks > 0
@@ -147,22 +154,35 @@ def prove_with_control(
     # Through the controller, when one is given: its traffic path is the one proven.
     runs: list[Workload] = [m if ingress is None else ThroughIngress(m, ingress) for m in manifests]
     results: list[ScenarioResult] = []
-    for w in runs:
-        scenario = Scenario(
-            w,
-            disruption=disruption,
-            load=load,
-            budget=budget,
-            placement=placement or OnHost(),
-            count_retryable=count_retryable,
-        )
-        with test_namespace(kube, run_id, w.label, lambda: False) as namespace:
-            result = run_scenario(
-                kube, namespace, scenario, image="", cluster=cluster, out_dir=out_dir
+    made: list[str] = []
+    try:
+        for w in runs:
+            scenario = Scenario(
+                w,
+                disruption=disruption,
+                load=load,
+                budget=budget,
+                placement=placement or OnHost(),
+                count_retryable=count_retryable,
             )
-        path = result.write_json(out_dir)
-        log.info("result: %s", path)
-        results.append(result)
+            t0 = time.monotonic()
+            with test_namespace(kube, run_id, w.label, lambda: False, wait=False) as namespace:
+                made.append(namespace)
+                result = run_scenario(
+                    kube,
+                    namespace,
+                    scenario,
+                    image="",
+                    cluster=cluster,
+                    out_dir=out_dir,
+                    namespace_s=time.monotonic() - t0,
+                )
+            path = result.write_json(out_dir)
+            log.info("result: %s", path)
+            results.append(result)
+    finally:
+        if wait_deleted and made:
+            wait_namespaces_gone(kube, made)
     if control:
         return ProofOutcome(hooked=results[-1], control=results[0])
     if workload.resolved.hooks == 0:

@@ -76,6 +76,12 @@ class ScenarioResult:
     # Seconds spent in each phase of the proof (deploy, load_start, warmup, disruption,
     # terminations, settle, load_stop, verdict): where a proof's time goes.
     phases: dict[str, float] = field(default_factory=dict)
+    # The proof's wall time, from the start of its namespace's creation to its result,
+    # and the namespace's part of it: with the phases, what the proof cost beside what
+    # it measured (None: not recorded, older results). Not a phase, so that the phases'
+    # sum keeps its meaning.
+    wall_s: float | None = None
+    namespace_s: float | None = None
     # How long the traffic path kept choosing each terminating pod, and the preStop
     # sleep that calls for (graceproof.propagation).
     propagation: Propagation | None = None
@@ -191,6 +197,8 @@ class ScenarioResult:
             "measures": None if self.measures is None else self.measures.to_dict(),
             "budget": None if self.budget is None else self.budget.to_dict(),
             "phases": {k: round(v, 3) for k, v in self.phases.items()},
+            "wall_s": _rounded(self.wall_s),
+            "namespace_s": _rounded(self.namespace_s),
             "propagation": None if self.propagation is None else self.propagation.to_dict(),
             "traffic": self.traffic,
             "gaps": [g.to_dict() for g in self.gaps],
@@ -235,6 +243,8 @@ class ScenarioResult:
                 measures=Measures.from_dict(d["measures"]) if d.get("measures") else None,
                 budget=Budget.from_dict(d["budget"]) if d.get("budget") is not None else None,
                 phases={str(k): float(v) for k, v in (d.get("phases") or {}).items()},
+                wall_s=_float_or_none(d.get("wall_s")),
+                namespace_s=_float_or_none(d.get("namespace_s")),
                 propagation=(
                     Propagation.from_dict(d["propagation"]) if d.get("propagation") else None
                 ),
@@ -257,6 +267,14 @@ class ScenarioResult:
         path = directory / f"{self.file_stem}.json"
         write_file_whole(path, self.to_json())
         return path
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def load_json(path: Path) -> ScenarioResult:

@@ -256,9 +256,14 @@ def run_scenario(
     image: str,
     cluster: ClusterInfo,
     out_dir: Path,
+    namespace_s: float | None = None,
 ) -> ScenarioResult:
     """Run `sc` in `namespace`; its request log goes to `out_dir` under a name no other
-    result there has. The caller writes the returned result (`write_json(out_dir)`)."""
+    result there has. The caller writes the returned result (`write_json(out_dir)`).
+
+    `namespace_s`: the seconds the caller took to create `namespace` for it, counted in
+    the result's `wall_s` (the proof's wall time: that, and this call up to the result)."""
+    t0 = time.monotonic()
     name = reserve_name(out_dir, sc.scenario_id)
     records_path = out_dir / f"{name}{RESERVED_SUFFIX}"
     phases = Phases(name)
@@ -278,7 +283,8 @@ def run_scenario(
         res = ScenarioResult.build(
             sc.subject(target), measurement, name=name, artifacts={"requests": records_path.name}
         )
-    res = replace(res, phases=phases.seconds)
+    wall_s = (namespace_s or 0.0) + time.monotonic() - t0
+    res = replace(res, phases=phases.seconds, wall_s=wall_s, namespace_s=namespace_s)
     log.info("%s", res.headline())
     log.info("[%s] %s", name, res.verdict.message)
     return res

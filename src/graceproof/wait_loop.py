@@ -142,19 +142,20 @@ class Condition(Generic[T]):
     probe: Callable[[], T | None]
     describe: Callable[[], str]
     hint: str | None = None
+    interval: float = 0.5  # the poll, when `wait` is given none
 
     def wait(
         self,
         timeout: float,
         *,
-        interval: float = 0.5,
+        interval: float | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> T:
         return wait_for(
             self.probe,
             what=self.what,
             timeout=timeout,
-            interval=interval,
+            interval=self.interval if interval is None else interval,
             describe=self.describe,
             progress=progress,
             hint=self.hint,

@@ -323,3 +323,29 @@ def test_nodes_ready_times_out_naming_each_node_and_its_state() -> None:
     core = FakeNodes([_node("cp", True), _node("w1", False)])
     with pytest.raises(WaitTimeout, match="2 of 3 nodes registered: cp Ready, w1 NotReady"):
         waiting.nodes_ready(core, 3).wait(0.05, interval=0.01)
+
+
+def test_a_condition_polls_at_its_own_interval_unless_the_wait_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[float] = []
+
+    def recording_wait_for(probe: Any, **kw: Any) -> Any:
+        seen.append(kw["interval"])
+        return True
+
+    monkeypatch.setattr(wait_loop, "wait_for", recording_wait_for)
+    condition = wait_loop.Condition("x", lambda: True, lambda: "", interval=0.2)
+    condition.wait(1)
+    condition.wait(1, interval=0.5)
+    wait_loop.Condition("y", lambda: True, lambda: "").wait(1)
+    assert seen == [0.2, 0.5, 0.5]
+
+
+def test_a_deploy_looks_at_its_workload_every_fifth_of_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing is measured while a proof deploys: a half-second poll only cost time.
+    target = NS(kind="Deployment", name="web", ref="deployment/web", selector="app=web")
+    condition = waiting.workload_available(NS(apps=NS()), "ns", target)
+    assert condition.interval == 0.2

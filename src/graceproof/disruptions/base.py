@@ -123,7 +123,8 @@ class DisruptionContext:
 
     def wait_rollout(self, timeout: float) -> None:
         """Wait until the target's rollout is complete (kubectl rollout status)."""
-        workload_available(self.kube, self.namespace, self.target).wait(timeout)
+        # The half-second poll of old: part of the disruption's timing, which is measured.
+        workload_available(self.kube, self.namespace, self.target).wait(timeout, interval=0.5)
 
 
 class Disruption(ABC):
