@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -224,10 +225,29 @@ def test_the_method_is_sent_as_given(app: RunningApp, tmp_path: Path) -> None:
     assert {r.status for r in read_records(records_path)} == {501}
 
 
+def _free_source_ports(count: int) -> range:
+    """`count` consecutive ports no socket holds now, below the kernel's ephemeral range
+    (32768 and up here), where no outgoing connection takes one meanwhile: a fixed range
+    failed when two runs of this file shared the machine."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20000, 30000 - count)
+        ports = range(first, first + count)
+        try:
+            for port in ports:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return ports
+    raise AssertionError(f"no {count} free consecutive ports in 20000-29999")
+
+
 def test_a_port_whose_request_timed_out_is_quarantined_across_runs(tmp_path: Path) -> None:
     # A server that accepts and never answers: every request times out, as requests
     # to a pod that is gone do (there the SYN goes unanswered; same rule).
     quarantine = tmp_path / "ports.json"
+    ports = _free_source_ports(10)
     held: list[socket.socket] = []
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -248,7 +268,7 @@ def test_a_port_whose_request_timed_out_is_quarantined_across_runs(tmp_path: Pat
             seconds=3,
             users=1,
             GRACEPROOF_TIMEOUT="0.5",
-            GRACEPROOF_SOURCE_PORTS="40000-40009",
+            GRACEPROOF_SOURCE_PORTS=f"{ports.start}-{ports.stop - 1}",
             GRACEPROOF_PORT_QUARANTINE=str(quarantine),
         )
     for conn in held:
@@ -258,7 +278,7 @@ def test_a_port_whose_request_timed_out_is_quarantined_across_runs(tmp_path: Pat
     assert records and all(r.error == "timeout" for r in records)
     saved = {int(p): until for p, until in json.loads(quarantine.read_text()).items()}
     # One port per timed-out request, none used twice while quarantined.
-    assert len(saved) == len(records) and set(saved) <= set(range(40000, 40010))
+    assert len(saved) == len(records) and set(saved) <= set(ports)
     # Each is held for the kernel's SYN_SENT timeout and more.
     assert min(saved.values()) > max(r.t for r in records) + 100
 
