@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import math
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -176,7 +175,8 @@ def _plan(args: argparse.Namespace) -> ExplainPlan:
 
 
 def _explain(args: argparse.Namespace, options: Options, plan: ExplainPlan) -> Explanation:
-    run_id = args.run_id or secrets.token_hex(3)
+    # The run id the provider checked and made (labels, `graceproof clean --run-id`).
+    run_id = options.run_id
     out_dir: Path = args.report_dir
     with (
         tempfile.TemporaryDirectory(prefix="graceproof-") as state,

@@ -29,6 +29,7 @@ __all__ = [
     "archive_tags",
     "budget_of",
     "check_writable",
+    "cluster_options_of",
     "ingress_of",
     "options_of",
     "placement_of",

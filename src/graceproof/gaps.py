@@ -9,8 +9,9 @@ or its exit carry the time of the catch-up, not the time they happened, so a
 termination window built on them may start late, end late or be missing.
 
 A gap is kept as a timeline event of kind `watch_gap` (detail: source, start, end,
-error), so it travels with the measurement. A gap that overlaps a termination window
-fails the verdict (graceproof.verdict); one outside every window is only reported.
+error), so it travels with the measurement. A gap of a source that windows are built
+from (JUDGED_SOURCES) that overlaps a termination window fails the verdict
+(graceproof.verdict); every other gap is only reported.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ from typing import Any
 
 from graceproof.model import TerminationWindow, TimelineEvent
 
-__all__ = ["GAP_KIND", "WatchGap", "describe_gaps", "gaps_of", "windows_across"]
+__all__ = ["GAP_KIND", "JUDGED_SOURCES", "WatchGap", "describe_gaps", "gaps_of", "windows_across"]
 
 GAP_KIND = "watch_gap"
+# The sources whose delivery times make the windows: the pods watch (deletion, each
+# container's end, the pod gone). An app log's lines carry the app's own times, and its
+# replay after a cut reaches back to the cut; the endpointslices and events watches
+# feed the propagation lag and the diagnostics, not the windows or the counts.
+JUDGED_SOURCES = frozenset({"pods"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ class WatchGap:
     @property
     def seconds(self) -> float:
         return self.end - self.start
+
+    @property
+    def judged(self) -> bool:
+        """Whether a verdict may depend on what this source delivered inside it."""
+        return self.source in JUDGED_SOURCES
 
     def overlaps(self, window: TerminationWindow) -> bool:
         return self.start <= window.end and self.end >= window.start

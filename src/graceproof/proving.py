@@ -155,34 +155,34 @@ def prove_with_control(
     runs: list[Workload] = [m if ingress is None else ThroughIngress(m, ingress) for m in manifests]
     results: list[ScenarioResult] = []
     made: list[str] = []
-    try:
-        for w in runs:
-            scenario = Scenario(
-                w,
-                disruption=disruption,
-                load=load,
-                budget=budget,
-                placement=placement or OnHost(),
-                count_retryable=count_retryable,
+    for w in runs:
+        scenario = Scenario(
+            w,
+            disruption=disruption,
+            load=load,
+            budget=budget,
+            placement=placement or OnHost(),
+            count_retryable=count_retryable,
+        )
+        t0 = time.monotonic()
+        with test_namespace(kube, run_id, w.label, lambda: False, wait=False) as namespace:
+            made.append(namespace)
+            result = run_scenario(
+                kube,
+                namespace,
+                scenario,
+                image="",
+                cluster=cluster,
+                out_dir=out_dir,
+                namespace_s=time.monotonic() - t0,
             )
-            t0 = time.monotonic()
-            with test_namespace(kube, run_id, w.label, lambda: False, wait=False) as namespace:
-                made.append(namespace)
-                result = run_scenario(
-                    kube,
-                    namespace,
-                    scenario,
-                    image="",
-                    cluster=cluster,
-                    out_dir=out_dir,
-                    namespace_s=time.monotonic() - t0,
-                )
-            path = result.write_json(out_dir)
-            log.info("result: %s", path)
-            results.append(result)
-    finally:
-        if wait_deleted and made:
-            wait_namespaces_gone(kube, made)
+        path = result.write_json(out_dir)
+        log.info("result: %s", path)
+        results.append(result)
+    # Only after every run went well: on an error (Ctrl-C too) the namespaces are being
+    # deleted already, and a wait here would delay that error or, timing out, replace it.
+    if wait_deleted and made:
+        wait_namespaces_gone(kube, made)
     if control:
         return ProofOutcome(hooked=results[-1], control=results[0])
     if workload.resolved.hooks == 0:

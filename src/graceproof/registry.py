@@ -19,6 +19,7 @@ the seam, the name and the known names.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -54,13 +55,23 @@ class Registry(Mapping[str, T]):
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, entry: T) -> T:
-        """Add `entry` as `name`. Registering the same entry again is a no-op; another
-        entry under a taken name is a TypeError (two classes cannot share a name)."""
+        """Add `entry` as `name`. Registering the same entry again is a no-op, and so is
+        the same class defined again (a parametrized test, a notebook cell run twice):
+        the new definition replaces the old. Two of graceproof's own classes under one
+        name are a TypeError (a bug); a user's class that takes a taken name replaces
+        it, with a warning naming both, so test modules that each define the README's
+        example do not fail at import."""
         known = self._entries.get(name)
-        if known is not None and known is not entry:
-            raise TypeError(
-                f"{self.seam} {name!r} is defined twice: {_label(known)} and {_label(entry)}; "
-                "give the new one another name"
+        if known is not None and known is not entry and not _same_definition(known, entry):
+            if _ours(known) and _ours(entry):
+                raise TypeError(
+                    f"{self.seam} {name!r} is defined twice: {_label(known)} and "
+                    f"{_label(entry)}; give the new one another name"
+                )
+            warnings.warn(
+                f"{self.seam} {name!r}: {_where(entry)} replaces {_where(known)} under that "
+                "name; give one of them another name to keep both",
+                stacklevel=4,
             )
         self._entries[name] = entry
         return entry
@@ -111,3 +122,16 @@ class Registry(Mapping[str, T]):
 
 def _label(entry: Any) -> str:
     return str(getattr(entry, "__qualname__", entry))
+
+
+def _where(entry: Any) -> str:
+    return f"{getattr(entry, '__module__', '?')}.{_label(entry)}"
+
+
+def _same_definition(a: Any, b: Any) -> bool:
+    """The same class statement run again: same module, same qualified name."""
+    return _where(a) == _where(b)
+
+
+def _ours(entry: Any) -> bool:
+    return str(getattr(entry, "__module__", "")).split(".")[0] == "graceproof"

@@ -167,11 +167,11 @@ class ScenarioResult:
     def _gaps_said(self) -> str:
         if not self.gaps:
             return ""
-        inside = sum(1 for g in self.gaps if windows_across(g, self.windows))
+        inside = sum(1 for g in self.gaps if g.judged and windows_across(g, self.windows))
         longest = max(g.seconds for g in self.gaps)
         return (
             f"; {len(self.gaps)} timeline gaps (the API connection cut, longest "
-            f"{longest:.1f} s), {inside} inside termination windows"
+            f"{longest:.1f} s), {inside} of the pods watch inside termination windows"
         )
 
     def to_dict(self) -> dict[str, Any]:

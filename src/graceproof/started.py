@@ -47,4 +47,10 @@ class Started(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop_after(failed=exc is not None)
+        if exc is None:
+            self.stop_after(failed=False)
+            return
+        try:
+            self.stop_after(failed=True)
+        except Exception:  # the block's error is the one to report, not the cleanup's
+            log.exception("cleaning up %s after a failure failed", self)

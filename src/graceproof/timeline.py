@@ -297,6 +297,8 @@ class TimelineRecorder:
         progress = [time.time()]  # the last moment the log was current
         while not self._stop.is_set():
             progress[0] = time.time()
+            if cut is not None:  # the replay reaches back to the cut, however long it was
+                since = {"since_seconds": math.ceil(time.time() - cut.start) + _LOG_REPLAY_MARGIN_S}
             try:
                 resp = self.kube.core.read_namespaced_pod_log(
                     pod,
@@ -326,8 +328,9 @@ class TimelineRecorder:
             except Exception as exc:
                 if self._stop.is_set():
                     return
-                cut = self._retry(cut, source, exc, progress[0])
-                since = {"since_seconds": math.ceil(time.time() - cut.start) + _LOG_REPLAY_MARGIN_S}
+                # A followed stream was current until it broke (an idle app writes no
+                # line for minutes; its last line is not when the cut began).
+                cut = self._retry(cut, source, exc, time.time())
             finally:
                 with contextlib.suppress(Exception):
                     resp.release_conn()

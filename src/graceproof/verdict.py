@@ -96,13 +96,13 @@ def _with_gaps(
     windows: Sequence[TerminationWindow],
     t0: float,
 ) -> Verdict:
-    inside = [g for g in gaps if windows_across(g, windows)]
+    inside = [g for g in gaps if g.judged and windows_across(g, windows)]
     outside = [g for g in gaps if g not in inside]
     message = verdict.message
     if outside:
         message += (
-            f"; the timeline has {_gaps(len(outside))} outside every termination window "
-            f"(reported, not judged): {describe_gaps(outside, windows, t0)}"
+            f"; the timeline has {_gaps(len(outside))} that no termination window depends "
+            f"on (reported, not judged): {describe_gaps(outside, windows, t0)}"
         )
     if not inside:
         return replace(verdict, message=message)

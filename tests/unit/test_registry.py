@@ -3,6 +3,7 @@ unknown name raises one error, naming the seam, the name and the known names."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -43,12 +44,16 @@ def test_the_placements_are_registered_by_their_kind() -> None:
     assert dict(PLACEMENTS) == {"cluster": InCluster, "host": OnHost}
 
 
-def test_a_registry_refuses_a_second_entry_of_a_name_and_forgets_scratch_entries() -> None:
+def test_a_registry_warns_when_a_users_class_takes_a_taken_name_and_forgets_scratch_entries() -> (
+    None
+):
     reg: Registry[type] = Registry("thing", int)
     reg.register("a", int)
     reg.register("a", int)  # the same entry again: no change
-    with pytest.raises(TypeError, match="thing 'a' is defined twice: int and str"):
+    with pytest.warns(UserWarning, match="thing 'a': builtins.str replaces builtins.int"):
         reg.register("a", str)
+    assert reg.lookup("a") is str
+    reg.register("a", int)  # put back (it warns again)
     with reg.scratch():
         reg.register("b", str)
         assert reg.names() == ("a", "b") and reg.lookup("b") is str
@@ -76,3 +81,25 @@ def test_a_subclass_that_keeps_its_parents_name_is_not_registered_again() -> Non
 
     assert dict(reg) == {"named": Named}
     assert Tweaked.name == "named"
+
+
+def _define(name: str, module: str) -> type:
+    return type(name, (), {"__module__": module})
+
+
+def test_the_same_class_defined_again_replaces_the_old_without_a_word() -> None:
+    # A class statement run twice: a parametrized test, a notebook cell, a reload.
+    reg: Registry[type] = Registry("thing")
+    first, again = _define("Mine", "tests.mine"), _define("Mine", "tests.mine")
+    reg.register("mine", first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg.register("mine", again)
+    assert reg.lookup("mine") is again
+
+
+def test_two_of_graceproofs_own_classes_under_one_name_are_a_bug() -> None:
+    reg: Registry[type] = Registry("thing")
+    reg.register("x", _define("One", "graceproof.one"))
+    with pytest.raises(TypeError, match="thing 'x' is defined twice: One and Two"):
+        reg.register("x", _define("Two", "graceproof.two"))

@@ -151,8 +151,8 @@ def test_variants_differing_in_one_parameter_never_share_an_id() -> None:
     ("kwargs", "message"),
     [
         ({"proxy": "ambient"}, "proxy must be one of"),
-        ({"proxy_sleep_s": 31}, "proxy_sleep_s must be between 0 and grace_seconds"),
-        ({"proxy_sleep_s": -1}, "proxy_sleep_s must be between 0 and grace_seconds"),
+        ({"proxy_sleep_s": 31}, "proxy_sleep_s must be between 1 and grace_seconds"),
+        ({"proxy_sleep_s": 0}, "proxy_sleep_s must be between 1 and grace_seconds"),
         ({"node_port": 8080}, "outside 30080-30089"),
         ({"replicas": 0}, "replicas must be >= 1"),
     ],

@@ -25,7 +25,7 @@ def test_the_shipped_kinds_are_registered_with_their_locustfiles() -> None:
     assert traffic("new").routes_each_request and not traffic("keepalive").routes_each_request
 
 
-def test_a_new_kind_is_one_subclass_and_a_second_with_its_name_is_refused() -> None:
+def test_a_new_kind_is_one_subclass_and_a_second_with_its_name_replaces_it_with_a_warning() -> None:
     # The kinds defined here leave no trace in the registry.
     with TRAFFIC_KINDS.scratch():
 
@@ -36,10 +36,12 @@ def test_a_new_kind_is_one_subclass_and_a_second_with_its_name_is_refused() -> N
             modes: ClassVar[tuple[str, ...]] = ("closed",)
 
         assert traffic("test-mqtt").port == "mqtt"
-        with pytest.raises(TypeError, match="'test-mqtt' is defined twice"):
+        with pytest.warns(UserWarning, match="'test-mqtt': .*Other replaces .*Mqtt"):
 
             class Other(Traffic):
                 name = "test-mqtt"
+
+        assert isinstance(traffic("test-mqtt"), Other)
 
     assert "test-mqtt" not in kinds()
 

@@ -123,10 +123,11 @@ class ProxiedApp(Workload):
             raise WorkloadSpecError(
                 f"ProxiedApp.proxy must be one of {PROXY_KINDS}, not {self.proxy!r}"
             )
-        if self.proxy_sleep_s is not None and not 0 <= self.proxy_sleep_s <= self.grace_seconds:
-            # The API server refuses a sleep action outside [0, grace period].
+        if self.proxy_sleep_s is not None and not 1 <= self.proxy_sleep_s <= self.grace_seconds:
+            # The API server refuses a sleep action longer than the grace period, and one
+            # of 0 s before 1.33 (the PodLifecycleSleepActionAllowZero gate).
             raise WorkloadSpecError(
-                f"ProxiedApp.proxy_sleep_s must be between 0 and grace_seconds "
+                f"ProxiedApp.proxy_sleep_s must be between 1 and grace_seconds "
                 f"({self.grace_seconds}), not {self.proxy_sleep_s}"
             )
         if self.node_port not in NODE_PORTS:

@@ -63,7 +63,10 @@ class RollingStrategy(Protection):
         raised: int | str = (
             DEFAULT_UNAVAILABLE if max_unavailable(DEFAULT_UNAVAILABLE, replicas) else 1
         )
-        weakened = {"maxSurge": DEFAULT_SURGE, "maxUnavailable": raised}
+        # Only maxUnavailable changes: the workload's own maxSurge stays, so the variant
+        # differs from the original in exactly this one protection.
+        surge = (_rolling(resolved) or {}).get("maxSurge", DEFAULT_SURGE)
+        weakened = {"maxSurge": surge, "maxUnavailable": raised}
 
         def change(body: dict[str, Any]) -> None:
             body.setdefault("spec", {})["strategy"] = {
@@ -72,4 +75,4 @@ class RollingStrategy(Protection):
             }
 
         docs = with_workload(resolved, change)
-        return docs, f"to maxSurge {DEFAULT_SURGE}, maxUnavailable {raised}"
+        return docs, f"to maxUnavailable {raised} (maxSurge {surge} kept)"
