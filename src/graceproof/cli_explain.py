@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
@@ -25,9 +24,11 @@ from kubernetes.client.exceptions import ApiException
 from graceproof.cli_prove import BAD_INPUT_AT_DEPLOY
 from graceproof.cli_prove_args import declare_arguments
 from graceproof.cli_prove_inputs import (
-    archive_tags,
+    cluster_of,
     cluster_options_of,
     ingress_of,
+    load_images,
+    log_progress,
     placement_of,
     source_of,
 )
@@ -53,7 +54,6 @@ from graceproof.kube import Kube, api_message
 from graceproof.load import LoadSettings
 from graceproof.measurement import ClusterInfo
 from graceproof.namespaces import test_namespace
-from graceproof.providers import make_provider
 from graceproof.report import write_report
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario, run_scenario
@@ -178,18 +178,8 @@ def _explain(args: argparse.Namespace, options: Options, plan: ExplainPlan) -> E
     # The run id the provider checked and made (labels, `graceproof clean --run-id`).
     run_id = options.run_id
     out_dir: Path = args.report_dir
-    with (
-        tempfile.TemporaryDirectory(prefix="graceproof-") as state,
-        make_provider(options, Path(state)) as provider,
-        Kube.from_kubeconfig(provider.kubeconfig) as kube,
-    ):
-        for image in args.image:
-            log.info("loading image %s", image)
-            provider.load_image(image)
-        for archive in args.image_archive:
-            for tag in archive_tags(archive):
-                log.info("importing %s from %s", tag, archive)
-                provider.load_image(tag, archive)
+    with cluster_of(options) as provider, Kube.from_kubeconfig(provider.kubeconfig) as kube:
+        load_images(provider, args)
         cluster = ClusterInfo(provider.kind, provider.name, kube.server_version())
 
         def run_one(scenario: Scenario) -> ScenarioResult:
@@ -225,9 +215,7 @@ def _report(args: argparse.Namespace, explanation: Explanation) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, format="graceproof %(asctime)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)  # fmt: skip
+    log_progress(args)
     lines = sys.stderr if args.output == "json" else sys.stdout
     try:
         plan = _plan(args)

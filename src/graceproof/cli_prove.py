@@ -13,19 +13,19 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
 
 from graceproof.cli_prove_args import declare_arguments
 from graceproof.cli_prove_inputs import (
-    archive_tags,
     budget_of,
+    cluster_of,
     cluster_options_of,
     ingress_of,
+    load_images,
+    log_progress,
     placement_of,
     source_of,
 )
@@ -48,7 +48,7 @@ from graceproof.kube import Kube, api_message
 from graceproof.load import LoadSettings
 from graceproof.namespaces import reap_run_namespaces
 from graceproof.plan import plan_of
-from graceproof.providers import ClusterProvider, make_provider
+from graceproof.providers import ClusterProvider
 from graceproof.proving import ProofOutcome, outcome_json, prove_with_control
 from graceproof.report import write_report
 from graceproof.result import ClusterInfo
@@ -86,25 +86,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-@contextmanager
-def _provider(options: Options) -> Iterator[ClusterProvider]:
-    with (
-        tempfile.TemporaryDirectory(prefix="graceproof-") as state,
-        make_provider(options, Path(state)) as provider,
-    ):
-        yield provider
-
-
-def _load_images(provider: ClusterProvider, args: argparse.Namespace) -> None:
-    for image in args.image:
-        log.info("loading image %s", image)
-        provider.load_image(image)
-    for archive in args.image_archive:
-        for tag in archive_tags(archive):
-            log.info("importing %s from %s", tag, archive)
-            provider.load_image(tag, archive)
-
-
 def _prove(
     args: argparse.Namespace,
     options: Options,
@@ -121,11 +102,11 @@ def _prove(
         expect_status=args.expect_status,
     )
     with (
-        _provider(options) as provider,
+        cluster_of(options) as provider,
         Kube.from_kubeconfig(provider.kubeconfig) as kube,
         _reaped(provider, kube, options.run_id),
     ):
-        _load_images(provider, args)
+        load_images(provider, args)
         cluster = ClusterInfo(provider.kind, provider.name, kube.server_version())
         outcome = prove_with_control(
             kube,
@@ -183,10 +164,7 @@ def _tell(args: argparse.Namespace, outcome: ProofOutcome, hints: tuple[str, ...
 
 
 def run(args: argparse.Namespace) -> int:
-    # -q: warnings and errors only (hints stay: they are warnings); -v: debug lines too.
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, format="graceproof %(asctime)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)  # fmt: skip
+    log_progress(args)
     try:
         source = source_of(args)
         log.info("rendering %s", source.describe())

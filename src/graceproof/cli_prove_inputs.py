@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from graceproof.budget import Budget
@@ -29,13 +33,18 @@ __all__ = [
     "archive_tags",
     "budget_of",
     "check_writable",
+    "cluster_of",
     "cluster_options_of",
     "ingress_of",
+    "load_images",
+    "log_progress",
     "options_of",
     "placement_of",
     "provider_of",
     "source_of",
 ]
+
+log = logging.getLogger("graceproof")
 
 
 def source_of(args: argparse.Namespace) -> ManifestSource:
@@ -119,6 +128,36 @@ def archive_tags(path: Path) -> list[str]:
     if not tags:
         raise OptionError(f"--image-archive {path}: its manifest.json names no image (RepoTags)")
     return tags
+
+
+def log_progress(args: argparse.Namespace) -> None:
+    """Progress on stderr at the level -q / -v ask for: warnings and errors only (hints
+    stay: they are warnings), the default info, or debug lines too."""
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="graceproof %(asctime)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)  # fmt: skip
+
+
+@contextmanager
+def cluster_of(options: Options) -> Iterator[ClusterProvider]:
+    """The provider of `options`, started, with its private files in a folder of its
+    own that goes with it, and the images the flags name loaded into it."""
+    with (
+        tempfile.TemporaryDirectory(prefix="graceproof-") as state,
+        make_provider(options, Path(state)) as provider,
+    ):
+        yield provider
+
+
+def load_images(provider: ClusterProvider, args: argparse.Namespace) -> None:
+    """--image and --image-archive, into the cluster's nodes."""
+    for image in args.image:
+        log.info("loading image %s", image)
+        provider.load_image(image)
+    for archive in args.image_archive:
+        for tag in archive_tags(archive):
+            log.info("importing %s from %s", tag, archive)
+            provider.load_image(tag, archive)
 
 
 def options_of(args: argparse.Namespace) -> Options:
