@@ -80,7 +80,12 @@ def test_open_loop_grpc_sends_at_the_rate_on_one_channel_per_user(
     # is recorded late (seen once in 10 runs beside a CI run), not a failed call.
     assert [r.error for r in result.records if not r.ok and not r.late] == []
     assert all(r.intended is not None for r in result.records)
-    assert 200 <= result.total <= 400  # 3 s at 100/s
+    # 3 s at 100/s, less what Locust's start takes on a loaded machine (183 beside a
+    # kind run): the rate over the arrivals' own span, and enough of them to tell.
+    intended = [r.intended for r in result.records if r.intended is not None]
+    span = max(intended) - min(intended)
+    assert result.total >= 100, result.total
+    assert 0.9 * 100 * span - 2 <= result.total <= 1.1 * 100 * span + 2, (result.total, span)
 
 
 def test_each_stream_is_one_record_closed_by_the_client_at_the_end(
