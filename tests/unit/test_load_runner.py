@@ -118,7 +118,7 @@ def test_an_in_cluster_load_needs_a_ready_endpoint_to_reach(tmp_path: Path) -> N
     )
     placement = InCluster()
     with pytest.raises(WorkloadSpecError, match="service/web has no ready endpoint"):
-        placement.check_endpoints(kube, "ns", TARGET)
+        placement.check_endpoints(kube, "ns", TARGET, timeout_s=0)
     ready.append(True)
     placement.check_reachable(kube, "ns", TARGET, LoadSettings())
     service.spec.cluster_ip = "None"

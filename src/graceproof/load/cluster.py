@@ -33,7 +33,7 @@ OFFICIAL_LOCUST_IMAGE = (
     "@sha256:d43616228012a7d79b883e2ecd42f87640469377f2b666c4ab27e5248dfdf35f"
 )
 # The EndpointSlice follows a Ready pod a moment after the workload is available.
-_ENDPOINTS_SYNC_S = 5.0
+ENDPOINTS_SYNC_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class InCluster(Placement):
         """The Service has a ClusterIP, a port for the load's traffic kind and a ready
         endpoint (waited for a moment: the EndpointSlice follows the pods)."""
         self.service_address(kube, namespace, target, traffic(load.connection))
-        self.check_endpoints(kube, namespace, target, timeout_s=_ENDPOINTS_SYNC_S)
+        self.check_endpoints(kube, namespace, target)
 
     def service_address(
         self, kube: Kube, namespace: str, target: Target, kind: Traffic
@@ -127,7 +127,7 @@ class InCluster(Placement):
         )
 
     def check_endpoints(
-        self, kube: Kube, namespace: str, target: Target, timeout_s: float = 0.0
+        self, kube: Kube, namespace: str, target: Target, timeout_s: float = ENDPOINTS_SYNC_S
     ) -> None:
         """The Service has a ready endpoint (within timeout_s; 0: one look)."""
 

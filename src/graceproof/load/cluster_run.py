@@ -86,7 +86,9 @@ class ClusterLoadRun(LoadRunner, LoadPods, PodClocks):
         self._check_labels()
         kube, ns, target = self.ctx.kube, self.ctx.namespace, self.ctx.target
         self.address, self.port = self.placement.service_address(kube, ns, target, self.kind)
-        # Checked again here, at no cost when ready: a run may go without a scenario.
+        # Checked again here, at no cost when ready: a run may go without a scenario,
+        # right after its workload's pods turned Ready, before the EndpointSlice says so
+        # (one look failed that way in a CI-like run): the same moment's grace as deploy.
         self.placement.check_endpoints(kube, ns, target)
         kube.apply([self._configmap()], ns)
         self._create(self._pod(MASTER, "master", self.command()))
