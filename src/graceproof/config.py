@@ -48,6 +48,9 @@ VERSIONS_ENV = "hack/versions.env"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # The run id goes into namespace names (63 characters at most) and label values.
 _RUN_ID_MAX = 16
+# Attempts of a negative control that reproduced nothing (graceproof.controls says why).
+CONTROL_ATTEMPTS = 3
+MAX_CONTROL_ATTEMPTS = 10
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
 
@@ -97,6 +100,10 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "an image tar (docker save) to import into the local cluster.", metavar="TAR"),
     OptionSpec("gp_run_id", "--gp-run-id", "GRACEPROOF_RUN_ID",
                "id labelling everything this session creates. Default: random.", metavar="ID"),
+    OptionSpec("gp_control_attempts", "--gp-control-attempts", "GRACEPROOF_CONTROL_ATTEMPTS",
+               "attempts of a negative control that reproduces nothing, each kept "
+               f"(graceproof.controls), from 1 to {MAX_CONTROL_ATTEMPTS}. "
+               f"Default: {CONTROL_ATTEMPTS}.", metavar="N"),
 )  # fmt: skip
 
 
@@ -121,6 +128,8 @@ class Options:
     # The kubeconfig files and context as kubectl finds them (graceproof prove, clean);
     # None: `kubeconfig` alone at its current context (the plugin's --gp-kubeconfig).
     kubeconfig_source: KubeconfigSource | None = None
+    # Attempts of a negative control that reproduced nothing (graceproof.controls).
+    control_attempts: int = CONTROL_ATTEMPTS
 
     @property
     def node_image(self) -> str:
@@ -196,6 +205,18 @@ def _check_name(flag: str, value: str, max_len: int, what: str) -> str:
     return value
 
 
+def _check_attempts(value: str | bool | None) -> int:
+    if value is None:
+        return CONTROL_ATTEMPTS
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONTROL_ATTEMPTS:
+        raise OptionError(
+            f"--gp-control-attempts {text!r} must be a whole number from 1 to "
+            f"{MAX_CONTROL_ATTEMPTS} (1: a negative control is never run again)"
+        )
+    return int(text)
+
+
 def _check_image(image: str, flag: str = "--gp-image") -> str:
     if any(c.isspace() for c in image) or not _has_pinned_tag(image):
         raise OptionError(
@@ -255,6 +276,7 @@ def build_options(
             _RUN_ID_MAX,
             "must be a DNS-1123 label",
         ),
+        control_attempts=_check_attempts(raw.get("gp_control_attempts")),
     )
     if not raw:
         # No graceproof option at all: another suite in an environment graceproof is

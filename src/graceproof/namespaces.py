@@ -35,6 +35,7 @@ __all__ = [
     "namespaces_to_clean",
     "pid_namespace",
     "reap_run_namespaces",
+    "release",
     "test_namespace",
     "wait_namespaces_gone",
 ]
@@ -191,6 +192,27 @@ def delete_namespaces(
         _wait_node_ports_freed(kube, names, timeout)
         return
     wait_namespaces_gone(kube, names, timeout=timeout)
+
+
+def release(kube: Kube, name: str, *, timeout: float = _DELETE_TIMEOUT) -> None:
+    """Empty namespace `name` of what a proof deployed, while it stays: its workload
+    controllers, Services and pods (grace period 0, as at teardown), and return once
+    its NodePorts are free (bounded). For a proof run again in another namespace
+    (graceproof.controls) while the test's own namespace stays until the test ends:
+    the same NodePort is then free to take, and the old pods use no CPU."""
+    apps = kube.apps
+    for delete in (
+        apps.delete_collection_namespaced_deployment,
+        apps.delete_collection_namespaced_stateful_set,
+        apps.delete_collection_namespaced_daemon_set,
+        apps.delete_collection_namespaced_replica_set,
+        kube.core.delete_collection_namespaced_service,
+    ):
+        delete(name, _request_timeout=REQUEST_TIMEOUT)
+    kube.core.delete_collection_namespaced_pod(
+        name, grace_period_seconds=0, _request_timeout=REQUEST_TIMEOUT
+    )
+    _wait_node_ports_freed(kube, [name], timeout)
 
 
 def wait_namespaces_gone(kube: Kube, names: list[str], *, timeout: float = _DELETE_TIMEOUT) -> None:
