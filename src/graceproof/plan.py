@@ -22,7 +22,8 @@ from graceproof.workloads.manifests import Resolved, grace_seconds
 
 __all__ = ["Plan", "hook_seconds", "plan_of"]
 
-_SLEEP = re.compile(r"\bsleep\s+(\d+(?:\.\d+)?)s?\b")
+# `sleep N` in an exec command (`sleep 5`, `sleep 5s`): its seconds are the group.
+SLEEP_IN_COMMAND = re.compile(r"\bsleep\s+(\d+(?:\.\d+)?)s?\b")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def hook_seconds(pre_stop: dict[str, Any]) -> float | None:
     if "sleep" in pre_stop:
         return float((pre_stop["sleep"] or {}).get("seconds", 0))
     command = " ".join(str(c) for c in ((pre_stop.get("exec") or {}).get("command") or []))
-    found = [float(s) for s in _SLEEP.findall(command)]
+    found = [float(s) for s in SLEEP_IN_COMMAND.findall(command)]
     return sum(found) if found else None
 
 

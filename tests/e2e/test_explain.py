@@ -1,13 +1,16 @@
 """`graceproof explain` on the nginx example under delete-one-by-one, K = 3: the preStop
-hook is what keeps the requests, and the readiness probe's effect is reported with its
-interval, whatever it is.
+hook is what keeps the requests, the readiness probe's effect is reported with its
+interval, whatever it is, and the search for the shortest preStop sleep that holds
+ends with one that held and one a second shorter that failed.
 
-Only those two protections are taken away (--protection), to keep the run near four
+Only those two protections are taken away (--protection), to keep the run near six
 minutes: 3 variants (as written, without the hook, without the probe) x 3 runs of
 about 25 s each (the example's proof on the 2-core CI machine: ~12-16 s of phases and
-the namespace around them). The grace-period variant would add 3 runs, and with the
-probe both showing nothing, their pair 3 more: over 6 minutes. The pair is skipped
-anyway once the hook shows its effect (pairs only join protections that show none).
+the namespace around them), then the search between 0 and the example's 5 s: the
+lag's proposal and the halves after it, usually 2 sleeps x 3 runs. The grace-period
+variant would add 3 runs, and with the probe both showing nothing, their pair 3 more.
+The pair is skipped anyway once the hook shows its effect (pairs only join
+protections that show none).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
         ["explain", "-f", str(NGINX), "--kubeconfig", str(cluster.kubeconfig),
          *nginx_image_args, "--report-dir", str(reports), "--disruption", "delete-one-by-one",
          "--runs", "3", "--protection", "prestop-hook", "--protection", "readiness-probe",
-         "--time-budget", "360", "-o", "json"]
+         "--time-budget", "600", "-o", "json"]
     )  # fmt: skip
     captured = capsys.readouterr()
     print(captured.err)  # the plan, the progress per run and the table
@@ -63,20 +66,37 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
     assert 0.0 <= interval["lo"] <= interval["rate"] <= interval["hi"] <= 1.0, probe
     assert probe["p"] is not None
 
+    # The sleep search: between 0 s (the hook removed, which failed) and the example's
+    # own 5 s (which held), it ends with a sleep that held and one a second shorter that
+    # failed, each over 3 runs; the lag the runs as written measured beside them.
+    search = doc["sleep_search"]
+    print(search["text"])
+    assert search["own_s"] == 5
+    assert 0 <= search["failing_s"] == search["holding_s"] - 1 < search["holding_s"] <= 5, search
+    tried = {t["sleep_s"]: t for t in search["tried"]}
+    assert tried[search["holding_s"]]["holds"] and tried[search["holding_s"]]["runs"] == 3
+    failing = tried[search["failing_s"]]
+    assert not failing["holds"] and failing["failed_in_windows"] > 0, failing
+    assert search["recommended_s"] >= search["holding_s"]
+    searched = sorted(set(tried) - {0, 5})
+    assert searched, search  # 5 s held and 0 s failed: at least one sleep between was run
+
     # Every run's result is in the report folder under a name of its own, informative:
     # the table judges, so a green explanation shows no failed row.
     results = load_results(reports)
-    assert len(results) == 9 == len(doc["results"])
-    assert len({r.file_stem for r in results}) == 9
+    runs = 9 + 3 * len(searched)
+    assert len(results) == runs == len(doc["results"])
+    assert len({r.file_stem for r in results}) == runs
     assert {r.verdict.expected for r in results} == {"informative"}
     assert {r.variant for r in results} == {
         "files-deployment-web",
         "files-deployment-web-without-prestop-hook",
         "files-deployment-web-without-readiness-probe",
+        *(f"files-deployment-web-prestop-sleep-{s:g}s" for s in searched),
     }
     summary = (reports / "summary.md").read_text(encoding="utf-8")
     assert "## Which settings keep the requests" in summary
     assert "**FAIL**" not in summary
     # The plan stayed near its estimate: the total time of the run, for the closing note.
     print(f"explain took {doc['elapsed_s']} s")
-    assert doc["elapsed_s"] < 360, doc["elapsed_s"]
+    assert doc["elapsed_s"] < 600, doc["elapsed_s"]

@@ -145,7 +145,8 @@ def test_json_output_carries_the_table_and_summary_md_shows_it(
     assert rows["readiness-probe"]["removed"]["interval"]["method"] == "clopper_pearson"
     assert set(rows) == {"prestop-hook", "readiness-probe"}  # those --protection chose
     assert doc["report"] == str(reports / "summary.md")
-    assert len(doc["results"]) == 9
+    # 3 variants x 3 runs, then the sleep search: 2 s and 1 s held, 2 x 3 runs.
+    assert len(doc["results"]) == 15
     # The plan and the table went to stderr, beside the progress.
     assert "plan: 9 runs" in captured.err
     assert "preStop hook (nginx: sleep 5 s) | 75 of 900 in windows" in captured.err

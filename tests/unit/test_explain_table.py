@@ -32,6 +32,7 @@ from graceproof.explain import (
 )
 from graceproof.explain.table import compare
 from graceproof.measurement import ClusterInfo, Measurement
+from graceproof.propagation import Propagation
 from graceproof.report import write_report
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
@@ -59,21 +60,36 @@ def empty_result(scenario_id: str, variant: str) -> ScenarioResult:
 
 
 def fake_run(
-    failures: dict[str, int], *, total: int = 2000, in_windows: int = 400
+    failures: dict[str, int],
+    *,
+    total: int = 2000,
+    in_windows: int = 400,
+    holds_from: float = 1,
+    propagation: Propagation | None = None,
 ) -> tuple[Callable[[Scenario], ScenarioResult], list[Scenario]]:
     """A `run` that fails `failures[name]` requests (in windows) per run of a variant
-    removing that protection (the sum for several), and records what it ran."""
+    removing that protection (the sum for several), and records what it ran. A preStop
+    sleep shortened below `holds_from` seconds fails as the hook removed does. Each
+    result carries `propagation`."""
     ran: list[Scenario] = []
 
     def run(scenario: Scenario) -> ScenarioResult:
         ran.append(scenario)
         removed = scenario.workload.removed  # type: ignore[attr-defined]
-        failed = sum(failures.get(name, 0) for name in removed)
+        sleep = getattr(scenario.workload, "sleep_s", None)
+        if sleep is not None and sleep < holds_from:
+            removed = ("prestop-hook",)
+        failed = sum(failures.get(name, 0) for name in removed or ("",))  # "": as written
         if len(removed) == 2:
             failed += failures.get("+".join(removed), 0)
         counts = Counts(total=total, failed=failed, in_windows=in_windows, failed_in_windows=failed)
         base = empty_result(scenario.scenario_id, scenario.workload.label)
-        return dataclasses.replace(base, counts=counts, name=f"{scenario.scenario_id}-{len(ran)}")
+        return dataclasses.replace(
+            base,
+            counts=counts,
+            name=f"{scenario.scenario_id}-{len(ran)}",
+            propagation=propagation,
+        )
 
     return run, ran
 
@@ -128,7 +144,10 @@ def test_the_hook_keeps_requests_and_the_others_show_no_effect() -> None:
     pair = e.row("readiness-probe+grace-period")
     assert pair.verdict == NO_EFFECT and "removing both" in pair.note
     # 4 variants x 3 runs, then the pair x 3; in turn: original, a, b, c, original, ...
-    assert len(ran) == 15 == len(e.results)
+    # Then the sleep search: 2 s held, 1 s held (0 s, the hook removed, failed): 2 x 3.
+    assert len(ran) == 21 == len(e.results)
+    assert not isinstance(e.sleep, str) and e.sleep is not None
+    assert (e.sleep.holding_s, e.sleep.failing_s) == (1, 0)
     labels = [s.workload.label for s in ran[:8]]
     assert labels[:4] == labels[4:8]
     assert {s.want for s in ran} == {"informative"}  # no run reads as a failure
@@ -147,7 +166,7 @@ def test_two_protections_that_cover_each_other_are_found_by_removing_both() -> N
 def test_no_pair_runs_when_a_protection_alone_shows_its_effect() -> None:
     run, _ = fake_run({"prestop-hook": 30, "readiness-probe": 30, "grace-period": 30})
     e = explain(nginx(), run, runs=2)
-    assert len(e.results) == 8
+    assert len([r for r in e.results if "prestop-sleep" not in r.variant]) == 8
     assert [r.protection for r in e.rows if "+" in r.protection] == []
 
 
@@ -249,4 +268,4 @@ def test_the_table_in_text_markdown_and_json(tmp_path: Path) -> None:
     summary = report.summary.read_text()
     assert summary.index("Which settings keep the requests") < summary.index("| scenario |")
     assert "**FAIL**" not in summary
-    assert "0 of 0 scenarios passed. 15 more are informative" in summary
+    assert "0 of 0 scenarios passed. 21 more are informative" in summary

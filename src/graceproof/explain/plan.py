@@ -15,11 +15,20 @@ from dataclasses import dataclass, replace
 from graceproof.errors import OptionError
 from graceproof.explain.protections import PROTECTIONS, Protection
 from graceproof.explain.protections.grace import hook_length
+from graceproof.explain.protections.prestop import PreStopHook, own_sleep
 from graceproof.explain.variant import Ablated, ablated, manifests_of, rewrapped, without
 from graceproof.scenario import Scenario
 from graceproof.workloads.manifests import ManifestWorkload
 
-__all__ = ["Entry", "ExplainPlan", "Variant", "duration", "plan_explanation", "seconds_per_run"]
+__all__ = [
+    "Entry",
+    "ExplainPlan",
+    "Variant",
+    "duration",
+    "plan_explanation",
+    "seconds_per_run",
+    "variant_of",
+]
 
 # One proof's time on the 2-core CI machine, from the phases of its results and the
 # namespace around it: about 18 s whatever the workload (namespace made and deleted,
@@ -93,12 +102,22 @@ class ExplainPlan:
     def estimate_s(self) -> float:
         return self.total_runs * self.per_run_s
 
+    @property
+    def sleep_candidates(self) -> int:
+        """Sleeps the search (graceproof.explain.sleep_search) tries at most: the
+        proposal, then halves of what is left between 0 and the hook's own sleep; 0
+        when it will not search (the hook not taken away, or its length unknown)."""
+        if not any(v.removed == (PreStopHook.name,) for v in self.variants):
+            return 0
+        own = own_sleep(manifests_of(self.scenario.workload).resolved)
+        return 0 if own is None or own < 2 else math.ceil(math.log2(own)) + 1
+
     def pair(self, a: Entry, b: Entry) -> Variant:
         """The workload with both `a` and `b` removed."""
         m = manifests_of(self.scenario.workload)
         first = without(m, a.protection)
         both = without(first, b.protection)
-        return _variant(
+        return variant_of(
             self.scenario,
             both,
             f"{a.protection.title} + {b.protection.title}",
@@ -122,6 +141,12 @@ class ExplainPlan:
             if pairs
             else ""
         )
+        search = self.sleep_candidates * self.runs
+        if search:
+            extra += (
+                f", then up to {search} runs (about {duration(search * self.per_run_s)}) to "
+                "find the shortest preStop sleep that holds, if the hook keeps requests"
+            )
         lines.append(
             f"plan: {self.total_runs} runs of about {duration(self.per_run_s)} each, about "
             f"{duration(self.estimate_s)}{extra}"
@@ -129,7 +154,7 @@ class ExplainPlan:
         return lines
 
 
-def _variant(scenario: Scenario, workload: Ablated, title: str, change: str) -> Variant:
+def variant_of(scenario: Scenario, workload: Ablated, title: str, change: str) -> Variant:
     # expected None: the variant's own expectation (informative), not the caller's.
     derived = replace(
         scenario, workload=rewrapped(scenario.workload, workload), expected=None, budget=None
@@ -165,12 +190,12 @@ def plan_explanation(
         raise OptionError(f"--time-budget must be a number of seconds above 0, not {time_budget_s}")
     m = manifests_of(scenario.workload)
     entries = tuple(_entry(p, m, scenario) for p in protections)
-    original = _variant(scenario, ablated(m), "as written", "")
+    original = variant_of(scenario, ablated(m), "as written", "")
     variants = [original]
     for e in entries:
         if e.present and e.applies:
             v = without(m, e.protection)
-            variants.append(_variant(scenario, v, e.protection.title, v.changes[-1]))
+            variants.append(variant_of(scenario, v, e.protection.title, v.changes[-1]))
     notes: list[str] = []
     kind = scenario.disruption.kind
     present = [e for e in entries if e.present]

@@ -3,11 +3,11 @@ pairs of protections that may cover each other; the table from what was measured
 
     plan_explanation -> stages (ablation, pairs) -> runs -> Explanation (rows)
 
-Each stage looks at what was measured so far and says which variants to run next; the
-runs of every stage go through the same `run` (the CLI's: a namespace per run and the
-result written at once; pytest's: the `explain` fixture's). A later stage (the
-shortest preStop sleep that holds, searched between 0 and the workload's own) is one
-more function of the same shape, adding variants and rows.
+Each stage looks at what was measured so far and says which variants to run next,
+and is asked again after they ran until it has none (the sleep search,
+graceproof.explain.sleep_search, runs one candidate at a time); the runs of every
+stage go through the same `run` (the CLI's: a namespace per run and the result written
+at once; pytest's: the `explain` fixture's).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from graceproof.explain.plan import Entry, ExplainPlan, Variant, duration
+from graceproof.explain.sleep_search import SleepFound, next_sleep, sleep_found
 from graceproof.explain.table import (
     ALPHA,
     COVER,
@@ -53,6 +54,8 @@ class Explanation:
     results: tuple[ScenarioResult, ...]
     elapsed_s: float
     notes: tuple[str, ...] = ()
+    # The shortest preStop sleep that held, or why it was not searched.
+    sleep: SleepFound | str | None = None
 
     def row(self, protection: str) -> Row:
         """The row of a protection (or `a+b` for a pair); KeyError naming the rows."""
@@ -76,7 +79,15 @@ class Explanation:
             "protection | removed -> failures in windows (95% interval) | p | verdict",
         ]
         lines += [" | ".join(r.cells()) for r in self.rows]
+        lines += self._sleep_lines()
         return lines + [f"note: {n}" for n in (*self.plan.notes, *self.notes)]
+
+    def _sleep_lines(self) -> list[str]:
+        if self.sleep is None:
+            return []
+        if isinstance(self.sleep, str):
+            return [self.sleep]
+        return [self.sleep.describe()]
 
     def markdown(self) -> str:
         """The table for summary.md, above the table of the runs."""
@@ -90,7 +101,7 @@ class Explanation:
         ]
         for r in self.rows:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |")
-        lines += [""] + [f"- {n}" for n in (*self.plan.notes, *self.notes)]
+        lines += [""] + [f"- {n}" for n in (*self._sleep_lines(), *self.plan.notes, *self.notes)]
         lines += [
             "",
             f"p: one-sided Fisher exact test that the workload as written fails less often "
@@ -112,6 +123,13 @@ class Explanation:
             "rows": [r.to_dict() for r in self.rows],
             "notes": [*p.notes, *self.notes],
             "results": [r.file_stem for r in self.results],
+            "sleep_search": (
+                None
+                if self.sleep is None
+                else {"note": self.sleep}
+                if isinstance(self.sleep, str)
+                else self.sleep.to_dict()
+            ),
             "elapsed_s": round(self.elapsed_s, 1),
         }
 
@@ -135,6 +153,7 @@ def _pairs(plan: ExplainPlan, measured: Measured) -> list[Variant]:
 STAGES: tuple[tuple[str, Callable[[ExplainPlan, Measured], list[Variant]]], ...] = (
     ("ablation", _ablation),
     ("pairs", _pairs),
+    ("sleep search", next_sleep),
 )
 
 
@@ -156,40 +175,40 @@ def run_plan(
     notes: list[str] = []
     done = 0
     for stage, variants_of in STAGES:
-        variants = [v for v in variants_of(plan, measured) if v.removed not in measured]
-        if not variants:
-            continue
-        count = len(variants) * plan.runs
-        needed = count * plan.per_run_s
-        spent = clock() - started
-        if stage != "ablation" and time_budget_s is not None and spent + needed > time_budget_s:
-            notes.append(
-                f"{stage}: {count} runs (about {duration(needed)}) skipped: the time budget "
-                f"({duration(time_budget_s)}) has {duration(max(0.0, time_budget_s - spent))} left"
-            )
-            for v in variants:
-                titles[v.removed] = v
-            continue
-        log.info("explain: %s: %d runs, about %s", stage, count, duration(needed))
-        total = done + count
-        for i in range(plan.runs):
-            for v in variants:
-                done += 1
-                log.info(
-                    "explain: run %d of %d (%s, round %d of %d, about %s left): %s",
-                    done,
-                    total,
-                    stage,
-                    i + 1,
-                    plan.runs,
-                    duration((total - done + 1) * plan.per_run_s),
-                    v.title + (f" ({v.change})" if v.change else ""),
+        while variants := [v for v in variants_of(plan, measured) if v.removed not in measured]:
+            count = len(variants) * plan.runs
+            needed = count * plan.per_run_s
+            spent = clock() - started
+            over = time_budget_s is not None and spent + needed > time_budget_s
+            if stage != "ablation" and over and time_budget_s is not None:
+                notes.append(
+                    f"{stage}: {count} runs (about {duration(needed)}) skipped: the time "
+                    f"budget ({duration(time_budget_s)}) has "
+                    f"{duration(max(0.0, time_budget_s - spent))} left"
                 )
-                result = run(v.scenario)
-                results.append(result)
-                measured.setdefault(v.removed, []).append(result)
-                titles[v.removed] = v
-        log.info("explain: %s done after %s", stage, duration(clock() - started))
+                for v in variants:
+                    titles[v.removed] = v
+                break
+            log.info("explain: %s: %d runs, about %s", stage, count, duration(needed))
+            total = done + count
+            for i in range(plan.runs):
+                for v in variants:
+                    done += 1
+                    log.info(
+                        "explain: run %d of %d (%s, round %d of %d, about %s left): %s",
+                        done,
+                        total,
+                        stage,
+                        i + 1,
+                        plan.runs,
+                        duration((total - done + 1) * plan.per_run_s),
+                        v.title + (f" ({v.change})" if v.change else ""),
+                    )
+                    result = run(v.scenario)
+                    results.append(result)
+                    measured.setdefault(v.removed, []).append(result)
+                    titles[v.removed] = v
+            log.info("explain: %s done after %s", stage, duration(clock() - started))
     original = Tally.of(measured[()])
     rows = table_rows(plan, measured, titles, original)
     return Explanation(
@@ -199,6 +218,7 @@ def run_plan(
         results=tuple(results),
         elapsed_s=clock() - started,
         notes=tuple(notes),
+        sleep=sleep_found(plan, measured),
     )
 
 

@@ -15,10 +15,11 @@ from typing import Any
 from graceproof.explain.protections import Protection
 from graceproof.ingress import ThroughIngress
 from graceproof.model import Expected
+from graceproof.sources import Doc
 from graceproof.workloads.base import NOT_IN_ID, Workload
-from graceproof.workloads.manifests import ManifestWorkload, resolve
+from graceproof.workloads.manifests import ManifestWorkload, Resolved, resolve
 
-__all__ = ["Ablated", "ablated", "manifests_of", "rewrapped", "without"]
+__all__ = ["Ablated", "ablated", "manifests_of", "resolved_again", "rewrapped", "without"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,19 @@ def without(workload: ManifestWorkload, protection: Protection) -> Ablated:
     base = ablated(workload)
     r = base.resolved
     docs, change = protection.weaken(r)
-    port = r.service_port.get("name") or r.service_port["port"]
-    resolved = resolve(docs, target=r.workload.ref, service=f"{r.service.name}:{port}")
     return replace(
         base,
-        resolved=resolved,
+        resolved=resolved_again(r, docs),
         removed=(*base.removed, protection.name),
         changes=(*base.changes, change),
     )
+
+
+def resolved_again(r: Resolved, docs: list[Doc]) -> Resolved:
+    """`docs`, changed from `r`'s, resolved and checked again for the same target,
+    Service and port."""
+    port = r.service_port.get("name") or r.service_port["port"]
+    return resolve(docs, target=r.workload.ref, service=f"{r.service.name}:{port}")
 
 
 def manifests_of(workload: Workload) -> ManifestWorkload:

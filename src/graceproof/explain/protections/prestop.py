@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from graceproof.explain.protections.base import Protection, containers_of, with_workload
-from graceproof.plan import hook_seconds
+from graceproof.plan import SLEEP_IN_COMMAND, hook_seconds
 from graceproof.sources import Doc
 from graceproof.workloads.manifests import Resolved
 
-__all__ = ["PreStopHook"]
+__all__ = ["PreStopHook", "own_sleep", "with_sleep"]
 
 
 def _describe(pre_stop: dict[str, Any]) -> str:
@@ -50,3 +50,44 @@ class PreStopHook(Protection):
 
         docs = with_workload(resolved, strip)
         return docs, "; ".join(removed)
+
+
+def own_sleep(resolved: Resolved) -> float | None:
+    """How long the workload's preStop hook sleeps, when one container has a hook whose
+    form says it (a sleep action, or an exec command with exactly one `sleep N`)."""
+    hooks = [
+        c["lifecycle"]["preStop"]
+        for c in containers_of(resolved.workload.body)
+        if isinstance(c.get("lifecycle"), dict) and c["lifecycle"].get("preStop")
+    ]
+    if len(hooks) != 1:
+        return None
+    pre_stop = hooks[0]
+    if "sleep" in pre_stop:
+        return hook_seconds(pre_stop)
+    command = " ".join(str(c) for c in ((pre_stop.get("exec") or {}).get("command") or []))
+    found = SLEEP_IN_COMMAND.findall(command)
+    return float(found[0]) if len(found) == 1 else None
+
+
+def with_sleep(resolved: Resolved, seconds: int) -> tuple[list[Doc], str]:
+    """The manifests with the hook's sleep set to `seconds`, and the change in words.
+    Everything else the hook does (an exec command's other steps) stays."""
+    said: list[str] = []
+
+    def change(body: dict[str, Any]) -> None:
+        for c in containers_of(body):
+            pre_stop = (c.get("lifecycle") or {}).get("preStop")
+            if not pre_stop:
+                continue
+            said.append(f"{c.get('name')}: sleep {hook_seconds(pre_stop):g} s -> {seconds} s")
+            if "sleep" in pre_stop:
+                pre_stop["sleep"] = {**(pre_stop["sleep"] or {}), "seconds": seconds}
+                continue
+            command = pre_stop["exec"]["command"]
+            pre_stop["exec"]["command"] = [
+                SLEEP_IN_COMMAND.sub(f"sleep {seconds}", str(part)) for part in command
+            ]
+
+    docs = with_workload(resolved, change)
+    return docs, "; ".join(said)
