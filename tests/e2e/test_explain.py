@@ -78,6 +78,11 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
     failing = tried[search["failing_s"]]
     assert not failing["holds"] and failing["failed_in_windows"] > 0, failing
     assert search["recommended_s"] >= search["holding_s"]
+    # The grace the runs as written needed, from their timelines: 3 runs x 3 pods.
+    grace = doc["grace"]
+    print(grace["text"])
+    assert grace["terminations"] == 9 and grace["killed"] == 0, grace
+    assert grace["own_s"] == 30 and 5 < grace["least_s"] <= 30, grace
     searched = sorted(set(tried) - {0, 5})
     assert searched, search  # 5 s held and 0 s failed: at least one sleep between was run
 
@@ -100,3 +105,45 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
     # The plan stayed near its estimate: the total time of the run, for the closing note.
     print(f"explain took {doc['elapsed_s']} s")
     assert doc["elapsed_s"] < 600, doc["elapsed_s"]
+
+
+def test_explain_reports_what_the_pdb_does_under_a_drain(
+    tmp_path: Path,
+    cluster: ClusterProvider,
+    nginx_image_args: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The nginx example's PodDisruptionBudget (minAvailable 2 of 3) under drain-node of
+    the node holding most of its replicas, K = 3: its effect is reported with its
+    interval, whatever it is. With the budget the drain evicts one pod at a time, each
+    next once a replacement serves; without it, every pod of the node at once. 2
+    variants x 3 runs; no sleep search (the hook is not taken away)."""
+    reports = tmp_path / "reports"
+    code = main(
+        ["explain", "-f", str(NGINX), "--kubeconfig", str(cluster.kubeconfig),
+         *nginx_image_args, "--report-dir", str(reports), "--disruption", "drain-node",
+         "--runs", "3", "--protection", "pdb", "--time-budget", "600", "-o", "json"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    print(captured.err)
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc["disruption"] == "drain-node"
+    rows = {r["protection"]: r for r in doc["rows"]}
+    assert set(rows) == {"pdb"}, rows
+    pdb = rows["pdb"]
+    assert pdb["verdict"] in (KEEPS, NO_EFFECT), pdb
+    assert pdb["change"], pdb  # what was removed, in words
+    interval = pdb["removed"]["interval"]
+    assert interval["method"] == "clopper_pearson" and interval["n"] > 0, pdb
+    assert pdb["p"] is not None
+    assert "the preStop hook was not taken away" in doc["sleep_search"]["note"]
+    results = load_results(reports)
+    assert len(results) == 6 == len(doc["results"])
+    assert {r.variant for r in results} == {
+        "files-deployment-web",
+        "files-deployment-web-without-pdb",
+    }
+    # Every run drained a node: its pods there ended, in every run.
+    assert all(r.windows for r in results)
+    print(f"explain took {doc['elapsed_s']} s")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from graceproof.explain.grace_need import GraceNeeded, grace_needed
 from graceproof.explain.plan import Entry, ExplainPlan, Variant, duration
 from graceproof.explain.sleep_search import SleepFound, next_sleep, sleep_found
 from graceproof.explain.table import (
@@ -56,6 +57,8 @@ class Explanation:
     notes: tuple[str, ...] = ()
     # The shortest preStop sleep that held, or why it was not searched.
     sleep: SleepFound | str | None = None
+    # The least grace period the runs as written needed, or why it cannot be read.
+    grace: GraceNeeded | str | None = None
 
     def row(self, protection: str) -> Row:
         """The row of a protection (or `a+b` for a pair); KeyError naming the rows."""
@@ -83,11 +86,12 @@ class Explanation:
         return lines + [f"note: {n}" for n in (*self.plan.notes, *self.notes)]
 
     def _sleep_lines(self) -> list[str]:
-        if self.sleep is None:
-            return []
-        if isinstance(self.sleep, str):
-            return [self.sleep]
-        return [self.sleep.describe()]
+        """The sleep search's finding and the grace the runs needed, in words."""
+        return [
+            found if isinstance(found, str) else found.describe()
+            for found in (self.sleep, self.grace)
+            if found is not None
+        ]
 
     def markdown(self) -> str:
         """The table for summary.md, above the table of the runs."""
@@ -129,6 +133,13 @@ class Explanation:
                 else {"note": self.sleep}
                 if isinstance(self.sleep, str)
                 else self.sleep.to_dict()
+            ),
+            "grace": (
+                None
+                if self.grace is None
+                else {"note": self.grace}
+                if isinstance(self.grace, str)
+                else self.grace.to_dict()
             ),
             "elapsed_s": round(self.elapsed_s, 1),
         }
@@ -219,6 +230,7 @@ def run_plan(
         elapsed_s=clock() - started,
         notes=tuple(notes),
         sleep=sleep_found(plan, measured),
+        grace=grace_needed(plan, measured),
     )
 
 

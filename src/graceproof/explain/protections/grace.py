@@ -12,7 +12,7 @@ from graceproof.plan import hook_seconds
 from graceproof.sources import Doc
 from graceproof.workloads.manifests import Resolved, grace_seconds
 
-__all__ = ["GracePeriod", "hook_length"]
+__all__ = ["GracePeriod", "hook_length", "own_grace"]
 
 # The least grace period cut to: 0 in a pod spec means "kill at once", which is
 # another behaviour (a force delete), not a shorter grace.
@@ -32,6 +32,11 @@ def hook_length(resolved: Resolved) -> float | None:
                 return None
             lengths.append(seconds)
     return max(lengths)
+
+
+def own_grace(resolved: Resolved) -> int:
+    """The workload's terminationGracePeriodSeconds (Kubernetes' 30 s when unset)."""
+    return grace_seconds(_pod_spec(resolved))
 
 
 def _pod_spec(resolved: Resolved) -> dict[str, Any]:
