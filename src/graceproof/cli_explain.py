@@ -54,7 +54,7 @@ from graceproof.kube import Kube, api_message
 from graceproof.load import LoadSettings
 from graceproof.measurement import ClusterInfo
 from graceproof.namespaces import test_namespace
-from graceproof.report import write_report
+from graceproof.report import write_explanation_report
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario, run_scenario
 from graceproof.workloads.base import Workload
@@ -201,9 +201,7 @@ def _report(args: argparse.Namespace, explanation: Explanation) -> None:
     # The table first: a report that cannot be written (a full disk) must not hide it.
     for line in explanation.lines():
         print(line, file=lines)
-    report = write_report(
-        list(explanation.results), args.report_dir, preface=explanation.markdown()
-    )
+    report = write_explanation_report(explanation, args.report_dir)
     print(f"report: {report.summary}", file=lines)
     if args.output == "json":
         doc = {

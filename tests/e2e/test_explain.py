@@ -83,6 +83,8 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
     print(grace["text"])
     assert grace["terminations"] == 9 and grace["killed"] == 0, grace
     assert grace["own_s"] == 30 and 5 < grace["least_s"] <= 30, grace
+    # Drawn beside the report: failures against the sleep, the lag marked.
+    assert (reports / doc["sleep_picture"]).read_bytes().startswith(b"\x89PNG")
     searched = sorted(set(tried) - {0, 5})
     assert searched, search  # 5 s held and 0 s failed: at least one sleep between was run
 

@@ -18,6 +18,7 @@ from graceproof.explain import explain, plan_explanation, protections_named
 from graceproof.explain.protections.prestop import own_sleep, with_sleep
 from graceproof.explain.sleep_search import shortened
 from graceproof.propagation import Lag, Propagation
+from graceproof.report import write_explanation_report
 from graceproof.scenario import Scenario
 from graceproof.workloads.manifests import ManifestWorkload
 
@@ -137,3 +138,19 @@ def test_the_plan_says_what_the_search_may_cost() -> None:
     assert "then up to 12 runs" in "\n".join(plan.lines())
     off = plan_explanation(_hook_only(), runs=3, protections=protections_named(["grace-period"]))
     assert off.sleep_candidates == 0
+
+
+def test_the_search_is_drawn_beside_the_report(tmp_path: Path) -> None:
+    lag = Propagation([Lag(f"p{i}", 0.1, since_deletion=0.4) for i in range(5)])
+    run, _ = fake_run({"prestop-hook": 30}, holds_from=2, propagation=lag)
+    e = explain(_hook_only(), run, runs=1, protections=protections_named(["prestop-hook"]))
+    report = write_explanation_report(e, tmp_path)
+    name = e.sleep_picture
+    assert name == f"{e.results[0].file_stem}.sleep-search.png"
+    assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+    assert f"![the sleep search]({name})" in report.summary.read_text()
+    assert e.to_dict()["sleep_picture"] == name
+    # No search, no picture.
+    run, _ = fake_run({})
+    quiet = explain(_hook_only(), run, runs=1, protections=protections_named(["prestop-hook"]))
+    assert quiet.sleep_picture is None

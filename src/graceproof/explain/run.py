@@ -85,6 +85,14 @@ class Explanation:
         lines += self._sleep_lines()
         return lines + [f"note: {n}" for n in (*self.plan.notes, *self.notes)]
 
+    @property
+    def sleep_picture(self) -> str | None:
+        """The file name of the sleep search's picture (graceproof.report draws it),
+        unique as its first result's name is; None without a search."""
+        if not isinstance(self.sleep, SleepFound) or not self.results:
+            return None
+        return f"{self.results[0].file_stem}.sleep-search.png"
+
     def _sleep_lines(self) -> list[str]:
         """The sleep search's finding and the grace the runs needed, in words."""
         return [
@@ -106,6 +114,8 @@ class Explanation:
         for r in self.rows:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |")
         lines += [""] + [f"- {n}" for n in (*self._sleep_lines(), *self.plan.notes, *self.notes)]
+        if self.sleep_picture:
+            lines += ["", f"![the sleep search]({self.sleep_picture})"]
         lines += [
             "",
             f"p: one-sided Fisher exact test that the workload as written fails less often "
@@ -127,6 +137,7 @@ class Explanation:
             "rows": [r.to_dict() for r in self.rows],
             "notes": [*p.notes, *self.notes],
             "results": [r.file_stem for r in self.results],
+            "sleep_picture": self.sleep_picture,
             "sleep_search": (
                 None
                 if self.sleep is None

@@ -8,17 +8,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graceproof.errors import ReportWriteError
 from graceproof.report.markdown import pair_p_value, render_markdown, write_summary
 from graceproof.result import ScenarioResult, load_results
 
+if TYPE_CHECKING:
+    from graceproof.explain import Explanation
+
 __all__ = [
     "Report",
     "build_report",
+    "draw_sleep_search",
     "junit_properties",
     "pair_p_value",
     "render_markdown",
+    "write_explanation_report",
     "write_report",
     "write_summary",
 ]
@@ -78,6 +84,28 @@ def write_report(results: Sequence[ScenarioResult], out_dir: Path, *, preface: s
     names = {n: p.name for n, p in pictures.items()}
     summary = write_summary(results, out_dir, pictures=names, preface=preface)
     return Report(summary=summary, pictures=pictures)
+
+
+def draw_sleep_search(explanation: Explanation, out_dir: Path) -> Path | None:
+    """The picture of an explanation's sleep search in out_dir
+    (graceproof.report.sleep_picture), when it made one; its path."""
+    from graceproof.report.sleep_picture import render_sleep_search
+
+    name, found = explanation.sleep_picture, explanation.sleep
+    if name is None or found is None or isinstance(found, str):
+        return None
+    path = out_dir / name
+    try:
+        return render_sleep_search(found, explanation.header(), path)
+    except OSError as exc:
+        raise ReportWriteError(f"could not write {path}: {exc.strerror or exc}") from exc
+
+
+def write_explanation_report(explanation: Explanation, out_dir: Path) -> Report:
+    """`write_report` of an explanation's runs with its table above them, and the
+    picture of its sleep search."""
+    draw_sleep_search(explanation, out_dir)
+    return write_report(list(explanation.results), out_dir, preface=explanation.markdown())
 
 
 def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
