@@ -200,12 +200,11 @@ def release(kube: Kube, name: str, *, timeout: float = _DELETE_TIMEOUT) -> None:
     its NodePorts are free (bounded). For a proof run again in another namespace
     (graceproof.controls) while the test's own namespace stays until the test ends:
     the same NodePort is then free to take, and the old pods use no CPU."""
-    apps = kube.apps
+    # The workloads a proof deploys (docs/rbac.yaml grants deletecollection on them);
+    # a Deployment's ReplicaSets go with it, and the pods below at once.
     for delete in (
-        apps.delete_collection_namespaced_deployment,
-        apps.delete_collection_namespaced_stateful_set,
-        apps.delete_collection_namespaced_daemon_set,
-        apps.delete_collection_namespaced_replica_set,
+        kube.apps.delete_collection_namespaced_deployment,
+        kube.apps.delete_collection_namespaced_stateful_set,
         kube.core.delete_collection_namespaced_service,
     ):
         delete(name, _request_timeout=REQUEST_TIMEOUT)

@@ -21,7 +21,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from graceproof.kube import Kube
-from graceproof.namespaces import RUN_ID_LABEL
+from graceproof.namespaces import RUN_ID_LABEL, release, test_namespace
 
 pytestmark = pytest.mark.cluster
 
@@ -115,3 +115,21 @@ def test_the_documented_rules_are_enough_to_prove_a_workload_with_its_control(
     # What it made, it could remove: its namespaces are gone or going.
     left = kube.core.list_namespace(label_selector=f"{RUN_ID_LABEL}={run_id}").items
     assert all(ns.metadata.deletion_timestamp for ns in left), [n.metadata.name for n in left]
+
+
+def test_the_documented_rules_let_a_control_be_attempted_again(
+    service_account_kubeconfig: Path, kube: Kube, free_node_port: int
+) -> None:
+    """A negative control attempted again (graceproof.controls) first empties the
+    namespace of the attempt before: its workload, Services and pods, by collection."""
+    sa = Kube.from_kubeconfig(service_account_kubeconfig)
+    docs = list(yaml.safe_load_all((ROOT / "workloads" / "manifests" / "no-hook.yaml").read_text()))
+    for d in docs:
+        for port in (d.get("spec") or {}).get("ports") or []:
+            port["nodePort"] = free_node_port
+    run_id = "rbac" + secrets.token_hex(3)
+    with test_namespace(sa, run_id, "release", lambda: False) as ns:
+        sa.apply(docs, ns)
+        release(sa, ns)
+        assert sa.apps.list_namespaced_deployment(ns).items == []
+        assert sa.core.list_namespaced_service(ns).items == []

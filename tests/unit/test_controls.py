@@ -11,7 +11,7 @@ import pytest
 
 from graceproof.action_log import DisruptionRecord
 from graceproof.config import CONTROL_ATTEMPTS, OptionError, build_options
-from graceproof.controls import after_attempts, reproduced_nothing, superseded
+from graceproof.controls import after_attempts, attempted, reproduced_nothing, superseded
 from graceproof.measurement import ClusterInfo, Measurement
 from graceproof.model import Expected, RequestRecord
 from graceproof.result import ScenarioResult
@@ -55,6 +55,8 @@ def test_an_attempt_followed_by_another_is_informative_and_says_why() -> None:
     assert kept.verdict.expected == "informative" and kept.verdict.passed
     assert "attempt 1 of 3" in kept.verdict.message
     assert "0 of 2255 requests inside termination windows failed" in kept.verdict.message
+    # Its own verdict stays in the message (a gap of its timeline would be named there).
+    assert kept.verdict.message.endswith(f"Its own verdict: {first.verdict.message}")
     # Only the verdict changes: the counts stay what was measured.
     assert replace(kept, verdict=first.verdict) == first
 
@@ -80,3 +82,55 @@ def test_the_attempts_option(tmp_path: Path) -> None:
     for bad in ("0", "11", "two", "-1"):
         with pytest.raises(OptionError, match="--gp-control-attempts"):
             attempts(GRACEPROOF_CONTROL_ATTEMPTS=bad)
+
+
+class Attempts:
+    """`once`, `keep` and `release` for `attempted`, from results given in order."""
+
+    def __init__(self, *results: ScenarioResult) -> None:
+        self.results = list(results)
+        self.ran: list[str] = []
+        self.kept: list[ScenarioResult] = []
+        self.released: list[str] = []
+
+    def once(self) -> tuple[str, ScenarioResult]:
+        namespace = f"ns{len(self.ran) + 1}"
+        self.ran.append(namespace)
+        return namespace, self.results[len(self.ran) - 1]
+
+    def run(self, attempts: int = 3) -> ScenarioResult:
+        return attempted(self.once, self.kept.append, self.released.append, attempts)
+
+
+def test_a_control_is_attempted_until_it_reproduces_each_attempt_kept() -> None:
+    a = Attempts(_result("errors", 0, "a"), _result("errors", 7, "b"), _result("errors", 9))
+    judged = a.run()
+    assert a.ran == ["ns1", "ns2"] and a.released == ["ns1"]
+    assert [r.verdict.expected for r in a.kept] == ["informative", "errors"]
+    assert a.kept[-1] is judged and judged.verdict.passed
+    assert "attempt 2 of this negative control" in judged.verdict.message
+
+
+def test_the_last_attempt_is_judged_as_it_is() -> None:
+    a = Attempts(*(_result("errors", 0, n) for n in "abc"))
+    judged = a.run()
+    assert a.ran == ["ns1", "ns2", "ns3"] and a.released == ["ns1", "ns2"]
+    assert not judged.verdict.passed and "attempt 3 of this negative control" in (
+        judged.verdict.message
+    )
+    assert [r.verdict.expected for r in a.kept] == ["informative", "informative", "errors"]
+
+
+def test_one_attempt_and_a_proof_that_nothing_fails_are_never_run_again() -> None:
+    once = Attempts(_result("errors", 0))
+    assert not once.run(attempts=1).verdict.passed and once.ran == ["ns1"]
+    clean = Attempts(_result("no-errors", 0), _result("no-errors", 0))
+    assert clean.run().verdict.passed and clean.ran == ["ns1"] and clean.released == []
+    failed = Attempts(_result("no-errors", 3), _result("no-errors", 0))
+    assert not failed.run().verdict.passed and failed.ran == ["ns1"]
+
+
+def test_attempts_out_of_range_are_refused() -> None:
+    for bad in (0, -1, 11):
+        with pytest.raises(ValueError, match="control attempts must be 1 to 10"):
+            Attempts(_result("errors", 0)).run(attempts=bad)

@@ -27,7 +27,7 @@ from typing import Any
 
 from graceproof.explain.plan import ExplainPlan, Variant, variant_of
 from graceproof.explain.protections.prestop import PreStopHook, own_sleep, with_sleep
-from graceproof.explain.table import Tally
+from graceproof.explain.table import ALPHA, Tally, compare
 from graceproof.explain.variant import Ablated, ablated, manifests_of, resolved_again
 from graceproof.propagation import Lag, Propagation
 from graceproof.result import ScenarioResult
@@ -84,17 +84,35 @@ class SleepFound:
     @property
     def failing_s(self) -> float:
         """The longest sleep shorter than `holding_s` that failed (0, at least)."""
-        return max(s for s, t in self.tried.items() if s < self.holding_s and not _holds(t))
+        return max(s for s, t in self.tried.items() if s < self.holding_s and _fails(t))
+
+    @property
+    def blind(self) -> list[float]:
+        """Sleeps tried whose runs had no request inside a termination window: they
+        tell nothing, and the search stops at the first."""
+        return sorted(s for s, t in self.tried.items() if t.in_windows == 0)
 
     @property
     def next_s(self) -> int | None:
-        """The next sleep to try, None when the search is over."""
+        """The next whole second to try, None when the search is over (or stopped at
+        a sleep that told nothing)."""
+        if self.blind:
+            return None
         lo, hi = self.failing_s, self.holding_s
         p = self.proposed_s
         if p is not None and lo < p < hi and p not in self.tried:
             return p
-        mid = math.floor((lo + hi) / 2)
-        return mid if lo < mid < hi and mid not in self.tried else None
+        # The middle, but at least the next whole second: below a fractional own
+        # sleep (2.5 s) the last whole second (2 s) is tried too.
+        mid = max(math.floor((lo + hi) / 2), math.floor(lo) + 1)
+        return mid if mid < hi and mid not in self.tried else None
+
+    @property
+    def complete(self) -> bool:
+        """Over: the shortest that held and the longest that failed are 1 s apart (or
+        no whole second lies between them). Not when the time budget or a sleep whose
+        runs told nothing stopped it."""
+        return self.next_s is None and not self.blind
 
     @property
     def recommended_s(self) -> float:
@@ -103,6 +121,17 @@ class SleepFound:
     def describe(self) -> str:
         h, f = self.holding_s, self.failing_s
         held, failed = self.tried[h], self.tried[f]
+        stopped = ""
+        if self.blind:
+            stopped = (
+                f"sleep search stopped: the runs of {self.blind[0]:g} s had no request inside "
+                "a termination window; so far, "
+            )
+        elif not self.complete:
+            stopped = (
+                f"sleep search stopped before its end (the time budget): the shortest sleep "
+                f"that holds is between {f:g} s and {h:g} s; so far, "
+            )
         lag = self.lag
         lag_said = (
             f"the removal lag, from deletion to the last request a pod was sent: median "
@@ -112,7 +141,7 @@ class SleepFound:
         )
         proposed = f"proposed from it: {self.proposed_s} s" if self.proposed_s else "no proposal"
         return (
-            f"shortest preStop sleep that held: {h:g} s ({held.describe()}); "
+            f"{stopped}shortest preStop sleep that held: {h:g} s ({held.describe()}); "
             f"{f:g} s {'(no hook) ' if f == 0 else ''}failed ({failed.describe()}); "
             f"{lag_said}; {proposed}; recommended: {self.recommended_s:g} s"
             + (" (1 s over the shortest that held)" if self.recommended_s > h else "")
@@ -121,6 +150,7 @@ class SleepFound:
     def to_dict(self) -> dict[str, Any]:
         return {
             "own_s": self.own_s,
+            "complete": self.complete,
             "holding_s": self.holding_s,
             "failing_s": self.failing_s,
             "recommended_s": self.recommended_s,
@@ -139,6 +169,10 @@ def _holds(t: Tally) -> bool:
     return t.in_windows > 0 and t.failed_in_windows == 0
 
 
+def _fails(t: Tally) -> bool:
+    return t.failed_in_windows > 0
+
+
 def _median(lag: Propagation) -> float:
     s = sorted(x.since_deletion for x in lag.lags)
     return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
@@ -155,7 +189,13 @@ def sleep_found(plan: ExplainPlan, measured: Measured) -> SleepFound | str:
     """The search as the runs so far leave it, or why it does not run."""
     if (HOOK,) not in measured:
         return "no sleep search: the preStop hook was not taken away in this explanation"
-    own = own_sleep(manifests_of(plan.scenario.workload).resolved)
+    resolved = manifests_of(plan.scenario.workload).resolved
+    if resolved.hooks > 1:
+        return (
+            f"no sleep search: {resolved.hooks} containers have a preStop hook, and the "
+            "search sets one sleep"
+        )
+    own = own_sleep(resolved)
     if own is None:
         return (
             "no sleep search: the hook's length is not in its form (a sleep action, or an "
@@ -163,11 +203,17 @@ def sleep_found(plan: ExplainPlan, measured: Measured) -> SleepFound | str:
         )
     if own < 2:
         return f"no sleep search: the hook sleeps {own:g} s, no whole second below it to try"
+    if own_sleep(resolved_again(resolved, with_sleep(resolved, 1)[0])) != 1:
+        return "no sleep search: the hook's sleep could not be set to another length"
     original = Tally.of(measured[()])
     if not _holds(original):
         return "no sleep search: the workload as written did not hold, so no shorter sleep can"
-    if _holds(Tally.of(measured[(HOOK,)])):
-        return "no sleep search: without the hook nothing failed either"
+    removed = Tally.of(measured[(HOOK,)])
+    if compare(removed, original) >= ALPHA:
+        return (
+            f"no sleep search: removing the hook showed no measurable effect "
+            f"({removed.failed_in_windows} of {removed.in_windows} failed inside windows)"
+        )
     tried: dict[float, Tally] = {0.0: Tally.of(measured[(HOOK,)]), own: original}
     for key, results in measured.items():
         if len(key) == 1 and key[0].startswith(f"{KEY}="):

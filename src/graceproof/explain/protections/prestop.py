@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from graceproof.explain.protections.base import Protection, containers_of, with_workload
@@ -84,10 +85,22 @@ def with_sleep(resolved: Resolved, seconds: int) -> tuple[list[Doc], str]:
             if "sleep" in pre_stop:
                 pre_stop["sleep"] = {**(pre_stop["sleep"] or {}), "seconds": seconds}
                 continue
-            command = pre_stop["exec"]["command"]
-            pre_stop["exec"]["command"] = [
-                SLEEP_IN_COMMAND.sub(f"sleep {seconds}", str(part)) for part in command
-            ]
+            pre_stop["exec"]["command"] = _slept(pre_stop["exec"]["command"], seconds)
 
     docs = with_workload(resolved, change)
     return docs, "; ".join(said)
+
+
+def _slept(command: list[Any], seconds: int) -> list[str]:
+    """An exec command with its `sleep N` set to `seconds`, in either form: within one
+    part (`sh -c "... && sleep 10"`), or split (`["sleep", "5"]`, `["/bin/sleep", "5"]`)."""
+    parts = [str(p) for p in command]
+    for i, part in enumerate(parts[:-1]):
+        if _SLEEP_PROGRAM.fullmatch(part) and _SECONDS.fullmatch(parts[i + 1]):
+            return [*parts[: i + 1], str(seconds), *parts[i + 2 :]]
+    return [SLEEP_IN_COMMAND.sub(f"sleep {seconds}", part) for part in parts]
+
+
+# A command's part that is the sleep program, and one that is its argument.
+_SLEEP_PROGRAM = re.compile(r"(?:.*/)?sleep")
+_SECONDS = re.compile(r"\d+(?:\.\d+)?s?")
