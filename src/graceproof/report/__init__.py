@@ -96,7 +96,9 @@ def draw_sleep_search(explanation: Explanation, out_dir: Path) -> Path | None:
         return None
     path = out_dir / name
     try:
-        return render_sleep_search(found, explanation.header(), path)
+        p = explanation.plan
+        title = f"{p.ref} under {p.scenario.disruption.kind}: {p.runs} runs per sleep"
+        return render_sleep_search(found, title, path)
     except OSError as exc:
         raise ReportWriteError(f"could not write {path}: {exc.strerror or exc}") from exc
 

@@ -26,9 +26,11 @@ def render_sleep_search(found: SleepFound, title: str, path: Path) -> Path:
     fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axis = fig.subplots()
+    top = 0.0
     for seconds, tally in sorted(found.tried.items()):
         b = tally.bound
         rate, lo, hi = 100 * b.rate, 100 * b.lo, 100 * b.hi
+        top = max(top, hi)
         color = FAIL_COLOR if tally.failed_in_windows else OK_COLOR
         axis.errorbar(
             [seconds], [rate], yerr=[[rate - lo], [hi - rate]], fmt="o", color=color, capsize=4
@@ -42,8 +44,8 @@ def render_sleep_search(found: SleepFound, title: str, path: Path) -> Path:
             fontsize=8,
         )
     if found.lag.lags:
-        top = max(lag.since_deletion for lag in found.lag.lags)
-        axis.axvline(top, color=LAG_COLOR, linestyle="--", label=f"largest lag {top:.2f} s")
+        lag = max(x.since_deletion for x in found.lag.lags)
+        axis.axvline(lag, color=LAG_COLOR, linestyle="--", label=f"largest lag {lag:.2f} s")
     axis.axvline(
         found.holding_s,
         color=OK_COLOR,
@@ -52,7 +54,9 @@ def render_sleep_search(found: SleepFound, title: str, path: Path) -> Path:
     )
     axis.set_xlabel("preStop sleep (s); 0: the hook removed")
     axis.set_ylabel("failed inside windows (%, exact 95 % interval)")
-    axis.set_ylim(bottom=0)
+    # Room for the counts above the highest interval, and beside the ends.
+    axis.set_ylim(0, max(top, 0.1) * 1.25)
+    axis.set_xlim(-0.6, max(found.tried) + 0.6)
     axis.grid(alpha=0.3)
     axis.legend(loc="upper right", fontsize=8)
     axis.set_title(title, fontsize=10)
