@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from graceproof.explain.grace_need import GraceNeeded, grace_needed
 from graceproof.explain.plan import Entry, ExplainPlan, Variant, duration
@@ -138,22 +139,17 @@ class Explanation:
             "notes": [*p.notes, *self.notes],
             "results": [r.file_stem for r in self.results],
             "sleep_picture": self.sleep_picture,
-            "sleep_search": (
-                None
-                if self.sleep is None
-                else {"note": self.sleep}
-                if isinstance(self.sleep, str)
-                else self.sleep.to_dict()
-            ),
-            "grace": (
-                None
-                if self.grace is None
-                else {"note": self.grace}
-                if isinstance(self.grace, str)
-                else self.grace.to_dict()
-            ),
+            "sleep_search": _finding(self.sleep),
+            "grace": _finding(self.grace),
             "elapsed_s": round(self.elapsed_s, 1),
         }
+
+
+def _finding(found: SleepFound | GraceNeeded | str | None) -> dict[str, Any] | None:
+    """A finding as JSON: its figures, or why there is none (`{"note": ...}`)."""
+    if found is None:
+        return None
+    return {"note": found} if isinstance(found, str) else found.to_dict()
 
 
 def _ablation(plan: ExplainPlan, measured: Measured) -> list[Variant]:
