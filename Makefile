@@ -46,13 +46,12 @@ GP_COMMON_OPTS = --gp-report-dir $(REPORT_DIR) --gp-artifacts $(ARTIFACTS_DIR) -
 GP_KIND_OPTS = --gp-provider kind --gp-k8s-version $(K8S_VERSION) --gp-cluster-name $(CLUSTER_NAME) $(GP_COMMON_OPTS)
 GP_LOCAL_OPTS = --gp-provider existing --gp-kubeconfig $(LOCAL_KUBECONFIG) $(GP_COMMON_OPTS)
 
-# The images of the local cluster's proofs, each made (and imported) by hack/, each
-# assigned before it is exported: `export X=$$(cmd)` would hide a failed cmd.
-LOCAL_IMAGES = archive=$$(hack/images.sh); traefik=$$(hack/ingress.sh); \
-	load=$$(hack/images.sh --no-import --print load); nginx=$$(examples/nginx/image.sh); \
-	helm=$$(hack/tools.sh helm); \
-	export GRACEPROOF_LOAD_ARCHIVE=$$load GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$nginx \
-	  GRACEPROOF_HELM=$$helm GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik
+# The images of the local cluster's core proofs, made (and imported) by hack/, each
+# assigned before it is exported: `export X=$$(cmd)` would hide a failed cmd. What only
+# some tests need (Traefik, the nginx example, helm) is built by a fixture when the
+# first of them comes (tests/hack_builds.py), so the first verdict does not wait for it.
+LOCAL_IMAGES = archive=$$(hack/images.sh); load=$$(hack/images.sh --no-import --print load); \
+	export GRACEPROOF_LOAD_ARCHIVE=$$load
 
 # Run a test command, then say where the report is whether it passed or not,
 # and keep its exit status.
@@ -116,7 +115,8 @@ e2e: ## run the zero-downtime proofs on kind or the local cluster (see PROVIDER)
 
 # Two ways to kind. With the engine of hack/docker.sh (a machine without a registry,
 # like graceproof's CI): its DOCKER_HOST, kind built by hack/kind.sh, a node image built
-# here, and every image loaded from the archives hack/ makes (`kind load image-archive`),
+# here, and every image loaded from the archives hack/ makes (`kind load image-archive`;
+# GRACEPROOF_BUILD_ARCHIVES=1 has the fixtures make the rest when first needed),
 # since no registry serves their base images either. Otherwise: the user's Docker and
 # kind, the pinned node image, and the images built with docker.
 e2e-kind: venv
@@ -124,14 +124,11 @@ e2e-kind: venv
 	  eval "$$(hack/docker.sh env)"; kind_bin=$$(hack/kind.sh); PATH="$${kind_bin%/*}:$$PATH"; \
 	  node='$(KIND_NODE_IMAGE)'; node=$${node:-$$(hack/kind-node-image.sh)}; \
 	  archive=$$(hack/images.sh --no-import); load=$$(hack/images.sh --no-import --print load); \
-	  nginx=$$(examples/nginx/image.sh --no-import); traefik=$$(hack/ingress.sh --no-import); \
-	  export GRACEPROOF_LOAD_ARCHIVE=$$load GRACEPROOF_EXAMPLE_NGINX_ARCHIVE=$$nginx \
-	    GRACEPROOF_TRAEFIK_ARCHIVE=$$traefik; \
+	  export GRACEPROOF_LOAD_ARCHIVE=$$load GRACEPROOF_BUILD_ARCHIVES=1; \
 	  set -- --gp-node-image "$$node" --gp-image-archive "$$archive"; \
 	else \
 	  $(DOCKER_BUILD_IMAGES); set -- $(if $(KIND_NODE_IMAGE),--gp-node-image '$(KIND_NODE_IMAGE)'); \
 	fi; \
-	helm=$$(command -v helm || hack/tools.sh helm); export GRACEPROOF_HELM=$$helm; \
 	$(call then_report,$(VENV_PY) -m pytest $(E2E_TESTS) $(GP_KIND_OPTS) "$$@" $(PYTEST_ARGS))
 
 e2e-local: venv local-cluster

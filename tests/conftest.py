@@ -204,6 +204,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+@pytest.fixture(scope="session")
+def helm(request: pytest.FixtureRequest) -> str:
+    """helm for the tests that render a chart: GRACEPROOF_HELM, else the helm on PATH,
+    else built by hack/tools.sh when the first of them comes (and GRACEPROOF_HELM set
+    to it)."""
+    import shutil
+
+    from hack_builds import HELM
+
+    on_path = None if os.environ.get(HELM.env_var) else shutil.which("helm")
+    return on_path or HELM.path(request)
+
+
 LOAD_ARCHIVE_ENV = "GRACEPROOF_LOAD_ARCHIVE"
 LOAD_IMAGE = "graceproof/load:0.1.0"
 

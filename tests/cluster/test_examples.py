@@ -15,6 +15,9 @@ from graceproof.workloads.manifests import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = ROOT / "examples" / "nginx"
+# helm is built (hack/tools.sh) when the first of these tests comes.
+pytestmark = pytest.mark.usefixtures("helm")
+
 IMAGE = read_env_file(ROOT / "hack" / "versions.env")["EXAMPLE_NGINX_IMAGE"]
 
 FORMS: dict[str, ManifestSource] = {

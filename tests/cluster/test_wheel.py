@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
+from hack_builds import EXAMPLE_NGINX, HELM
+
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,15 +233,13 @@ def _two_contexts(cluster_kubeconfig: Path, path: Path) -> Path:
 
 
 def test_the_installed_cli_proves_the_nginx_chart_with_its_control(
-    installed: Installed, cluster: Any, free_node_port: int
+    installed: Installed, cluster: Any, free_node_port: int, request: pytest.FixtureRequest
 ) -> None:
     """A team's Helm chart, from a folder outside the checkout, through the installed
     CLI as kubectl users call it: the cluster from $KUBECONFIG alone and --context, the
     verdict as JSON (-o json). The control (hooks removed) loses requests, the hooked
     chart none."""
-    archive = os.environ.get("GRACEPROOF_EXAMPLE_NGINX_ARCHIVE")
-    helm = os.environ.get("GRACEPROOF_HELM")
-    assert archive and helm, "run examples/nginx/image.sh and hack/tools.sh (make test does)"
+    archive, helm = EXAMPLE_NGINX.path(request), HELM.path(request)
     chart = shutil.copytree(ROOT / "examples" / "nginx" / "chart", installed.work / "chart")
     kubeconfig = _two_contexts(cluster.kubeconfig, installed.work / "cli.kubeconfig")
     before = kubeconfig.read_text()

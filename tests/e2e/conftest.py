@@ -12,18 +12,19 @@ from graceproof.cli_prove_inputs import archive_tags
 from graceproof.config import read_env_file
 from graceproof.kube import Kube
 from graceproof.providers import ClusterProvider
+from hack_builds import EXAMPLE_NGINX, builds_archives
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCHIVE_ENV = "GRACEPROOF_EXAMPLE_NGINX_ARCHIVE"
 
 
 @pytest.fixture(scope="session")
-def nginx_image_args(cluster: ClusterProvider) -> list[str]:
+def nginx_image_args(cluster: ClusterProvider, request: pytest.FixtureRequest) -> list[str]:
     """The example's image loaded into the cluster, and the `graceproof prove` flags that
-    load it again: from the archive examples/nginx/image.sh made (local cluster; `make
-    test` and `make e2e` pass it), else by name (kind: `make e2e` builds it with docker)."""
-    archive = os.environ.get(ARCHIVE_ENV)
-    if archive:
+    load it again: from the archive examples/nginx/image.sh makes (the local cluster, and
+    kind on hack/docker.sh's engine; built when the first test needs it), else by name
+    (kind on the user's Docker: `make e2e` builds it with docker)."""
+    if builds_archives(cluster):
+        archive = EXAMPLE_NGINX.path(request)
         for tag in archive_tags(Path(archive)):
             cluster.load_image(tag, Path(archive))
         return ["--image-archive", archive]

@@ -11,7 +11,6 @@ propagation lag of each termination.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,31 +21,26 @@ from graceproof.hooks import SleepHook
 from graceproof.ingress import TRAEFIK_IMAGE, ThroughIngress, Traefik
 from graceproof.ingress.traefik import TRAEFIK_DIGEST
 from graceproof.providers import ClusterProvider
-from graceproof.providers.existing import ExistingProvider
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
 from graceproof.workloads import SampleApp
+from hack_builds import TRAEFIK, builds_archives
 
 Prove = Callable[[Scenario], ScenarioResult]
 
 pytestmark = pytest.mark.e2e
 
-ARCHIVE_ENV = "GRACEPROOF_TRAEFIK_ARCHIVE"
 NGINX = Path(__file__).resolve().parents[2] / "examples" / "nginx"
 
 
 @pytest.fixture(scope="session")
-def traefik_image(cluster: ClusterProvider) -> str:
-    """Traefik built from the Go module proxy and loaded from its archive (local
-    cluster: hack/ingress.sh, which `make test` and `make e2e` run), else the official
-    release pinned by digest, which kind's nodes pull."""
-    archive = os.environ.get(ARCHIVE_ENV)
-    if archive:
-        cluster.load_image(TRAEFIK_IMAGE, Path(archive))
+def traefik_image(cluster: ClusterProvider, request: pytest.FixtureRequest) -> str:
+    """Traefik built from the Go module proxy and loaded from its archive (hack/ingress.sh,
+    run when the first test needs it: the local cluster, and kind on hack/docker.sh's
+    engine), else the official release pinned by digest, which kind's nodes pull."""
+    if builds_archives(cluster):
+        cluster.load_image(TRAEFIK_IMAGE, Path(TRAEFIK.path(request)))
         return TRAEFIK_IMAGE
-    if isinstance(cluster, ExistingProvider) and cluster.containerd_addresses():
-        # The local cluster pulls nothing: the official image would never start.
-        pytest.fail(f"the local cluster needs Traefik's archive: {ARCHIVE_ENV}=$(hack/ingress.sh)")
     return f"{TRAEFIK_IMAGE}@{TRAEFIK_DIGEST}"
 
 

@@ -64,8 +64,14 @@ def _check_pair(hooked: ScenarioResult, control: ScenarioResult) -> None:
     ids=["manifests", "kustomize", "helm"],
 )
 def test_nginx_keeps_every_request_with_its_hook_and_loses_some_without(
-    prove: Prove, nginx_image: None, source: ManifestSource, node_port: int
+    prove: Prove,
+    nginx_image: None,
+    source: ManifestSource,
+    node_port: int,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if isinstance(source, HelmChart):
+        request.getfixturevalue("helm")  # built when the first chart comes
     workload = ManifestWorkload.load(source, node_port=node_port)
     assert workload.resolved.hooks == 1
     control = prove(Scenario(workload.without_hooks(node_port=node_port + 5)))
@@ -183,7 +189,7 @@ spec:
 
 
 def test_rendered_chart_with_labelled_test_and_stray_pods_is_proven_on_its_own_pods(
-    prove: Prove, nginx_image: None, tmp_path: Path
+    prove: Prove, nginx_image: None, tmp_path: Path, helm: str
 ) -> None:
     rendered = [d.body for d in HelmChart(NGINX / "chart").render()]
     path = tmp_path / "web.yaml"
