@@ -31,6 +31,11 @@ class DisruptionRecord:
         actions: list[dict[str, Any]] = self.detail.setdefault("actions", [])
         return actions
 
+    @property
+    def span(self) -> tuple[float, float]:
+        """From its start to its end (its start alone, when it never finished)."""
+        return (self.started, self.finished if self.finished is not None else self.started)
+
     def act(self, action: str, **detail: Any) -> None:
         """Record that graceproof did `action` now (e.g. delete, pod=NAME)."""
         self.actions.append({"t": time.time(), "action": action, **detail})

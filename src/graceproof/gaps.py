@@ -11,7 +11,10 @@ termination window built on them may start late, end late or be missing.
 A gap is kept as a timeline event of kind `watch_gap` (detail: source, start, end,
 error), so it travels with the measurement. A gap of a source that windows are built
 from (JUDGED_SOURCES) that overlaps a termination window fails the verdict
-(graceproof.verdict); every other gap is only reported.
+(graceproof.verdict), and so does one that overlaps the disruption's own span: a pod
+deleted and gone inside the gap leaves no window at all (after a 410 the watch lists
+again, and a pod that is gone by then is simply not in the list), so the windows alone
+cannot show that the gap hid one. Every other gap is only reported.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class WatchGap:
     def overlaps(self, window: TerminationWindow) -> bool:
         return self.start <= window.end and self.end >= window.start
 
+    def during(self, span: tuple[float, float] | None) -> bool:
+        """Whether it overlaps `span` (the disruption, from its start to its end)."""
+        return span is not None and self.start <= span[1] and self.end >= span[0]
+
     def event(self) -> TimelineEvent:
         """The timeline event that carries it, at its start."""
         return TimelineEvent(self.start, GAP_KIND, None, self.to_dict())
@@ -90,8 +97,14 @@ def windows_across(gap: WatchGap, windows: Sequence[TerminationWindow]) -> list[
     return [w for w in windows if gap.overlaps(w)]
 
 
-def describe_gaps(gaps: Sequence[WatchGap], windows: Sequence[TerminationWindow], t0: float) -> str:
-    """Each gap, and the windows it overlaps, for a verdict: `...; ...`."""
+def describe_gaps(
+    gaps: Sequence[WatchGap],
+    windows: Sequence[TerminationWindow],
+    t0: float,
+    span: tuple[float, float] | None = None,
+) -> str:
+    """Each gap, and the windows it overlaps (else the disruption's `span`, when it
+    overlaps that), for a verdict: `...; ...`."""
     parts = []
     for gap in gaps:
         across = windows_across(gap, windows)
@@ -99,6 +112,11 @@ def describe_gaps(gaps: Sequence[WatchGap], windows: Sequence[TerminationWindow]
         if across:
             text += ", across the termination window of " + ", ".join(
                 f"pod {w.pod} (+{w.start - t0:.1f} s to +{w.end - t0:.1f} s)" for w in across
+            )
+        elif span is not None and gap.during(span):
+            text += (
+                f", while the disruption acted (+{span[0] - t0:.1f} s to +{span[1] - t0:.1f} s), "
+                "where a pod deleted and gone inside the gap leaves no window"
             )
         parts.append(text)
     return "; ".join(parts)

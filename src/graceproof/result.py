@@ -114,6 +114,7 @@ class ScenarioResult:
             gaps=analysis.gaps,
             windows=analysis.windows,
             t0=measurement.started,
+            disruption=measurement.disruption.span,
         )
         return cls(
             scenario_id=subject.scenario_id,

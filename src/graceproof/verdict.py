@@ -50,6 +50,7 @@ def judge(
     gaps: Sequence[WatchGap] = (),
     windows: Sequence[TerminationWindow] = (),
     t0: float = 0.0,
+    disruption: tuple[float, float] | None = None,
 ) -> Verdict:
     """Pass or fail a scenario.
 
@@ -65,12 +66,13 @@ def judge(
     Retryable failures (graceproof.failures) are failures unless the counts took them
     as answered (`Counts.retried`); either way the message names them.
 
-    A gap of the timeline (`gaps`) that overlaps one of the termination `windows`
-    fails an errors or no-errors verdict, naming the gap and the window (times
-    relative to `t0`, the run's start); other gaps are named and do not count.
+    A gap of the timeline (`gaps`) that overlaps one of the termination `windows`, or
+    the `disruption`'s span (its start to its end), fails an errors or no-errors
+    verdict, naming the gap and the window (times relative to `t0`, the run's start);
+    other gaps are named and do not count.
     """
     verdict = _with_retryable(_judge(expected, counts, require_coverage, budget, measures), counts)
-    return _with_gaps(verdict, gaps, windows, t0)
+    return _with_gaps(verdict, gaps, windows, t0, disruption)
 
 
 def _with_retryable(verdict: Verdict, counts: Counts) -> Verdict:
@@ -95,20 +97,21 @@ def _with_gaps(
     gaps: Sequence[WatchGap],
     windows: Sequence[TerminationWindow],
     t0: float,
+    span: tuple[float, float] | None,
 ) -> Verdict:
-    inside = [g for g in gaps if g.judged and windows_across(g, windows)]
+    inside = [g for g in gaps if g.judged and (windows_across(g, windows) or g.during(span))]
     outside = [g for g in gaps if g not in inside]
     message = verdict.message
     if outside:
         message += (
             f"; the timeline has {_gaps(len(outside))} that no termination window depends "
-            f"on (reported, not judged): {describe_gaps(outside, windows, t0)}"
+            f"on (reported, not judged): {describe_gaps(outside, windows, t0, span)}"
         )
     if not inside:
         return replace(verdict, message=message)
     why = (
         f"the timeline has {_gaps(len(inside))} inside termination windows: "
-        f"{describe_gaps(inside, windows, t0)}; what happened inside a gap carries the "
+        f"{describe_gaps(inside, windows, t0, span)}; what happened inside a gap carries the "
         "time the watch caught up, not the time it happened, so those windows and the "
         "requests counted inside them cannot be trusted"
     )

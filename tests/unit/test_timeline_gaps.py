@@ -15,7 +15,16 @@ from typing import Any, cast
 
 import pytest
 import urllib3.exceptions
-from kubernetes.client import V1ObjectMeta, V1Pod, V1PodCondition, V1PodStatus
+from kubernetes.client import (
+    V1ContainerState,
+    V1ContainerStateRunning,
+    V1ContainerStateTerminated,
+    V1ContainerStatus,
+    V1ObjectMeta,
+    V1Pod,
+    V1PodCondition,
+    V1PodStatus,
+)
 from kubernetes.client.exceptions import ApiException
 
 from graceproof import timeline
@@ -164,6 +173,23 @@ class _LogResponse:
         pass
 
 
+def _container(running: bool) -> V1Pod:
+    state = V1ContainerState(
+        running=V1ContainerStateRunning() if running else None,
+        terminated=None if running else V1ContainerStateTerminated(exit_code=0),
+    )
+    status = V1ContainerStatus(
+        name="app", image="x", image_id="", ready=running, restart_count=0, state=state
+    )
+    return V1Pod(
+        metadata=V1ObjectMeta(name="web-1"), status=V1PodStatus(container_statuses=[status])
+    )
+
+
+def _exited(pod: str, namespace: str) -> V1Pod:
+    return _container(running=False)
+
+
 def _line(event: str, t: float) -> bytes:
     return json.dumps({"event": event, "t": t, "pod": "web-1"}).encode() + b"\n"
 
@@ -180,7 +206,9 @@ def test_a_cut_app_log_resumes_with_the_lines_since_the_cut_each_recorded_once()
         calls.append(kwargs)
         return answers.pop(0)
 
-    kube = SimpleNamespace(core=SimpleNamespace(read_namespaced_pod_log=read_log))
+    kube = SimpleNamespace(
+        core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=_exited)
+    )
     rec = TimelineRecorder(cast(Kube, kube), "ns")
     rec._guard(lambda: rec._read_log("web-1", "app"), "log web-1/app")()
 
@@ -193,6 +221,52 @@ def test_a_cut_app_log_resumes_with_the_lines_since_the_cut_each_recorded_once()
     (gap,) = rec.gaps
     assert gap.source == "app log web-1/app" and gap.error.startswith("ProtocolError")
     assert "since_seconds" not in calls[0] and calls[1]["since_seconds"] >= 2
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_log_that_ends_while_its_container_runs_is_followed_again_with_a_gap() -> None:
+    # The API server or the kubelet closed the stream (a restart, an idle timeout): a
+    # clean end, but the container still runs, so it is a cut, not the app's end.
+    calls: list[dict[str, Any]] = []
+    answers = [
+        _LogResponse([_line("sigterm", T0)]),
+        _LogResponse([_line("sigterm", T0), _line("exit", T0 + 2)]),
+    ]
+    states = [True, False]  # running after the first end, exited after the second
+
+    def read_log(pod: str, namespace: str, **kwargs: Any) -> _LogResponse:
+        calls.append(kwargs)
+        return answers.pop(0)
+
+    def read_pod(pod: str, namespace: str) -> V1Pod:
+        return _container(running=states.pop(0))
+
+    kube = SimpleNamespace(
+        core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=read_pod)
+    )
+    rec = TimelineRecorder(cast(Kube, kube), "ns")
+    rec._guard(lambda: rec._read_log("web-1", "app"), "log web-1/app")()
+
+    assert rec.errors == [] and states == [] and len(calls) == 2
+    assert [e.kind for e in rec.events() if e.kind != GAP_KIND] == ["sigterm", "app_exit"]
+    (gap,) = rec.gaps
+    assert "ended while the container ran" in gap.error
+    assert calls[1]["since_seconds"] >= 1
+
+
+def test_a_log_that_ends_with_its_container_is_read_once() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def read_log(pod: str, namespace: str, **kwargs: Any) -> _LogResponse:
+        calls.append(kwargs)
+        return _LogResponse([_line("exit", T0)])
+
+    kube = SimpleNamespace(
+        core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=_exited)
+    )
+    rec = TimelineRecorder(cast(Kube, kube), "ns")
+    rec._guard(lambda: rec._read_log("web-1", "app"), "log web-1/app")()
+    assert len(calls) == 1 and rec.gaps == [] and rec.errors == []
 
 
 class _Clock:
@@ -246,7 +320,9 @@ def _followed(
             raise answer
         return answer
 
-    kube = SimpleNamespace(core=SimpleNamespace(read_namespaced_pod_log=read_log))
+    kube = SimpleNamespace(
+        core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=_exited)
+    )
     rec = TimelineRecorder(cast(Kube, kube), "ns")
     rec._stop = _Stop(clock)  # type: ignore[assignment]
     rec._guard(lambda: rec._read_log("web-1", "app"), "log web-1/app")()
@@ -330,6 +406,31 @@ def test_a_gap_outside_every_window_is_reported_and_does_not_fail() -> None:
         "the events watch was cut from +25.0 s to +27.0 s of the run "
         "(MaxRetryError: Connection refused)"
     )
+
+
+def test_a_pods_gap_during_the_disruption_fails_even_with_no_window_in_it() -> None:
+    # A pod deleted and gone while the pods watch was blind (after a 410 the watch lists
+    # again, and a pod gone by then is not in the list) leaves no window at all: the
+    # gap overlaps no window, but the disruption acted inside it.
+    gap = WatchGap("pods", T0 + 30.0, T0 + 40.0, "MaxRetryError: Connection refused")
+    assert judge("no-errors", _counts(), gaps=[gap], windows=[WINDOW], t0=T0).passed
+    verdict = judge(
+        "no-errors", _counts(), gaps=[gap], windows=[WINDOW], t0=T0, disruption=(T0 + 9, T0 + 35)
+    )
+    assert not verdict.passed
+    assert (
+        "the pods watch was cut from +30.0 s to +40.0 s of the run (MaxRetryError: Connection "
+        "refused), while the disruption acted (+9.0 s to +35.0 s), where a pod deleted and "
+        "gone inside the gap leaves no window" in verdict.message
+    )
+
+
+def test_a_gap_after_the_disruption_and_its_windows_is_only_reported() -> None:
+    gap = WatchGap("pods", T0 + 36.0, T0 + 40.0, "ProtocolError: reset")
+    verdict = judge(
+        "no-errors", _counts(), gaps=[gap], windows=[WINDOW], t0=T0, disruption=(T0 + 9, T0 + 35)
+    )
+    assert verdict.passed and "(reported, not judged)" in verdict.message
 
 
 def test_an_informative_result_with_a_gap_in_a_window_still_passes_and_says_so() -> None:
