@@ -100,6 +100,13 @@ def _reconnectable(exc: BaseException, cut: bool) -> bool:
     return is_transient(exc, DEFAULT_TRANSIENT)
 
 
+class _StreamEnded(ConnectionError):
+    """A followed log that ended while its container still ran."""
+
+    def __init__(self, pod: str, container: str) -> None:
+        super().__init__(f"the log stream of {pod}/{container} ended while the container ran")
+
+
 class TimelineRecorder:
     """Watches one namespace (and optionally one Service's EndpointSlices).
 
@@ -324,7 +331,12 @@ class TimelineRecorder:
             self._log_streams.append(resp)
             try:
                 self._read_lines(pod, resp, progress)
-                return
+                if self._stop.is_set() or not self._still_running(pod, container):
+                    return
+                # A clean end while the container still runs: the API server or the
+                # kubelet closed the stream (a restart, an idle timeout), not the app.
+                # What it writes from here is followed again, as after a cut.
+                cut = self._retry(cut, source, _StreamEnded(pod, container), time.time())
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -334,6 +346,22 @@ class TimelineRecorder:
             finally:
                 with contextlib.suppress(Exception):
                     resp.release_conn()
+
+    def _still_running(self, pod: str, container: str) -> bool:
+        """Whether `container` of `pod` runs, as the API server says now: a followed log
+        that ended cleanly ended with the container only if it does not. Unknown (the
+        API server does not answer) counts as running: following again tells."""
+        try:
+            obj = self.kube.core.read_namespaced_pod(pod, self.namespace)
+        except ApiException as exc:
+            return bool(exc.status != 404)
+        except Exception:
+            return True
+        statuses = obj.status.container_statuses if obj.status else None
+        for status in statuses or []:
+            if status.name == container:
+                return bool(status.state and status.state.running)
+        return False
 
     def _read_lines(self, pod: str, resp: Any, progress: list[float]) -> None:
         """Record the app events of a followed log until it ends; a line cut short by
