@@ -62,7 +62,7 @@ deps() {
   local missing=()
   for pair in containerd:containerd runc:runc ctr:containerd iptables:iptables conntrack:conntrack \
     openssl:openssl debootstrap:debootstrap nsenter:util-linux ip:iproute2 curl:curl \
-    shellcheck:shellcheck; do
+    shellcheck:shellcheck nginx:nginx-light; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
