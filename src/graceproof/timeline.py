@@ -70,6 +70,11 @@ _OUTAGE_BOUND_S = 60.0
 # (sinceSeconds is whole seconds, and the kubelet stamps lines itself); the lines
 # already seen are skipped.
 _LOG_REPLAY_MARGIN_S = 2
+# A followed log that ends cleanly ended with its container when the API server says
+# so within this long (the kubelet's status update trails the stream's end by about a
+# second: its pod lifecycle events); asked every _LOG_END_POLL_S.
+_LOG_END_SETTLE_S = 10.0
+_LOG_END_POLL_S = 0.25
 
 
 @dataclass
@@ -287,14 +292,16 @@ class TimelineRecorder:
             return
         self._followed.add(key)
         t = threading.Thread(
-            target=self._guard(lambda: self._read_log(pod, container), f"log {pod}/{container}"),
+            target=self._guard(
+                lambda: self._read_log(pod, container, restart), f"log {pod}/{container}"
+            ),
             name=f"timeline-log-{pod}",
             daemon=True,
         )
         t.start()
         self._threads.append(t)
 
-    def _read_log(self, pod: str, container: str) -> None:
+    def _read_log(self, pod: str, container: str, restart: int = 0) -> None:
         """Follow a container's log until it ends (the container exited) or stop().
         A lost connection is a gap: the log is followed again with the lines since
         the cut (their times are the app's own, so only lost lines would hurt)."""
@@ -331,7 +338,7 @@ class TimelineRecorder:
             self._log_streams.append(resp)
             try:
                 self._read_lines(pod, resp, progress)
-                if self._stop.is_set() or not self._still_running(pod, container):
+                if self._stop.is_set() or self._ended_with_container(pod, container, restart):
                     return
                 # A clean end while the container still runs: the API server or the
                 # kubelet closed the stream (a restart, an idle timeout), not the app.
@@ -347,20 +354,30 @@ class TimelineRecorder:
                 with contextlib.suppress(Exception):
                     resp.release_conn()
 
-    def _still_running(self, pod: str, container: str) -> bool:
-        """Whether `container` of `pod` runs, as the API server says now: a followed log
-        that ended cleanly ended with the container only if it does not. Unknown (the
-        API server does not answer) counts as running: following again tells."""
+    def _ended_with_container(self, pod: str, container: str, restart: int) -> bool:
+        """Whether a followed log that ended cleanly ended with its container: the API
+        server says, within _LOG_END_SETTLE_S (the kubelet reports an exit a moment
+        after the stream ends), that this run of the container (`restart`) no longer
+        runs, or the pod is gone. A container still running then, or no answer, is a
+        cut (following again tells)."""
+        deadline = time.time() + _LOG_END_SETTLE_S
+        while True:
+            if not self._runs(pod, container, restart):
+                return True
+            if time.time() >= deadline or self._stop.wait(_LOG_END_POLL_S):
+                return self._stop.is_set()
+
+    def _runs(self, pod: str, container: str, restart: int) -> bool:
         try:
             obj = self.kube.core.read_namespaced_pod(pod, self.namespace)
         except ApiException as exc:
             return bool(exc.status != 404)
         except Exception:
             return True
-        statuses = obj.status.container_statuses if obj.status else None
-        for status in statuses or []:
+        for status in (obj.status.container_statuses if obj.status else None) or []:
             if status.name == container:
-                return bool(status.state and status.state.running)
+                running = bool(status.state and status.state.running)
+                return running and status.restart_count == restart
         return False
 
     def _read_lines(self, pod: str, resp: Any, progress: list[float]) -> None:

@@ -224,7 +224,11 @@ def test_a_cut_app_log_resumes_with_the_lines_since_the_cut_each_recorded_once()
 
 
 @pytest.mark.usefixtures("fast_retries")
-def test_a_log_that_ends_while_its_container_runs_is_followed_again_with_a_gap() -> None:
+def test_a_log_that_ends_while_its_container_runs_is_followed_again_with_a_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timeline, "_LOG_END_SETTLE_S", 0.05)
+    monkeypatch.setattr(timeline, "_LOG_END_POLL_S", 0.01)
     # The API server or the kubelet closed the stream (a restart, an idle timeout): a
     # clean end, but the container still runs, so it is a cut, not the app's end.
     calls: list[dict[str, Any]] = []
@@ -232,14 +236,14 @@ def test_a_log_that_ends_while_its_container_runs_is_followed_again_with_a_gap()
         _LogResponse([_line("sigterm", T0)]),
         _LogResponse([_line("sigterm", T0), _line("exit", T0 + 2)]),
     ]
-    states = [True, False]  # running after the first end, exited after the second
 
     def read_log(pod: str, namespace: str, **kwargs: Any) -> _LogResponse:
         calls.append(kwargs)
         return answers.pop(0)
 
     def read_pod(pod: str, namespace: str) -> V1Pod:
-        return _container(running=states.pop(0))
+        # Running through the settle time after the first end; exited after the second.
+        return _container(running=len(calls) == 1)
 
     kube = SimpleNamespace(
         core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=read_pod)
@@ -247,11 +251,37 @@ def test_a_log_that_ends_while_its_container_runs_is_followed_again_with_a_gap()
     rec = TimelineRecorder(cast(Kube, kube), "ns")
     rec._guard(lambda: rec._read_log("web-1", "app"), "log web-1/app")()
 
-    assert rec.errors == [] and states == [] and len(calls) == 2
+    assert rec.errors == [] and len(calls) == 2
     assert [e.kind for e in rec.events() if e.kind != GAP_KIND] == ["sigterm", "app_exit"]
     (gap,) = rec.gaps
     assert "ended while the container ran" in gap.error
     assert calls[1]["since_seconds"] >= 1
+
+
+def test_a_log_whose_container_exit_is_reported_late_is_still_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stream ends at the exit; the kubelet reports it a moment later, and a new run
+    # of the container (a restart) is not the one that was followed.
+    monkeypatch.setattr(timeline, "_LOG_END_POLL_S", 0.001)
+    calls: list[dict[str, Any]] = []
+    answers = iter([_container(running=True), _container(running=True)])
+
+    def read_log(pod: str, namespace: str, **kwargs: Any) -> _LogResponse:
+        calls.append(kwargs)
+        return _LogResponse([_line("exit", T0)])
+
+    def read_pod(pod: str, namespace: str) -> V1Pod:
+        restarted = _container(running=True)
+        restarted.status.container_statuses[0].restart_count = 1
+        return next(answers, restarted)
+
+    kube = SimpleNamespace(
+        core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=read_pod)
+    )
+    rec = TimelineRecorder(cast(Kube, kube), "ns")
+    rec._guard(lambda: rec._read_log("web-1", "app", 0), "log web-1/app")()
+    assert len(calls) == 1 and rec.gaps == [] and rec.errors == []
 
 
 def test_a_log_that_ends_with_its_container_is_read_once() -> None:
