@@ -217,6 +217,16 @@ def helm(request: pytest.FixtureRequest) -> str:
     return on_path or HELM.path(request)
 
 
+@pytest.fixture(scope="session")
+def nginx_archive(request: pytest.FixtureRequest) -> str:
+    """The nginx example's image archive (examples/nginx/image.sh), for the tests that
+    hand it to the CLI: GRACEPROOF_EXAMPLE_NGINX_ARCHIVE, else made when the first of
+    them comes."""
+    from hack_builds import EXAMPLE_NGINX
+
+    return EXAMPLE_NGINX.path(request)
+
+
 LOAD_ARCHIVE_ENV = "GRACEPROOF_LOAD_ARCHIVE"
 LOAD_IMAGE = "graceproof/load:0.1.0"
 

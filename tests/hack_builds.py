@@ -40,9 +40,11 @@ class HackBuild:
             return given
         capture = request.config.pluginmanager.getplugin("capturemanager")
         started = time.monotonic()
+        # A session fixture's own node is the session; the test that asked is this one.
+        test = getattr(request, "_pyfuncitem", request.node).nodeid
         with capture.global_and_fixture_disabled():
             print(
-                f"\ngraceproof: {self.what}, first needed by {request.node.nodeid}: "
+                f"\ngraceproof: {self.what}, first needed by {test}: "
                 f"{' '.join(self.argv)} (built once, then reused from the cache)",
                 flush=True,
             )
@@ -76,13 +78,16 @@ EXAMPLE_NGINX = HackBuild(
 HELM = HackBuild("GRACEPROOF_HELM", ("hack/tools.sh", "helm"), "helm")
 
 
-def builds_archives(cluster: object) -> bool:
-    """Whether images come from hack/'s archives: always on the local cluster, which
-    pulls nothing, and on kind when the Makefile says so (GRACEPROOF_BUILD_ARCHIVES=1:
-    hack/docker.sh's engine, which has no registry either). On kind with the user's
-    Docker, images are built with docker and loaded by name."""
+def builds_archives(cluster: object, build: HackBuild) -> bool:
+    """Whether `build`'s image comes from an archive: one its variable names, else one
+    hack/ makes, always on the local cluster (it pulls nothing), and on kind when the
+    Makefile says so (GRACEPROOF_BUILD_ARCHIVES=1: hack/docker.sh's engine, which has no
+    registry either). On kind with the user's Docker, images are built with docker and
+    loaded by name."""
     from graceproof.providers.existing import ExistingProvider
 
+    if os.environ.get(build.env_var):
+        return True
     if isinstance(cluster, ExistingProvider) and cluster.containerd_addresses():
         return True
     return os.environ.get("GRACEPROOF_BUILD_ARCHIVES") == "1"

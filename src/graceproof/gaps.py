@@ -113,7 +113,7 @@ def describe_gaps(
             text += ", across the termination window of " + ", ".join(
                 f"pod {w.pod} (+{w.start - t0:.1f} s to +{w.end - t0:.1f} s)" for w in across
             )
-        elif span is not None and gap.during(span):
+        elif span is not None and gap.judged and gap.during(span):
             text += (
                 f", while the disruption acted (+{span[0] - t0:.1f} s to +{span[1] - t0:.1f} s), "
                 "where a pod deleted and gone inside the gap leaves no window"

@@ -338,12 +338,13 @@ class TimelineRecorder:
             self._log_streams.append(resp)
             try:
                 self._read_lines(pod, resp, progress)
+                ended = time.time()  # the cut, if it is one, begins here, not after the check
                 if self._stop.is_set() or self._ended_with_container(pod, container, restart):
                     return
                 # A clean end while the container still runs: the API server or the
                 # kubelet closed the stream (a restart, an idle timeout), not the app.
                 # What it writes from here is followed again, as after a cut.
-                cut = self._retry(cut, source, _StreamEnded(pod, container), time.time())
+                cut = self._retry(cut, source, _StreamEnded(pod, container), ended)
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -369,7 +370,9 @@ class TimelineRecorder:
 
     def _runs(self, pod: str, container: str, restart: int) -> bool:
         try:
-            obj = self.kube.core.read_namespaced_pod(pod, self.namespace)
+            obj = self.kube.core.read_namespaced_pod(
+                pod, self.namespace, _request_timeout=_REQUEST_TIMEOUT
+            )
         except ApiException as exc:
             return bool(exc.status != 404)
         except Exception:

@@ -109,10 +109,18 @@ def _with_gaps(
         )
     if not inside:
         return replace(verdict, message=message)
+    in_windows = sum(1 for g in inside if windows_across(g, windows))
+    if in_windows == len(inside):
+        where, what = "inside termination windows", "those windows"
+    elif in_windows == 0:
+        where, what = "during the disruption", "the windows (and whether one is missing)"
+    else:
+        where = "inside termination windows or during the disruption"
+        what = "those windows (and whether one is missing)"
     why = (
-        f"the timeline has {_gaps(len(inside))} inside termination windows: "
+        f"the timeline has {_gaps(len(inside))} {where}: "
         f"{describe_gaps(inside, windows, t0, span)}; what happened inside a gap carries the "
-        "time the watch caught up, not the time it happened, so those windows and the "
+        f"time the watch caught up, not the time it happened, so {what} and the "
         "requests counted inside them cannot be trusted"
     )
     if verdict.expected == "informative":

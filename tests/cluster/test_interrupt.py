@@ -15,7 +15,6 @@ from kubernetes.client.exceptions import ApiException
 from graceproof.kube import Kube
 from graceproof.namespaces import RUN_ID_LABEL, delete_run_namespaces
 from graceproof.waiting import wait_for
-from hack_builds import EXAMPLE_NGINX
 
 pytestmark = pytest.mark.cluster
 
@@ -188,12 +187,12 @@ def test_a_signal_to_prove_at_each_phase_removes_everything_with_the_shells_exit
     said: str,
     phase: str,
     marker: str,
-    request: pytest.FixtureRequest,
+    nginx_archive: str,
 ) -> None:
     """What `timeout`, `kill`, a CI runner cancelling a job and Ctrl-C send, while the
     workload is deployed, under load, or while its pods go: the namespace and the
     Locust subprocess go, and the exit code is what a shell expects (issue 24)."""
-    archive = EXAMPLE_NGINX.path(request)
+    archive = nginx_archive
     reports = tmp_path / "reports"
     manifests = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "manifests"
     argv = [sys.executable, "-m", "graceproof.cli", "prove", "-f", str(manifests),

@@ -23,8 +23,6 @@ from typing import Any
 import pytest
 import yaml
 
-from hack_builds import EXAMPLE_NGINX, HELM
-
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,13 +231,13 @@ def _two_contexts(cluster_kubeconfig: Path, path: Path) -> Path:
 
 
 def test_the_installed_cli_proves_the_nginx_chart_with_its_control(
-    installed: Installed, cluster: Any, free_node_port: int, request: pytest.FixtureRequest
+    installed: Installed, cluster: Any, free_node_port: int, nginx_archive: str, helm: str
 ) -> None:
     """A team's Helm chart, from a folder outside the checkout, through the installed
     CLI as kubectl users call it: the cluster from $KUBECONFIG alone and --context, the
     verdict as JSON (-o json). The control (hooks removed) loses requests, the hooked
     chart none."""
-    archive, helm = EXAMPLE_NGINX.path(request), HELM.path(request)
+    archive = nginx_archive
     chart = shutil.copytree(ROOT / "examples" / "nginx" / "chart", installed.work / "chart")
     kubeconfig = _two_contexts(cluster.kubeconfig, installed.work / "cli.kubeconfig")
     before = kubeconfig.read_text()

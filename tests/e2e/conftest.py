@@ -23,7 +23,7 @@ def nginx_image_args(cluster: ClusterProvider, request: pytest.FixtureRequest) -
     load it again: from the archive examples/nginx/image.sh makes (the local cluster, and
     kind on hack/docker.sh's engine; built when the first test needs it), else by name
     (kind on the user's Docker: `make e2e` builds it with docker)."""
-    if builds_archives(cluster):
+    if builds_archives(cluster, EXAMPLE_NGINX):
         archive = EXAMPLE_NGINX.path(request)
         for tag in archive_tags(Path(archive)):
             cluster.load_image(tag, Path(archive))

@@ -38,7 +38,7 @@ def traefik_image(cluster: ClusterProvider, request: pytest.FixtureRequest) -> s
     """Traefik built from the Go module proxy and loaded from its archive (hack/ingress.sh,
     run when the first test needs it: the local cluster, and kind on hack/docker.sh's
     engine), else the official release pinned by digest, which kind's nodes pull."""
-    if builds_archives(cluster):
+    if builds_archives(cluster, TRAEFIK):
         cluster.load_image(TRAEFIK_IMAGE, Path(TRAEFIK.path(request)))
         return TRAEFIK_IMAGE
     return f"{TRAEFIK_IMAGE}@{TRAEFIK_DIGEST}"

@@ -186,7 +186,7 @@ def _container(running: bool) -> V1Pod:
     )
 
 
-def _exited(pod: str, namespace: str) -> V1Pod:
+def _exited(pod: str, namespace: str, **kwargs: Any) -> V1Pod:
     return _container(running=False)
 
 
@@ -241,7 +241,7 @@ def test_a_log_that_ends_while_its_container_runs_is_followed_again_with_a_gap(
         calls.append(kwargs)
         return answers.pop(0)
 
-    def read_pod(pod: str, namespace: str) -> V1Pod:
+    def read_pod(pod: str, namespace: str, **kwargs: Any) -> V1Pod:
         # Running through the settle time after the first end; exited after the second.
         return _container(running=len(calls) == 1)
 
@@ -258,6 +258,40 @@ def test_a_log_that_ends_while_its_container_runs_is_followed_again_with_a_gap(
     assert calls[1]["since_seconds"] >= 1
 
 
+def test_the_replay_after_a_log_ended_under_a_running_container_reaches_back_to_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The settle (10 s) is longer than the replay's margin: the cut begins where the
+    # stream ended, not where the check gave up, or the lines written meanwhile are lost.
+    clock = _Clock(T0)
+    answers: list[Any] = [_LogResponse([_line("start", T0)]), _LogResponse([])]
+    running = [True]
+
+    def read_pod(pod: str, namespace: str, **kwargs: Any) -> V1Pod:
+        return _container(running=running[0])
+
+    def read_log(pod: str, namespace: str, **kwargs: Any) -> Any:
+        calls.append((clock.now, kwargs))
+        answer = answers.pop(0)
+        if not answers:
+            running[0] = False
+        return answer
+
+    monkeypatch.setattr(timeline, "time", clock)
+    calls: list[tuple[float, dict[str, Any]]] = []
+    kube = SimpleNamespace(
+        core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=read_pod)
+    )
+    rec = TimelineRecorder(cast(Kube, kube), "ns")
+    rec._stop = _Stop(clock)  # type: ignore[assignment]
+    rec._guard(lambda: rec._read_log("web-1", "app", 0), "log web-1/app")()
+    assert rec.errors == [] and len(calls) == 2
+    (gap,) = rec.gaps
+    assert gap.start == T0, gap
+    replayed_from = calls[1][0] - calls[1][1]["since_seconds"]
+    assert replayed_from <= T0, (calls[1], T0)
+
+
 def test_a_log_whose_container_exit_is_reported_late_is_still_its_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -271,7 +305,7 @@ def test_a_log_whose_container_exit_is_reported_late_is_still_its_end(
         calls.append(kwargs)
         return _LogResponse([_line("exit", T0)])
 
-    def read_pod(pod: str, namespace: str) -> V1Pod:
+    def read_pod(pod: str, namespace: str, **kwargs: Any) -> V1Pod:
         restarted = _container(running=True)
         restarted.status.container_statuses[0].restart_count = 1
         return next(answers, restarted)
@@ -448,11 +482,21 @@ def test_a_pods_gap_during_the_disruption_fails_even_with_no_window_in_it() -> N
         "no-errors", _counts(), gaps=[gap], windows=[WINDOW], t0=T0, disruption=(T0 + 9, T0 + 35)
     )
     assert not verdict.passed
+    assert verdict.message.startswith("the timeline has a gap during the disruption: ")
     assert (
         "the pods watch was cut from +30.0 s to +40.0 s of the run (MaxRetryError: Connection "
         "refused), while the disruption acted (+9.0 s to +35.0 s), where a pod deleted and "
         "gone inside the gap leaves no window" in verdict.message
     )
+
+
+def test_a_gap_of_a_source_not_judged_during_the_disruption_is_reported_plainly() -> None:
+    gap = WatchGap("app log web-1/app", T0 + 30.0, T0 + 40.0, "ProtocolError: reset")
+    verdict = judge(
+        "no-errors", _counts(), gaps=[gap], windows=[WINDOW], t0=T0, disruption=(T0 + 9, T0 + 35)
+    )
+    assert verdict.passed and "(reported, not judged)" in verdict.message
+    assert "leaves no window" not in verdict.message
 
 
 def test_a_gap_after_the_disruption_and_its_windows_is_only_reported() -> None:
