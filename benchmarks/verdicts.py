@@ -6,6 +6,7 @@ benchmarks/repeatability.py tallies these runs with any others:
 
     .venv/bin/python benchmarks/verdicts.py -k 5
     .venv/bin/python benchmarks/verdicts.py -k 10 --disruptions delete-one-by-one scale-down
+    .venv/bin/python benchmarks/verdicts.py -k 10 --only control
     .venv/bin/python benchmarks/repeatability.py /tmp/graceproof-bench reports/
 
 A control here is judged once, as the suite's `prove` fixture would judge its last
@@ -37,8 +38,12 @@ def main() -> None:
     p = parser(__doc__ or "")
     p.add_argument("-k", type=int, default=5, help="repetitions of each pair")
     p.add_argument("--disruptions", nargs="+", default=list(HOOKED), choices=list(HOOKED))
+    p.add_argument(
+        "--only", choices=("control", "hooked"), help="run one side of each pair (default both)"
+    )
     p.add_argument("--out", default="/tmp/graceproof-bench")
     args = p.parse_args()
+    sides = {"control": 0, "hooked": 1}
     kube = Kube.from_kubeconfig(args.kubeconfig)
     cluster = ClusterInfo("existing", "bench", kube.server_version())
     tally: Counter[str] = Counter()
@@ -47,9 +52,10 @@ def main() -> None:
     failed: dict[str, list[int]] = defaultdict(list)
     for i in range(args.k):
         for kind in args.disruptions:
-            for variant, port in (("no-hook", 30088), (HOOKED[kind], 30089)):
+            pair = (("no-hook", 30088), (HOOKED[kind], 30089))
+            for variant, port in pair if args.only is None else pair[sides[args.only] :][:1]:
                 key = f"{variant} / {kind}"
-                out = Path(args.out) / kind / str(i)
+                out = Path(args.out) / kind / f"{args.only or 'pair'}-{i}"
                 t0 = time.monotonic()
                 with namespace(kube, f"{variant}-{kind}-{i}") as ns:
                     res = run_scenario(
