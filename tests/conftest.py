@@ -218,13 +218,25 @@ def helm(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def nginx_archive(request: pytest.FixtureRequest) -> str:
-    """The nginx example's image archive (examples/nginx/image.sh), for the tests that
-    hand it to the CLI: GRACEPROOF_EXAMPLE_NGINX_ARCHIVE, else made when the first of
-    them comes."""
-    from hack_builds import EXAMPLE_NGINX
+def nginx_image_args(cluster: Any, request: pytest.FixtureRequest) -> list[str]:
+    """The nginx example's image loaded into the cluster, and the `graceproof prove`
+    flags that load it again: from the archive examples/nginx/image.sh makes (the local
+    cluster, and kind on hack/docker.sh's engine; built when the first test needs it),
+    else by name (kind on the user's Docker: `make e2e` builds it with docker). Loaded
+    here, since a CLI given a kubeconfig of its own cannot import into the local
+    cluster's containerd (it warns, and its pods would never start)."""
+    from graceproof.cli_prove_inputs import archive_tags
+    from graceproof.config import read_env_file
+    from hack_builds import EXAMPLE_NGINX, ROOT, builds_archives
 
-    return EXAMPLE_NGINX.path(request)
+    if builds_archives(cluster, EXAMPLE_NGINX):
+        archive = EXAMPLE_NGINX.path(request)
+        for tag in archive_tags(Path(archive)):
+            cluster.load_image(tag, Path(archive))
+        return ["--image-archive", archive]
+    ref = read_env_file(ROOT / "hack" / "versions.env")["EXAMPLE_NGINX_IMAGE"]
+    cluster.load_image(ref)
+    return ["--image", ref]
 
 
 LOAD_ARCHIVE_ENV = "GRACEPROOF_LOAD_ARCHIVE"

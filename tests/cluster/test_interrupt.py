@@ -187,16 +187,15 @@ def test_a_signal_to_prove_at_each_phase_removes_everything_with_the_shells_exit
     said: str,
     phase: str,
     marker: str,
-    nginx_archive: str,
+    nginx_image_args: list[str],
 ) -> None:
     """What `timeout`, `kill`, a CI runner cancelling a job and Ctrl-C send, while the
     workload is deployed, under load, or while its pods go: the namespace and the
     Locust subprocess go, and the exit code is what a shell expects (issue 24)."""
-    archive = nginx_archive
     reports = tmp_path / "reports"
     manifests = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "manifests"
     argv = [sys.executable, "-m", "graceproof.cli", "prove", "-f", str(manifests),
-            "--kubeconfig", str(cluster.kubeconfig), "--image-archive", archive,  # type: ignore[attr-defined]
+            "--kubeconfig", str(cluster.kubeconfig), *nginx_image_args,  # type: ignore[attr-defined]
             "--no-control", "--run-id", fresh_run_id, "--report-dir", str(reports),
             "--node-port", str(free_node_port)]  # fmt: skip
     out = tmp_path / "prove.log"

@@ -231,20 +231,23 @@ def _two_contexts(cluster_kubeconfig: Path, path: Path) -> Path:
 
 
 def test_the_installed_cli_proves_the_nginx_chart_with_its_control(
-    installed: Installed, cluster: Any, free_node_port: int, nginx_archive: str, helm: str
+    installed: Installed,
+    cluster: Any,
+    free_node_port: int,
+    nginx_image_args: list[str],
+    helm: str,
 ) -> None:
     """A team's Helm chart, from a folder outside the checkout, through the installed
     CLI as kubectl users call it: the cluster from $KUBECONFIG alone and --context, the
     verdict as JSON (-o json). The control (hooks removed) loses requests, the hooked
     chart none."""
-    archive = nginx_archive
     chart = shutil.copytree(ROOT / "examples" / "nginx" / "chart", installed.work / "chart")
     kubeconfig = _two_contexts(cluster.kubeconfig, installed.work / "cli.kubeconfig")
     before = kubeconfig.read_text()
     reports = installed.work / "cli-reports"
     out = _run(
         [installed.graceproof, "prove", "--chart", chart, "--context", "local", "-o", "json",
-         "--image-archive", archive, "--report-dir", reports,
+         *nginx_image_args, "--report-dir", reports,
          "--node-port", str(free_node_port)],
         installed.work,
         PROOF_TIMEOUT,

@@ -1,4 +1,5 @@
-"""Fixtures of the e2e proofs that deploy the nginx example (examples/nginx)."""
+"""Fixtures of the e2e proofs (the nginx example's image is tests/conftest.py's
+`nginx_image_args`)."""
 
 from __future__ import annotations
 
@@ -8,29 +9,9 @@ from typing import Any
 
 import pytest
 
-from graceproof.cli_prove_inputs import archive_tags
-from graceproof.config import read_env_file
 from graceproof.kube import Kube
-from graceproof.providers import ClusterProvider
-from hack_builds import EXAMPLE_NGINX, builds_archives
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def nginx_image_args(cluster: ClusterProvider, request: pytest.FixtureRequest) -> list[str]:
-    """The example's image loaded into the cluster, and the `graceproof prove` flags that
-    load it again: from the archive examples/nginx/image.sh makes (the local cluster, and
-    kind on hack/docker.sh's engine; built when the first test needs it), else by name
-    (kind on the user's Docker: `make e2e` builds it with docker)."""
-    if builds_archives(cluster, EXAMPLE_NGINX):
-        archive = EXAMPLE_NGINX.path(request)
-        for tag in archive_tags(Path(archive)):
-            cluster.load_image(tag, Path(archive))
-        return ["--image-archive", archive]
-    ref = read_env_file(ROOT / "hack" / "versions.env")["EXAMPLE_NGINX_IMAGE"]
-    cluster.load_image(ref)
-    return ["--image", ref]
 
 
 @pytest.fixture
