@@ -91,11 +91,12 @@ bin_dir=$(gp_bin_dir)
 pause_tar="$img_dir/pause.tar"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp "$bin_dir/pause" "$stage/pause"
+cp -p "$bin_dir/pause" "$stage/pause"
 python3 "$here/image_archive.py" --tag "$PAUSE_IMAGE" --out "$pause_tar" \
   --layer-dir "$stage:/" --entrypoint '["/pause"]'
 
-# The workload layers are rebuilt every time (cheap) so app changes always land.
+# The workload archive is rebuilt whenever a file of workloads/app changes (image_archive.py
+# keys it on its inputs), so app changes always land.
 workload_tar="$img_dir/workload.tar"
 python3 "$here/image_archive.py" --tag "docker.io/$WORKLOAD_IMAGE" --out "$workload_tar" \
   --layer-tar "$rootfs_tar" --layer-dir "$site_dir:/usr/local/lib/python3.11/dist-packages" \
@@ -118,7 +119,7 @@ python3 "$here/image_archive.py" --tag "docker.io/$LOAD_IMAGE" --out "$load_tar"
 
 if ((import)); then
   gp_import_images "$pause_tar" "$workload_tar" "$load_tar"
-  gp_log "imported $PAUSE_IMAGE, $WORKLOAD_IMAGE and $LOAD_IMAGE into the local cluster's containerd"
+  gp_log "$PAUSE_IMAGE, $WORKLOAD_IMAGE and $LOAD_IMAGE are in the local cluster's containerd (imported unless already there)"
 fi
 case $print in
   workload) echo "$workload_tar" ;;

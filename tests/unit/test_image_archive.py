@@ -48,3 +48,33 @@ def test_merge_keeps_every_image_and_lists_every_tag_first(tmp_path: Path) -> No
     ]
     assert len(names) == len(set(names))  # the shared layer is written once
     assert not (tmp_path / "merged.partial").exists()
+
+
+def test_an_archive_from_unchanged_inputs_is_kept_and_a_changed_file_rebuilds_it(
+    tmp_path: Path,
+) -> None:
+    # The local cluster's import skips an archive it has imported (path, size, mtime):
+    # the archive must stay as it is while its inputs do, and change when one does,
+    # even when a layer folder is staged at a new path each time (hack/images.sh).
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "server.py").write_text("v1")
+    out = tmp_path / "img.tar"
+
+    def build(staged: Path) -> int:
+        staged.mkdir(exist_ok=True)
+        cmd = [sys.executable, TOOL, "--tag", "x/y:1", "--out", out]
+        subprocess.run([*cmd, "--layer-dir", f"{app}:/app", "--layer-dir", f"{staged}:/w"], check=True)
+        return out.stat().st_mtime_ns
+
+    first = build(tmp_path / "stage1")
+    assert build(tmp_path / "stage2") == first
+    (app / "server.py").write_text("v2")
+    changed = build(tmp_path / "stage3")
+    assert changed != first
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        layer = tar.extractfile(manifest[0]["Layers"][0])
+        assert layer is not None
+        with tarfile.open(fileobj=layer) as inner:
+            assert inner.extractfile("app/server.py").read() == b"v2"  # type: ignore[union-attr]
