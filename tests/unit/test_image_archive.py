@@ -64,7 +64,9 @@ def test_an_archive_from_unchanged_inputs_is_kept_and_a_changed_file_rebuilds_it
     def build(staged: Path) -> int:
         staged.mkdir(exist_ok=True)
         cmd = [sys.executable, TOOL, "--tag", "x/y:1", "--out", out]
-        subprocess.run([*cmd, "--layer-dir", f"{app}:/app", "--layer-dir", f"{staged}:/w"], check=True)
+        subprocess.run(
+            [*cmd, "--layer-dir", f"{app}:/app", "--layer-dir", f"{staged}:/w"], check=True
+        )
         return out.stat().st_mtime_ns
 
     first = build(tmp_path / "stage1")
