@@ -88,9 +88,11 @@ def build(args: argparse.Namespace) -> None:
     # import into the local cluster skips an archive it has already imported (by path,
     # size and mtime), so an unchanged image costs nothing at `make e2e` (it cost 10 s
     # of the first verdict: three archives rewritten, then imported again).
+    # The key file also names the archive it was written with (size, mtime): an archive
+    # rewritten by anything else (an older checkout's hack/ shares the cache) is rebuilt.
     key_file = out.with_name(out.name + ".inputs")
     key = _inputs_key(args)
-    if out.is_file() and key_file.is_file() and key_file.read_text() == key:
+    if out.is_file() and key_file.is_file() and key_file.read_text() == _stamped(key, out):
         return
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp_s:
         tmp = Path(tmp_s)
@@ -138,7 +140,12 @@ def build(args: argparse.Namespace) -> None:
                 ti.size = len(data)
                 tar.addfile(ti, io.BytesIO(data))
         os.replace(partial, out)
-    key_file.write_text(key)
+    key_file.write_text(_stamped(key, out))
+
+
+def _stamped(key: str, out: Path) -> str:
+    st = out.stat()
+    return f"{key} {st.st_size} {st.st_mtime_ns}"
 
 
 def merge(out: Path, archives: list[Path]) -> None:

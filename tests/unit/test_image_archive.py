@@ -80,3 +80,10 @@ def test_an_archive_from_unchanged_inputs_is_kept_and_a_changed_file_rebuilds_it
         assert layer is not None
         with tarfile.open(fileobj=layer) as inner:
             assert inner.extractfile("app/server.py").read() == b"v2"  # type: ignore[union-attr]
+
+    # An archive rewritten by something else (an older checkout sharing the cache) is
+    # not taken for the one these inputs made.
+    out.write_bytes(b"not this archive")
+    build(tmp_path / "stage4")
+    with tarfile.open(out) as tar:
+        assert "manifest.json" in tar.getnames()
