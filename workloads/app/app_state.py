@@ -50,10 +50,11 @@ def optional_port(env: dict[str, str], name: str) -> int | None:
 
 
 class OpenStreams:
-    """A thread-safe set of the open streams of one protocol (gRPC calls, WebSockets)."""
+    """A thread-safe set of the open streams of one protocol (gRPC calls, WebSockets,
+    SSE streams)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._items: set[Any] = set()
 
     def add(self, item: Any) -> None:
@@ -63,10 +64,22 @@ class OpenStreams:
     def discard(self, item: Any) -> None:
         with self._lock:
             self._items.discard(item)
+            self._lock.notify_all()
 
     def snapshot(self) -> list[Any]:
         with self._lock:
             return list(self._items)
+
+    def wait_empty(self, timeout: float) -> int:
+        """Wait until none is open; return how many still are."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._items:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
+            return len(self._items)
 
 
 class App:
@@ -96,9 +109,14 @@ class App:
         self.ws_interval = float(env.get("WS_INTERVAL", "0.1"))
         if not 0 < self.ws_interval <= MAX_SLEEP_SECONDS:
             raise SystemExit(f"WS_INTERVAL must be in (0, {MAX_SLEEP_SECONDS}] seconds")
-        # The gRPC calls in flight and the WebSockets open, counted by the drain.
+        self.sse_port = optional_port(env, "SSE_PORT")
+        self.sse_interval = float(env.get("SSE_INTERVAL", "0.1"))
+        if not 0 < self.sse_interval <= MAX_SLEEP_SECONDS:
+            raise SystemExit(f"SSE_INTERVAL must be in (0, {MAX_SLEEP_SECONDS}] seconds")
+        # The gRPC calls in flight, the WebSockets and SSE streams open, for the drain.
         self.grpc_calls = OpenStreams()
         self.ws_connections = OpenStreams()
+        self.sse_streams = OpenStreams()
         self.draining = threading.Event()
         # Open client connections -> True while a request on it is being handled.
         self._lock = threading.Condition()

@@ -3,11 +3,12 @@
 
 This file is its entry point, the SIGTERM handling and the drain; beside it are its
 state and settings (app_state.py), its HTTP server for both roles (app_http.py), and its
-optional gRPC (app_grpc.py) and WebSocket (app_websocket.py) servers.
+optional gRPC (app_grpc.py), WebSocket (app_websocket.py) and server-sent events
+(app_sse.py) servers.
 
-Standard library only, unless GRPC_PORT or WS_PORT is set: it runs on a bare Debian
-python3 and on python:3.12-slim, as PID 1 of its container (so SIGTERM is handled
-explicitly: PID 1 has no default handlers). grpc and websockets are imported inside the
+Standard library only (its SSE server too), unless GRPC_PORT or WS_PORT is set: it runs
+on a bare Debian python3 and on python:3.12-slim, as PID 1 of its container (so SIGTERM
+is handled explicitly: PID 1 has no default handlers). grpc and websockets are imported inside the
 functions that start their servers, never at the top: an image without them still runs
 the HTTP app, and tests/unit/test_app_streams.py checks that neither is imported then.
 
@@ -16,16 +17,17 @@ Environment:
   BIND_ADDRESS    listen address (default 0.0.0.0; tests use 127.0.0.1), for every server
   POD_NAME        the pod's name (downward API); sent as X-Pod-Name on every response
   SHUTDOWN_MODE   immediate: on SIGTERM log and exit at once, cutting in-flight and
-                  keep-alive connections, gRPC calls and WebSockets (no GOAWAY, no close
-                  frame: the negative control);
+                  keep-alive connections, gRPC calls, WebSockets and SSE streams (no
+                  GOAWAY, no close frame, no `end` event: the negative control);
                   drain: on SIGTERM stop accepting, /healthz answers 503, finish in-flight
                   requests (bounded by DRAIN_TIMEOUT), answer the next request of each
                   keep-alive connection with `Connection: close` and close those idle
                   for DRAIN_IDLE_GRACE_S (1 s; the comment there says why); in
                   parallel gRPC sends GOAWAY, refuses new calls and lets the calls in
-                  flight (Ticks streams too) finish within DRAIN_TIMEOUT, and every open
-                  WebSocket gets a close frame with code 1001 (going away); exit once
-                  all three are done;
+                  flight (Ticks streams too) finish within DRAIN_TIMEOUT, every open
+                  WebSocket gets a close frame with code 1001 (going away), and every
+                  open SSE stream an `end` event and the end of its body; exit once
+                  all of them are done;
                   ignore: on SIGTERM log it and keep serving (all protocols), with a
                   heartbeat line every 0.1 s, so the last heartbeat tells when SIGKILL came
   DRAIN_TIMEOUT   seconds the drain may take (default 20)
@@ -39,7 +41,10 @@ Environment:
   WS_PORT         optional: also serve WebSockets on this port (0 picks a free port,
                   reported as ws_port in the start log); needs websockets
   WS_INTERVAL     seconds between two WebSocket ticks (default 0.1)
-  Both optional servers listen before the HTTP server serves: a ready /healthz implies them.
+  SSE_PORT        optional: also serve server-sent events on this port (0 picks a free
+                  port, reported as sse_port in the start log)
+  SSE_INTERVAL    seconds between two SSE ticks (default 0.1)
+  The optional servers listen before the HTTP server serves: a ready /healthz implies them.
 
 Endpoints (role app): GET / -> "ok <pod>"; GET /healthz; GET /slow?seconds=N;
 GET /prestop?sleep=N (for a preStop httpGet hook); GET /status?code=N (any status).
@@ -57,10 +62,15 @@ gRPC (GRPC_PORT), service graceproof.Probe, raw bytes (no protobuf):
 WebSocket (WS_PORT), any path: after the handshake a text message JSON
   {"pod", "seq": 0, 1, ..., "t": time.time()} every WS_INTERVAL s until the connection
   closes; messages from the client are ignored.
+SSE (SSE_PORT): GET /events -> 200, `text/event-stream`, chunked, X-Pod-Name: <pod>;
+  an event `id: <seq>` with data JSON {"pod", "seq": 0, 1, ..., "t": time.time()} every
+  SSE_INTERVAL s until the client goes away; in a drain a last event `event: end` with
+  data JSON {"pod", "reason"}, then the end of the body. Other paths 404; in a drain 503.
 
 Logs: one JSON object per line on stdout, {"event": ..., "t": time.time(), "pod": ...}.
 A drain logs drain_start when answers begin to say `Connection: close` (after any
-DRAIN_DELAY), and grpc_drained and ws_closed (for the servers that run) before its exit line.
+DRAIN_DELAY), and grpc_drained, ws_closed and sse_closed (for the servers that run) before
+its exit line.
 A Ticks stream whose call ended early (cancelled, deadline, cut) logs ticks_stopped.
 """
 
@@ -84,6 +94,7 @@ from app_grpc import (
     start_grpc,
 )
 from app_http import Handler, Server
+from app_sse import drain_sse, start_sse
 from app_state import DRAIN_REPORT_MARGIN_S, App, OpenStreams, log, optional_port
 from app_websocket import drain_ws, start_ws
 
@@ -94,6 +105,7 @@ __all__ = [
     "Server",
     "drain_and_exit",
     "drain_grpc",
+    "drain_sse",
     "drain_ws",
     "log",
     "main",
@@ -101,6 +113,7 @@ __all__ = [
     "parse_ticks_request",
     "parse_unary_request",
     "start_grpc",
+    "start_sse",
     "start_ws",
 ]
 
@@ -178,18 +191,18 @@ def main() -> None:
     app = App(dict(os.environ))
     server = Server(app)
     steps: list[DrainStep] = []
-    # Both listen before the HTTP server serves: a ready /healthz implies them.
+    # They listen before the HTTP server serves: a ready /healthz implies them.
     if app.grpc_port is not None:
         grpc_server = start_grpc(app, app.grpc_port)
         steps.append(lambda deadline: drain_grpc(app, grpc_server, deadline))
     if app.ws_port is not None:
         ws_server = start_ws(app, app.ws_port)
         steps.append(lambda deadline: drain_ws(app, ws_server, deadline))
-    ports = {
-        name: port
-        for name, port in (("grpc_port", app.grpc_port), ("ws_port", app.ws_port))
-        if port is not None
-    }
+    if app.sse_port is not None:
+        sse_server = start_sse(app, app.sse_port)
+        steps.append(lambda deadline: drain_sse(app, sse_server, deadline))
+    optional = (("grpc_port", app.grpc_port), ("ws_port", app.ws_port), ("sse_port", app.sse_port))
+    ports = {name: port for name, port in optional if port is not None}
 
     def on_sigterm(signum: int, _frame: object) -> None:
         if app.sigterm_seen:
