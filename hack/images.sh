@@ -7,8 +7,9 @@
 #     (cached per content) and workloads/app, run as `python3 /app/server.py`;
 #   - the load image (LOAD_IMAGE, the Locust master and worker pods): the same root
 #     file system and the Python packages of workloads/load/requirements.txt (Locust,
-#     grpcio, websocket-client and their dependencies; cached per content), run as
-#     `python3 -m locust` in /locust, where graceproof mounts its locustfiles.
+#     grpcio, websocket-client, sseclient-py and their dependencies; cached per
+#     content), run as `python3 -m locust` in /locust, where graceproof mounts its
+#     locustfiles.
 #   hack/images.sh [--no-import] [--print workload|load]
 #     --no-import  only write the archives (in the cache folder of hack/lib.sh); the
 #                  cluster is not touched
@@ -82,7 +83,8 @@ site_packages() {
   fi
   echo "$dir"
 }
-# The app's (grpcio, websockets) and the load pods' (locust, grpcio, websocket-client).
+# The app's (grpcio, websockets) and the load pods' (locust, grpcio, websocket-client,
+# sseclient-py).
 site_dir=$(site_packages "$repo/workloads/app/requirements.txt")
 load_site_dir=$(site_packages "$repo/workloads/load/requirements.txt")
 

@@ -123,7 +123,8 @@ class Settings:
         text,
         "new: a new TCP connection per request (Connection: close); keepalive: one per "
         "user (closed mode), or a stack of idle ones per user (open mode), reused; or the "
-        "traffic kind of another locustfile (locust_grpc.py, locust_websocket.py)",
+        "traffic kind of another locustfile (locust_grpc.py, locust_websocket.py, "
+        "locust_sse.py)",
     )
     mode: str = _setting(
         "GRACEPROOF_MODE",

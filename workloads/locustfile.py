@@ -16,7 +16,7 @@ events to the modules beside it, one job each:
 Self-contained on purpose: they run inside Locust's gevent-patched process, which must
 not import graceproof, and in the load image (workloads/load/), which has Locust and
 its dependencies only. The locustfiles of the other traffic kinds (locust_grpc.py,
-locust_websocket.py) import this one as their base.
+locust_websocket.py, locust_sse.py) import this one as their base.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ __all__ = [
 ]
 
 # Connection policies a loaded locustfile runs: this file's; the locustfile of another
-# traffic kind (locust_grpc.py, locust_websocket.py) imports this one as its base and
-# adds its own names before Locust reads the settings.
+# traffic kind (locust_grpc.py, locust_websocket.py, locust_sse.py) imports this one as
+# its base and adds its own names before Locust reads the settings.
 CONNECTIONS = {"new", "keepalive"}
 # A held stream opened (kinds whose records come when streams end).
 progress = RECORDS.progress

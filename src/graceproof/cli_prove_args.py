@@ -176,8 +176,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     load.add_argument(
         "--connection",
-        # The kinds a team's workload is loaded with here: HTTP (gRPC and WebSocket need
-        # a port of their own, which graceproof's load Service does not expose).
+        # The kinds a team's workload is loaded with here: HTTP (gRPC, WebSocket and SSE
+        # need a port of their own, which graceproof's load Service does not expose, and
+        # SSE a server that ends its streams with the sample app's `end` event).
         choices=[k for k in kinds() if traffic(k).port == "http"],
         default="new",
         help="HTTP connection policy (default new)",

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 ConnectionPolicy = str
 """The name of a traffic kind (graceproof.traffic): `new`, a new TCP connection per
 request; `keepalive`, one connection per user, reused; `grpc-unary`, `grpc-stream`,
-`websocket`; or a kind of one's own."""
+`websocket`, `sse`; or a kind of one's own."""
 
 Expected = Literal["errors", "no-errors", "informative"]
 """What a proof must show: `errors` for a negative control, `no-errors` otherwise;

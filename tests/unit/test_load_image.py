@@ -1,8 +1,9 @@
 """The load image (LOAD_IMAGE, the Locust master and worker pods): both builds
 (workloads/load/Dockerfile on kind, hack/images.sh on the local cluster) install one
-hash-pinned requirements file that carries Locust, grpcio and websocket-client at the
-versions graceproof's venv runs, with every dependency of theirs. Text checks of how the
-builds are composed, and of the official Locust image's pin; nothing is built here.
+hash-pinned requirements file that carries Locust, grpcio, websocket-client and
+sseclient-py at the versions graceproof's venv runs, with every dependency of theirs.
+Text checks of how the builds are composed, and of the official Locust image's pin;
+nothing is built here.
 
 Locust is never imported here (it monkey-patches gevent into the process): the venv's
 versions are read from the installed distributions' metadata.
@@ -27,9 +28,10 @@ REQUIREMENTS = LOAD / "requirements.txt"
 WORKLOAD_DOCKERFILE = REPO / "workloads" / "Dockerfile"
 IMAGES_SH = REPO / "hack" / "images.sh"
 VERSIONS_ENV = REPO / "hack" / "versions.env"
-# What graceproof's locustfiles import: Locust itself, grpcio (locust_grpc.py) and
-# websocket-client (locust_websocket.py).
-DIRECT = ("locust", "grpcio", "websocket-client")
+# What graceproof's locustfiles import: Locust itself, grpcio (locust_grpc.py),
+# websocket-client (locust_websocket.py) and sseclient-py (locust_sse.py; its requests
+# is Locust's).
+DIRECT = ("locust", "grpcio", "websocket-client", "sseclient-py")
 # name:tag@sha256:<64 hex>, the name with its registry, e.g. docker.io/locustio/locust:...
 PINNED = re.compile(r"^(?P<name>[\w./-]+):(?P<tag>[\w][\w.-]*)@sha256:(?P<digest>[0-9a-f]{64})$")
 # The platforms the pins serve (hack/wheels.sh): cp311 and cp312 on Linux, both arches.
@@ -105,7 +107,7 @@ def test_the_image_runs_the_release_series_of_the_venv(name: str) -> None:
     )
 
 
-def test_every_dependency_of_the_venvs_locust_grpcio_and_websocket_client_is_pinned() -> None:
+def test_every_dependency_of_the_venvs_locustfile_clients_is_pinned() -> None:
     # The venv's metadata, transitively, for every platform the pins serve: pip with
     # --require-hashes refuses an unpinned dependency at build time; this says so sooner.
     pins = _pins()

@@ -1,4 +1,4 @@
-"""The gRPC and WebSocket locustfiles, run by LoadRun against the sample app on
+"""The gRPC, WebSocket and SSE locustfiles, run by LoadRun against the sample app on
 127.0.0.1: every call and stream is recorded, with its pod, its status code or close,
 and what an app that stops at once does to them."""
 
@@ -28,11 +28,11 @@ def _run(
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[str], AppProcess]]:
-    """The sample app with its gRPC and WebSocket servers, in a SHUTDOWN_MODE."""
+    """The sample app with its gRPC, WebSocket and SSE servers, in a SHUTDOWN_MODE."""
     apps: list[AppProcess] = []
 
     def start(mode: str) -> AppProcess:
-        apps.append(AppProcess(GRPC_PORT="0", WS_PORT="0", SHUTDOWN_MODE=mode))
+        apps.append(AppProcess(GRPC_PORT="0", WS_PORT="0", SSE_PORT="0", SHUTDOWN_MODE=mode))
         return apps[-1]
 
     yield start
@@ -117,3 +117,39 @@ def test_streams_closed_by_a_draining_app_and_cut_by_one_that_exits(
     assert all(r.error == "stream_cut" and r.status == 0 for r in first)
     # No pod is left to reconnect to: the attempts after it are refused, each recorded.
     assert {r.error for r in cut.records[2:]} <= {"connection_refused"}
+
+
+def test_each_sse_stream_is_one_record_closed_by_the_client_at_the_end(
+    serve: Serve, tmp_path: Path
+) -> None:
+    app = serve("drain")
+    result = _run(
+        app, int(app.start["sse_port"]), LoadSettings(users=3, connection="sse"), tmp_path
+    )
+    assert result.total == 3 and result.failed == 0
+    for r in result.records:
+        assert r.pod == "web-0" and r.status == 200 and r.detail["closed_by"] == "client"
+        assert r.detail["messages"] >= 20  # 0.1 s apart over about 3 s
+
+
+def test_sse_streams_ended_by_a_draining_app_and_cut_by_one_that_exits(
+    serve: Serve, tmp_path: Path
+) -> None:
+    settings = LoadSettings(users=2, connection="sse", timeout_s=1.0)
+    draining = serve("drain")
+    ended = _run(
+        draining, int(draining.start["sse_port"]), settings, tmp_path / "a", kill_after=0.5
+    )
+    first = sorted(ended.records, key=lambda r: r.t)[:2]
+    # The `end` event came: a clean end, told apart from a cut.
+    assert all(r.ok and r.status == 200 and r.detail["closed_by"] == "server" for r in first)
+    assert all(r.detail["messages"] >= 1 for r in first)
+    exiting = serve("immediate")
+    cut = _run(exiting, int(exiting.start["sse_port"]), settings, tmp_path / "b", kill_after=0.5)
+    first = sorted(cut.records, key=lambda r: r.t)[:2]
+    assert all(r.error == "stream_cut" and r.status == 200 for r in first), first
+    assert all("closed_by" not in r.detail for r in first)
+    # No pod is left to reconnect to: the attempts after it are refused, each recorded.
+    assert {r.error for r in cut.records[2:]} <= {"connection_refused"}
+    summary = traffic("sse").summarize(cut.records)
+    assert summary is not None and summary["cut"] == 2 and summary["closed_by_server"] == 0

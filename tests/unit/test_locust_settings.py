@@ -39,7 +39,7 @@ DECLARATION = locustfiles.declaration
 _PARSER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import locust_grpc, locust_websocket  # and through them, the locustfile
+import locust_grpc, locust_websocket, locust_sse  # and through them, the locustfile
 from locust.argument_parser import get_parser
 print(json.dumps({
     a.dest: {"env": a.env_var, "default": a.default, "option": a.option_strings,
@@ -183,7 +183,7 @@ def _configmap(tmp_path: Path) -> dict[str, str]:
 
 def test_the_configmap_carries_every_module_the_locustfiles_import(tmp_path: Path) -> None:
     data = _configmap(tmp_path)
-    for name in ("locustfile.py", "locust_grpc.py", "locust_websocket.py"):
+    for name in ("locustfile.py", "locust_grpc.py", "locust_websocket.py", "locust_sse.py"):
         tree = ast.parse(data[name])
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}

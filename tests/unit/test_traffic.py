@@ -17,11 +17,12 @@ from graceproof.workloads.base import Target
 
 
 def test_the_shipped_kinds_are_registered_with_their_locustfiles() -> None:
-    assert {"new", "keepalive", "grpc-unary", "grpc-stream", "websocket"} <= set(kinds())
+    assert {"new", "keepalive", "grpc-unary", "grpc-stream", "websocket", "sse"} <= set(kinds())
     for name in kinds():
         assert default_locustfile(name).is_file(), name
     assert default_locustfile("grpc-unary").name == "locust_grpc.py"
     assert default_locustfile("websocket").name == "locust_websocket.py"
+    assert default_locustfile("sse").name == "locust_sse.py"
     assert traffic("new").routes_each_request and not traffic("keepalive").routes_each_request
 
 
@@ -51,9 +52,10 @@ def test_an_unknown_kind_names_the_known_ones() -> None:
         LoadSettings(connection="smtp")
 
 
-def test_a_held_stream_refuses_the_open_loop() -> None:
-    with pytest.raises(ValueError, match="'websocket' runs in mode closed, not 'open'"):
-        LoadSettings(connection="websocket", mode="open", rate=100)
+@pytest.mark.parametrize("kind", ["websocket", "sse"])
+def test_a_held_stream_refuses_the_open_loop(kind: str) -> None:
+    with pytest.raises(ValueError, match=f"'{kind}' runs in mode closed, not 'open'"):
+        LoadSettings(connection=kind, mode="open", rate=100)
 
 
 def test_options_are_checked_against_the_kind_and_passed_as_environment() -> None:
@@ -108,6 +110,37 @@ def test_websocket_summary_counts_cuts_closes_and_reconnections() -> None:
     assert s["reconnect_s"] == {"median": 0.26, "max": 0.5, "min": 0.02}
 
 
+def test_sse_summary_counts_cuts_server_ends_and_reconnections_as_websockets_do() -> None:
+    records = [
+        _rec(True, status=200, pod="a", detail={"closed_by": "server", "messages": 50}),
+        _rec(False, status=200, error="stream_cut", pod="b", detail={"messages": 20}),
+        _rec(False, status=200, error="timeout", pod="b", detail={"messages": 3}),
+        _rec(False, status=503, error="http_5xx", pod="a"),  # never opened
+        _rec(
+            True,
+            status=200,
+            pod="c",
+            detail={"closed_by": "client", "messages": 9, "reconnect_s": 0.03, "previous_pod": "a"},
+        ),
+    ]
+    s = traffic("sse").summarize(records)
+    assert s == {
+        "streams": 5,
+        "cut": 1,
+        "timed_out": 1,
+        "closed_by_server": 1,
+        "messages": 82,
+        "reconnects": 1,
+        "reconnected_elsewhere": 1,
+        "reconnect_s": {"median": 0.03, "max": 0.03, "min": 0.03},
+    }
+    assert traffic("sse").describe(s) == (
+        "5 streams: 1 cut, 1 silent, 1 ended by the server (its `end` event); "
+        "1 reconnections, 1 to another pod in 0.030-0.030 s (median 0.030 s)"
+    )
+    assert set(traffic("sse").error_kinds) == {"stream_cut", "stream_error"}
+
+
 def test_records_keep_their_detail_through_json() -> None:
     record = _rec(False, status=14, error="grpc_unavailable", detail={"code": "UNAVAILABLE"})
     assert RequestRecord.from_dict(record.to_dict()) == record
@@ -122,14 +155,21 @@ def test_a_target_names_the_missing_port_and_the_fix() -> None:
 
 
 def test_the_sample_app_serves_each_protocol_on_its_own_port() -> None:
-    app = SampleApp(SleepHook(5), node_port=30082, protocols=("grpc", "websocket"))
-    assert app.protocol_node_ports() == {"grpc": 30083, "websocket": 30084}
+    app = SampleApp(SleepHook(5), node_port=30082, protocols=("grpc", "websocket", "sse"))
+    assert app.protocol_node_ports() == {"grpc": 30083, "websocket": 30084, "sse": 30085}
     deployment, service = app.manifests("img")[:2]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert (env["GRPC_PORT"], env["WS_PORT"]) == ("8081", "8082")
+    assert (env["GRPC_PORT"], env["WS_PORT"], env["SSE_PORT"]) == ("8081", "8082", "8083")
     ports = {p["name"]: (p["targetPort"], p["nodePort"]) for p in service["spec"]["ports"]}
-    assert ports == {"http": (8080, 30082), "grpc": (8081, 30083), "websocket": (8082, 30084)}
+    assert ports == {
+        "http": (8080, 30082),
+        "grpc": (8081, 30083),
+        "websocket": (8082, 30084),
+        "sse": (8083, 30085),
+    }
+    # The traffic kind enters the port of its name.
+    assert traffic("sse").port in app.protocol_node_ports()
     with pytest.raises(WorkloadSpecError, match=r"\['quic'\] not served"):
         SampleApp(SleepHook(5), protocols=("quic",))
     with pytest.raises(WorkloadSpecError, match="the websocket NodePort it implies, 32769"):
@@ -184,6 +224,7 @@ def test_a_kind_whose_module_is_missing_names_the_extra_that_installs_it(
 
     assert traffic("grpc-unary").requires == traffic("grpc-stream").requires == (("grpc", "grpc"),)
     assert traffic("websocket").requires == (("websocket", "websocket"),)
+    assert traffic("sse").requires == (("sseclient", "sse"),)  # sseclient-py
     assert traffic("new").missing() is None  # HTTP needs nothing beyond Locust
     real = importlib.util.find_spec
     monkeypatch.setattr(

@@ -59,8 +59,8 @@ class InCluster(Placement):
     InCluster(workers=2)                              # the official Locust image
     InCluster(workers=4, image="graceproof/load:0.1.0")  # graceproof's, loaded locally
 
-    The official image carries Locust only: the HTTP traffic kinds. gRPC and WebSocket
-    need graceproof's load image (workloads/load/Dockerfile, hack/images.sh).
+    The official image carries Locust only: the HTTP traffic kinds. gRPC, WebSocket and
+    SSE need graceproof's load image (workloads/load/Dockerfile, hack/images.sh).
     """
 
     kind = "cluster"
@@ -87,8 +87,8 @@ class InCluster(Placement):
         if kind.name not in ("new", "keepalive") and self.image == OFFICIAL_LOCUST_IMAGE:
             raise WorkloadSpecError(
                 f"InCluster: the official Locust image has no client for {kind.name!r} "
-                "(grpcio, websocket-client); give InCluster(image=...) graceproof's load image "
-                "(workloads/load/Dockerfile)"
+                "(grpcio, websocket-client, sseclient-py); give InCluster(image=...) "
+                "graceproof's load image (workloads/load/Dockerfile)"
             )
 
     def check_reachable(

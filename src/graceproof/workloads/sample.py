@@ -104,8 +104,9 @@ class SampleApp(Workload):
     kubernetes.io/hostname, DoNotSchedule, cordoned nodes not counted); `node_selector`
     keeps every replica on the nodes carrying those labels, replacements included:
     after a drain of the only such node they stay Pending. `protocols` also serves
-    gRPC and WebSocket (PROTOCOLS), each on its own NodePort beside `node_port` (+1,
-    +2), for the traffic kinds that enter them (graceproof.traffic).
+    gRPC, WebSocket and server-sent events (PROTOCOLS: "grpc", "websocket", "sse"), each
+    on its own NodePort beside `node_port` (+1, +2, +3), for the traffic kinds that enter
+    them (graceproof.traffic).
     """
 
     hook: PreStopHook

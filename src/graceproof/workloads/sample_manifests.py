@@ -42,6 +42,7 @@ APP_PORT = 8080
 PROTOCOLS: dict[str, tuple[int, str, int]] = {
     "grpc": (8081, "GRPC_PORT", 1),
     "websocket": (8082, "WS_PORT", 2),
+    "sse": (8083, "SSE_PORT", 3),
 }
 NAME_LABEL = "app.kubernetes.io/name"
 VARIANT_LABEL = "graceproof.dev/variant"
