@@ -36,6 +36,11 @@ sock=$state/containerd/containerd.sock
 kubeconfig=$state/kubeconfig
 nodes_file=$state/nodes
 up_timeout=${GRACEPROOF_UP_TIMEOUT:-180}
+# Alpha gates the proofs need, on the API server and every kubelet (one, as NAME=true):
+# ContainerStopSignals (KEP-4960, alpha in 1.33 and 1.34) for lifecycle.stopSignal,
+# which the API server drops while it is off. This containerd (Debian's 1.6) does not
+# know the field, and the stop-signal proof shows what that does.
+feature_gates=ContainerStopSignals=true
 
 # ---- nodes ---------------------------------------------------------------------
 # Node 1 keeps the paths of the single-node cluster; node N > 1 lives in node-N/.
@@ -311,6 +316,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 serializeImagePulls: false
 resolvConf: /etc/resolv.conf
+featureGates: {${feature_gates/=/: }}
 tlsCertFile: $pki/$cert_name.crt
 tlsPrivateKeyFile: $pki/$cert_name.key
 EOF
@@ -476,7 +482,7 @@ up() {
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-    --kubelet-preferred-address-types=InternalIP --v=1
+    --kubelet-preferred-address-types=InternalIP --feature-gates="$feature_gates" --v=1
   wait_until "kube-apiserver" 90 api_ready
 
   # The apiserver's kubelet client needs this binding, or exec and logs fail.

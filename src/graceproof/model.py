@@ -46,6 +46,9 @@ EVENT_KINDS = (
     "hook_end",  # preStop hook finished
     "sigterm",  # the app received SIGTERM (from the app's log)
     "app_exit",  # the app exited (from the app's log)
+    # a container's process logged a signal it received (nginx's notice; detail:
+    # container, signal, number; graceproof.log_signals)
+    "container_signal",
     "container_started",  # containerStatus running (detail: container, restart_count)
     "container_terminated",  # containerStatus terminated (detail: reason, exitCode)
     "k8s_event",  # a Kubernetes Event (detail: reason, message)

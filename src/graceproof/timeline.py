@@ -38,6 +38,7 @@ from kubernetes.client.exceptions import ApiException
 from graceproof.errors import WatchOutageError
 from graceproof.gaps import WatchGap
 from graceproof.kube import Kube
+from graceproof.log_signals import signal_line
 from graceproof.model import TimelineEvent
 from graceproof.timeline_trackers import (
     EndpointTracker,
@@ -337,7 +338,7 @@ class TimelineRecorder:
                 cut = None
             self._log_streams.append(resp)
             try:
-                self._read_lines(pod, resp, progress)
+                self._read_lines(pod, container, resp, progress)
                 ended = time.time()  # the cut, if it is one, begins here, not after the check
                 if self._stop.is_set() or self._ended_with_container(pod, container, restart):
                     return
@@ -383,7 +384,7 @@ class TimelineRecorder:
                 return running and status.restart_count == restart
         return False
 
-    def _read_lines(self, pod: str, resp: Any, progress: list[float]) -> None:
+    def _read_lines(self, pod: str, container: str, resp: Any, progress: list[float]) -> None:
         """Record the app events of a followed log until it ends; a line cut short by
         a lost connection is dropped (the replay brings it whole)."""
         buf = b""
@@ -392,16 +393,37 @@ class TimelineRecorder:
             buf += chunk
             *lines, buf = buf.split(b"\n")
             for line in lines:
-                self._app_line(pod, line)
+                self._app_line(pod, container, line)
             if self._stop.is_set():
                 break
         if buf:
-            self._app_line(pod, buf)
+            self._app_line(pod, container, buf)
 
-    def _app_line(self, pod: str, raw: bytes) -> None:
+    def _signal_line(self, pod: str, container: str, raw: bytes) -> None:
+        """A signal the container's process logged (graceproof.log_signals): which one
+        the runtime really sent, e.g. SIGTERM despite a stopSignal it ignores."""
+        got = signal_line(raw)
+        if got is None:
+            return
+        with self._lock:
+            if (pod, raw) in self._app_lines:
+                return
+            self._app_lines.add((pod, raw))
+        self.add(
+            "container_signal",
+            pod,
+            got.t,
+            container=container,
+            signal=got.name,
+            number=got.number,
+            precision_s=1.0,
+        )
+
+    def _app_line(self, pod: str, container: str, raw: bytes) -> None:
         try:
             obj = json.loads(raw)
         except ValueError:
+            self._signal_line(pod, container, raw)
             return
         if not isinstance(obj, dict) or "event" not in obj or "t" not in obj:
             return

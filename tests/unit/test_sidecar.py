@@ -20,6 +20,7 @@ from graceproof.workloads import DeployContext, WorkloadSpecError
 from graceproof.workloads.sidecar import (
     NativeSidecarsUnsupportedError,
     ProxiedApp,
+    StopSignalDroppedError,
     check_native_sidecars,
 )
 from graceproof.workloads.sidecar_manifests import PROXY_IMAGE, PROXY_PORT, nginx_conf
@@ -263,3 +264,73 @@ def test_a_native_sidecar_kept_by_the_api_server_goes_on_to_the_wait() -> None:
         target = ProxiedApp(proxy="native").deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
     assert waited == [target]
     assert (target.service, target.pod_port, target.node_port) == ("web", PROXY_PORT, 30085)
+
+
+# lifecycle.stopSignal -----------------------------------------------------------------
+def test_a_stop_signal_goes_on_the_proxy_and_the_pod_names_its_os() -> None:
+    workload = ProxiedApp(SleepHook(8), proxy_sleep_s=2, proxy_stop_signal="SIGQUIT")
+    spec = pod_spec(workload)
+    _, proxy = spec["containers"]
+    assert proxy["lifecycle"] == {"preStop": {"sleep": {"seconds": 2}}, "stopSignal": "SIGQUIT"}
+    # The API server refuses a stopSignal in a pod that does not name its OS.
+    assert spec["os"] == {"name": "linux"}
+    assert "os" not in pod_spec(ProxiedApp(SleepHook(8), proxy_sleep_s=2))
+    assert workload.label == "prestop-sleep-behind-classic-proxy-sleeping-sigquit"
+    assert workload.expected == "no-errors"
+    assert (
+        Scenario(workload).scenario_id
+        != Scenario(ProxiedApp(SleepHook(8), proxy_sleep_s=2)).scenario_id
+    )
+
+
+def test_a_stop_signal_that_names_no_signal_is_refused() -> None:
+    with pytest.raises(WorkloadSpecError, match="proxy_stop_signal must name a signal"):
+        ProxiedApp(proxy_stop_signal="QUIT")
+
+
+class StopSignalKube(RecordingKube):
+    """An API server that keeps or drops the containers' stopSignal (its gate)."""
+
+    def __init__(self, *, keep: bool) -> None:
+        super().__init__("v1.34.4")
+        self.keep_signal = keep
+
+    def apply(self, docs: list[dict[str, Any]], namespace: str) -> list[Any]:
+        created = super().apply(docs, namespace)
+        for doc, obj in zip(docs, created, strict=True):
+            if doc["kind"] == "Deployment":
+                obj.spec.template.spec.containers = [
+                    SimpleNamespace(
+                        name=c["name"],
+                        lifecycle=SimpleNamespace(
+                            stop_signal=c.get("lifecycle", {}).get("stopSignal")
+                            if self.keep_signal
+                            else None
+                        ),
+                    )
+                    for c in doc["spec"]["template"]["spec"]["containers"]
+                ]
+        return created
+
+
+def test_a_dropped_stop_signal_names_the_feature_gate_and_the_fix() -> None:
+    kube = StopSignalKube(keep=False)
+    with pytest.raises(StopSignalDroppedError) as caught:
+        ProxiedApp(proxy_stop_signal="SIGQUIT").deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
+    text = str(caught.value)
+    assert "ContainerStopSignals feature gate is off" in text
+    assert "deployment/web" in text and "To fix" in text
+
+
+def test_a_kept_stop_signal_goes_on_to_the_wait() -> None:
+    kube = StopSignalKube(keep=True)
+    waited: list[Any] = []
+
+    def wait_recorded(kube: Any, namespace: str, target: Any) -> Any:
+        waited.append(target)
+        return SimpleNamespace(wait=lambda timeout: None)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("graceproof.workloads.sidecar.workload_available", wait_recorded)
+        ProxiedApp(proxy_stop_signal="SIGQUIT").deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
+    assert len(waited) == 1

@@ -7,6 +7,7 @@ no clock: what the recorder does with each answer is the whole subject.
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -555,3 +556,27 @@ def test_a_result_written_before_gaps_existed_reads_back_without_any(tmp_path: P
     path = tmp_path / "old.json"
     path.write_text(json.dumps(data))
     assert load_json(path).gaps == []
+
+
+def test_a_signal_nginx_logs_is_a_container_signal_of_that_container_once() -> None:
+    # nginx writes no JSON: its notice of a signal is what says which one the runtime
+    # sent (graceproof.log_signals); a replay after a cut does not record it twice.
+    notice = b"2026/12/06 18:30:01 [notice] 1#1: signal 15 (SIGTERM) received from 1, exiting\n"
+    answers = [
+        _LogResponse([b"nginx: starting\n", notice], then=urllib3.exceptions.ProtocolError("cut")),
+        _LogResponse([notice, b"2026/12/06 18:30:02 [notice] 1#1: exit\n"]),
+    ]
+
+    def read_log(pod: str, namespace: str, **kwargs: Any) -> _LogResponse:
+        return answers.pop(0)
+
+    kube = SimpleNamespace(
+        core=SimpleNamespace(read_namespaced_pod_log=read_log, read_namespaced_pod=_exited)
+    )
+    rec = TimelineRecorder(cast(Kube, kube), "ns")
+    rec._guard(lambda: rec._read_log("web-1", "proxy"), "log web-1/proxy")()
+    signals = [e for e in rec.events() if e.kind == "container_signal"]
+    assert [(e.pod, e.detail["container"], e.detail["signal"]) for e in signals] == [
+        ("web-1", "proxy", "SIGTERM")
+    ]
+    assert signals[0].t == calendar.timegm((2026, 12, 6, 18, 30, 1, 0, 0, 0))

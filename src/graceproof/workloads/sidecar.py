@@ -8,6 +8,16 @@ Kubernetes 1.29, GA in 1.33) are stopped only after the main containers have exi
     ProxiedApp(SleepHook(5), proxy="classic")          # fails: the proxy goes first
     ProxiedApp(SleepHook(5), proxy="native")           # holds: it goes last
     ProxiedApp(SleepHook(5), proxy="classic", proxy_sleep_s=5)   # informative
+    ProxiedApp(SleepHook(8), proxy="classic", proxy_sleep_s=2,
+               proxy_stop_signal="SIGQUIT")    # holds where the runtime honours it
+
+`proxy_stop_signal` is the proxy's `lifecycle.stopSignal` (KEP-4960, alpha from 1.33
+behind the ContainerStopSignals feature gate of the API server and the kubelets): the
+signal the runtime stops it with, instead of the image's (SIGTERM here). Debian's nginx
+takes SIGTERM as a fast shutdown, which cuts the requests in flight, and SIGQUIT as a
+graceful one, which finishes them. The API server drops the field while its gate is
+off (an error here says so); a runtime that does not know the field (containerd 1.6)
+still sends SIGTERM, which nginx's own log shows (the timeline's `container_signal`).
 
 The manifests are in sidecar_manifests.py. The timeline records each container's end,
 the native sidecar's included (graceproof.timeline_trackers), so a result shows the
@@ -18,6 +28,7 @@ proxy's exit against the app's; the kubelet's `Killing` event of each container
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -44,8 +55,10 @@ __all__ = [
     "PROXY_PORT",
     "NativeSidecarsUnsupportedError",
     "ProxiedApp",
+    "StopSignalDroppedError",
     "check_native_sidecars",
     "check_sidecar_kept",
+    "check_stop_signal_kept",
 ]
 
 # The SidecarContainers feature gate is beta and on by default from 1.29 (alpha, off,
@@ -95,6 +108,35 @@ def check_sidecar_kept(created: Sequence[Any], server_version: str) -> None:
         )
 
 
+class StopSignalDroppedError(GraceproofError):
+    """The API server dropped `lifecycle.stopSignal`: its feature gate is off."""
+
+
+def check_stop_signal_kept(created: Sequence[Any], server_version: str) -> None:
+    """Raise StopSignalDroppedError when the Deployment the API server created has no
+    stopSignal on the proxy: with the ContainerStopSignals gate off (the default up to
+    at least 1.34) it drops the field silently, and the proof would be of SIGTERM."""
+    for obj in created:
+        if getattr(obj, "kind", None) != "Deployment":
+            continue
+        spec = obj.spec.template.spec
+        for c in [*(spec.containers or []), *(spec.init_containers or [])]:
+            if c.name == PROXY_CONTAINER and c.lifecycle and c.lifecycle.stop_signal:
+                return
+        raise StopSignalDroppedError(
+            f"the API server ({server_version}) dropped `lifecycle.stopSignal` from the "
+            f"{PROXY_CONTAINER!r} container of deployment/{obj.metadata.name}: its "
+            "ContainerStopSignals feature gate is off. To fix: turn it on for the API "
+            "server and the kubelets (--feature-gates=ContainerStopSignals=true; kind: "
+            "featureGates in the cluster's config; hack/local-cluster.sh turns it on), or "
+            "prove the proxy without proxy_stop_signal"
+        )
+
+
+# The names lifecycle.stopSignal takes on Linux are the signals' own (SIGQUIT, ...).
+_SIGNAL_NAMES = frozenset(s.name for s in signal.Signals)
+
+
 @dataclass(frozen=True)
 class ProxiedApp(Workload):
     """The sample app (with `hook`) behind nginx in the same pod, as a Deployment and a
@@ -104,6 +146,7 @@ class ProxiedApp(Workload):
     hook: PreStopHook = field(default_factory=SleepHook)
     proxy: ProxyKind = "classic"
     proxy_sleep_s: int | None = None
+    proxy_stop_signal: str | None = None
     replicas: int = 2
     grace_seconds: int = 30
     shutdown_mode: ShutdownMode = "immediate"
@@ -114,7 +157,8 @@ class ProxiedApp(Workload):
     labels: Mapping[str, str] = field(default_factory=dict, metadata=NOT_IN_ID)
     ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
 
-    signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS | APP_SIGNALS
+    # nginx logs each signal it receives (graceproof.log_signals).
+    signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS | APP_SIGNALS | {"container_signal"}
     uses_session_image: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -130,6 +174,11 @@ class ProxiedApp(Workload):
                 f"ProxiedApp.proxy_sleep_s must be between 1 and grace_seconds "
                 f"({self.grace_seconds}), not {self.proxy_sleep_s}"
             )
+        if self.proxy_stop_signal is not None and self.proxy_stop_signal not in _SIGNAL_NAMES:
+            raise WorkloadSpecError(
+                f"ProxiedApp.proxy_stop_signal must name a signal (SIGQUIT, SIGTERM, ...), "
+                f"not {self.proxy_stop_signal!r}"
+            )
         if self.node_port not in NODE_PORTS:
             raise WorkloadSpecError(
                 f"ProxiedApp.node_port {self.node_port} is outside "
@@ -139,15 +188,20 @@ class ProxiedApp(Workload):
 
     @property
     def label(self) -> str:
-        """'prestop-sleep-behind-native-sidecar', '...-behind-classic-proxy[-sleeping]'."""
+        """'prestop-sleep-behind-native-sidecar', '...-behind-classic-proxy[-sleeping]
+        [-sigquit]'."""
         where = "native-sidecar" if self.proxy == "native" else "classic-proxy"
         sleeping = "-sleeping" if self.proxy_sleep_s is not None else ""
-        return f"{self.hook.name}-behind-{where}{sleeping}"
+        stop = f"-{self.proxy_stop_signal.lower()}" if self.proxy_stop_signal else ""
+        return f"{self.hook.name}-behind-{where}{sleeping}{stop}"
 
     @property
     def expected(self) -> Expected:
         if self.proxy == "native":
             return self.hook.expected  # the app's hook is all that stands between
+        if self.proxy_stop_signal is not None:
+            # The team's claim: a graceful stop signal finishes what is in flight.
+            return "no-errors"
         # A classic proxy stops routing at SIGTERM whatever the app's hook; with a sleep
         # of its own, what it buys is measured, not claimed.
         return "errors" if self.proxy_sleep_s is None else "informative"
@@ -160,6 +214,7 @@ class ProxiedApp(Workload):
             proxy=self.proxy,
             proxy_image=self.proxy_image,
             proxy_sleep_s=self.proxy_sleep_s,
+            proxy_stop_signal=self.proxy_stop_signal,
             replicas=self.replicas,
             grace_seconds=self.grace_seconds,
             shutdown_mode=self.shutdown_mode,
@@ -170,12 +225,15 @@ class ProxiedApp(Workload):
 
     def deploy(self, ctx: DeployContext) -> Target:
         version = ""
-        if self.proxy == "native":
+        if self.proxy == "native" or self.proxy_stop_signal is not None:
             version = ctx.kube.server_version()
+        if self.proxy == "native":
             check_native_sidecars(version)  # before anything is created
         created = ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
         if self.proxy == "native":
             check_sidecar_kept(created, version)
+        if self.proxy_stop_signal is not None:
+            check_stop_signal_kept(created, version)
         target = Target(
             kind="Deployment",
             name=self.name,

@@ -89,9 +89,15 @@ http {{
 
 
 def proxy_container(
-    *, image: str = PROXY_IMAGE, kind: ProxyKind = "classic", sleep_seconds: int | None = None
+    *,
+    image: str = PROXY_IMAGE,
+    kind: ProxyKind = "classic",
+    sleep_seconds: int | None = None,
+    stop_signal: str | None = None,
 ) -> dict[str, Any]:
     """The nginx container; as a native sidecar it carries `restartPolicy: Always`.
+    `stop_signal`: its `lifecycle.stopSignal` (KEP-4960), e.g. SIGQUIT, nginx's
+    graceful shutdown (the pod then names its OS, as the API server requires).
 
     It keeps the image's root user: Debian's nginx master starts as root and drops its
     workers to www-data, as a team's would."""
@@ -118,8 +124,13 @@ def proxy_container(
     }
     if kind == "native":
         spec["restartPolicy"] = "Always"
+    lifecycle: dict[str, Any] = {}
     if sleep_seconds is not None:
-        spec["lifecycle"] = {"preStop": {"sleep": {"seconds": sleep_seconds}}}
+        lifecycle["preStop"] = {"sleep": {"seconds": sleep_seconds}}
+    if stop_signal is not None:
+        lifecycle["stopSignal"] = stop_signal
+    if lifecycle:
+        spec["lifecycle"] = lifecycle
     return spec
 
 
@@ -142,6 +153,7 @@ def render(
     proxy: ProxyKind,
     proxy_image: str = PROXY_IMAGE,
     proxy_sleep_s: int | None = None,
+    proxy_stop_signal: str | None = None,
     replicas: int = 2,
     grace_seconds: int = 30,
     shutdown_mode: ShutdownMode = "immediate",
@@ -159,10 +171,14 @@ def render(
         "metadata": {"name": f"{name}-proxy", "labels": dict(all_labels)},
         "data": {_CONF_KEY: nginx_conf()},
     }
-    nginx = proxy_container(image=proxy_image, kind=proxy, sleep_seconds=proxy_sleep_s)
+    nginx = proxy_container(
+        image=proxy_image, kind=proxy, sleep_seconds=proxy_sleep_s, stop_signal=proxy_stop_signal
+    )
     app = _app_container(hook, image, grace_seconds, shutdown_mode)
     pod_spec: dict[str, Any] = {
         "terminationGracePeriodSeconds": grace_seconds,
+        # The API server refuses a stopSignal in a pod that does not name its OS.
+        **({"os": {"name": "linux"}} if proxy_stop_signal is not None else {}),
         **({"initContainers": [nginx]} if proxy == "native" else {}),
         "containers": [app] if proxy == "native" else [app, nginx],
         "volumes": [{"name": _CONF_VOLUME, "configMap": {"name": f"{name}-proxy"}}],
