@@ -58,3 +58,11 @@ def test_maps_the_nodeports_on_the_control_plane_whose_kube_proxy_serves_them(
     control_plane, *workers = config["nodes"]
     assert {m["hostPort"] for m in control_plane["extraPortMappings"]} == NODE_PORTS
     assert all("extraPortMappings" not in w for w in workers)
+
+
+def test_the_stop_signal_gate_is_on_here_as_on_the_local_cluster(config: dict[str, Any]) -> None:
+    # tests/e2e/test_stop_signals.py runs on both: the API server drops lifecycle.stopSignal
+    # while ContainerStopSignals is off.
+    assert config["featureGates"] == {"ContainerStopSignals": True}
+    local = (KIND_CONFIG.parent / "hack" / "local-cluster.sh").read_text()
+    assert "\nfeature_gates=ContainerStopSignals=true\n" in local
