@@ -68,6 +68,7 @@ def _inputs_key(args: argparse.Namespace) -> str:
     seconds). A folder's own mtime is left out for the same reason as its path."""
     options = {k: v for k, v in vars(args).items() if k != "layer_dir"}
     h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
+    h.update(Path(__file__).read_bytes())  # a change to how archives are written
     for t in args.layer_tar:
         st = Path(t).stat()
         h.update(f"tar {t}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -85,11 +86,12 @@ def _inputs_key(args: argparse.Namespace) -> str:
 def build(args: argparse.Namespace) -> None:
     out = Path(args.out)
     # An archive made from the same inputs is kept as it is, mtime included: the
-    # import into the local cluster skips an archive it has already imported (by path,
-    # size and mtime), so an unchanged image costs nothing at `make e2e` (it cost 10 s
-    # of the first verdict: three archives rewritten, then imported again).
-    # The key file also names the archive it was written with (size, mtime): an archive
-    # rewritten by anything else (an older checkout's hack/ shares the cache) is rebuilt.
+    # import into the local cluster skips an archive it has already imported (the same
+    # file, with its tags still at the digests imported), so an unchanged image costs
+    # nothing at `make e2e` (it cost 10 s of the first verdict: three archives
+    # rewritten, then imported again). The key file also names the archive it was
+    # written with (size, mtime, inode): an archive rewritten by anything else (an
+    # older checkout's hack/ shares the cache) is rebuilt.
     key_file = out.with_name(out.name + ".inputs")
     key = _inputs_key(args)
     if out.is_file() and key_file.is_file() and key_file.read_text() == _stamped(key, out):
@@ -128,7 +130,8 @@ def build(args: argparse.Namespace) -> None:
         config_bytes = json.dumps(config, sort_keys=True).encode()
         config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
         manifest = [{"Config": config_name, "RepoTags": args.tag, "Layers": names}]
-        partial = out.with_suffix(".partial")
+        # A name of its own: two runs sharing the cache never write one partial file.
+        partial = tmp / "archive.partial"
         with tarfile.open(partial, "w") as tar:
             for p, name in zip(layers, names, strict=True):
                 tar.add(p, arcname=name)
@@ -139,13 +142,23 @@ def build(args: argparse.Namespace) -> None:
                 ti = tarfile.TarInfo(name)
                 ti.size = len(data)
                 tar.addfile(ti, io.BytesIO(data))
+        # The key names the file this run wrote (stat before the rename, which keeps
+        # its size, mtime and inode): if another run replaces `out` meanwhile, the key
+        # no longer matches it and the next run rebuilds.
+        stamped = _stamped(key, partial)
         os.replace(partial, out)
-    key_file.write_text(_stamped(key, out))
+    key_tmp = _tmp_key(key_file)
+    key_tmp.write_text(stamped)
+    os.replace(key_tmp, key_file)
+
+
+def _tmp_key(key_file: Path) -> Path:
+    return key_file.with_name(f"{key_file.name}.{os.getpid()}")
 
 
 def _stamped(key: str, out: Path) -> str:
     st = out.stat()
-    return f"{key} {st.st_size} {st.st_mtime_ns}"
+    return f"{key} {st.st_size} {st.st_mtime_ns} {st.st_ino}"
 
 
 def merge(out: Path, archives: list[Path]) -> None:

@@ -40,31 +40,43 @@ gp_rootfs_tar() {
 # every node of hack/local-cluster.sh, where the kubelets find them by tag.
 # An archive already imported into a containerd is skipped (10 s of `make e2e`'s
 # first verdict went to importing again what `up` had just imported): the stamp in
-# that containerd's folder records the archive (path, size, mtime) and its tags, and
-# it counts only while every tag is still in the containerd (the kubelet's image
-# garbage collection may have removed one). The root stays across down and up, so
-# the stamp does too.
+# that containerd's folder records the archive (path, size, mtime to the nanosecond,
+# inode: every rewrite is a new file) and each tag with the digest it was imported
+# as. It counts only while every tag still has that digest there: an image imported
+# under the same tag by anything else (the plugin's --gp-image-archive, another
+# checkout) or removed since is imported again. The root stays across down and up,
+# so the stamps do too.
 gp_import_images() {
-  local state sock a found=0 stamp id tags ref have
+  local state sock a found=0 stamp id
   state=${GRACEPROOF_LOCAL_CLUSTER_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.local-cluster}
   for sock in "$state/containerd/containerd.sock" "$state"/node-*/containerd/containerd.sock; do
     [[ -S $sock ]] || continue
     found=1
     mkdir -p "${sock%/*}/imported"
-    have=$(ctr --address "$sock" -n k8s.io images ls -q)
     for a in "$@"; do
       stamp="${sock%/*}/imported/$(printf '%s' "$a" | sha256sum | cut -c1-16)"
-      id="$a $(stat -c '%s %Y' "$a")"
-      if [[ -s $stamp && $(head -n1 "$stamp") == "$id" ]]; then
-        tags=$(tail -n +2 "$stamp")
-        for ref in $tags; do grep -qxF "$ref" <<<"$have" || { tags=; break; }; done
-        [[ -n $tags ]] && continue
+      id="$a $(stat -c '%s %.9Y %i' "$a")"
+      if [[ -s $stamp && $(head -n1 "$stamp") == "$id" ]] \
+        && ! grep -q ' -$' "$stamp" && [[ $(tail -n +2 "$stamp") == "$(gp_tag_digests "$sock" "$a")" ]]; then
+        continue
       fi
       ctr --address "$sock" -n k8s.io images import "$a" >/dev/null
-      { echo "$id"; gp_archive_tags "$a"; } >"$stamp.partial" && mv "$stamp.partial" "$stamp"
+      { echo "$id"; gp_tag_digests "$sock" "$a"; } >"$stamp.$$" && mv "$stamp.$$" "$stamp"
     done
   done
   ((found)) || gp_die "containerd of the local cluster is not running ($state/containerd/containerd.sock): run 'make local-cluster' first"
+}
+
+# gp_tag_digests SOCKET ARCHIVE: "tag digest" of each tag of ARCHIVE as that containerd
+# holds it now ("tag -" for a tag it lacks), one per line.
+gp_tag_digests() {
+  local listing tag digest
+  listing=$(ctr --address "$1" -n k8s.io images ls)
+  while read -r tag; do
+    [[ -n $tag ]] || continue
+    digest=$(awk -v t="$tag" '$1 == t { print $3 }' <<<"$listing")
+    echo "$tag ${digest:--}"
+  done < <(gp_archive_tags "$2")
 }
 
 # gp_archive_tags ARCHIVE: the tags of a docker-save archive, one per line, as
@@ -74,6 +86,8 @@ gp_archive_tags() {
 import json, sys
 for m in json.load(sys.stdin):
     for t in m.get("RepoTags") or []:
+        if ":" not in t.rsplit("/", 1)[-1]:
+            t += ":latest"
         first = t.split("/")[0]
         if "/" not in t:
             t = "docker.io/library/" + t

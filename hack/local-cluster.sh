@@ -36,7 +36,7 @@ sock=$state/containerd/containerd.sock
 kubeconfig=$state/kubeconfig
 nodes_file=$state/nodes
 up_timeout=${GRACEPROOF_UP_TIMEOUT:-180}
-# Alpha gates the proofs need, on the API server and every kubelet (one, as NAME=true):
+# Alpha gates the proofs need, on the API server and every kubelet (NAME=true,...):
 # ContainerStopSignals (KEP-4960, alpha in 1.33 and 1.34) for lifecycle.stopSignal,
 # which the API server drops while it is off. This containerd (Debian's 1.6) does not
 # know the field, and the stop-signal proof shows what that does.
@@ -316,7 +316,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 serializeImagePulls: false
 resolvConf: /etc/resolv.conf
-featureGates: {${feature_gates/=/: }}
+featureGates: {$(sed 's/=/: /g; s/,/, /g' <<<"$feature_gates")}
 tlsCertFile: $pki/$cert_name.crt
 tlsPrivateKeyFile: $pki/$cert_name.key
 EOF

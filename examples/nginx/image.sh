@@ -16,7 +16,8 @@ source "$hack/lib.sh"
 
 rootfs=$(gp_rootfs_tar nginx-light)
 archive=$(gp_cache_dir)/images/example-nginx.tar
-# The config layer is rebuilt every time (cheap) so config changes always land.
+# Rebuilt whenever a file of conf/ changes (image_archive.py keys the archive on its
+# inputs), so config changes always land.
 python3 "$hack/image_archive.py" --tag "docker.io/$EXAMPLE_NGINX_IMAGE" --out "$archive" \
   --layer-tar "$rootfs" --layer-dir "$here/conf:/etc/nginx" \
   --cmd '["nginx", "-g", "daemon off;"]'

@@ -2,12 +2,16 @@
 the sample app's JSON events: nginx's notice, which Debian's nginx writes at
 `error_log stderr notice` (graceproof.workloads.sidecar_manifests' nginx.conf):
 
-    2026/12/06 18:30:01 [notice] 1#1: signal 15 (SIGTERM) received from 1, exiting
-    2026/12/06 18:30:01 [notice] 1#1: signal 3 (SIGQUIT) received from 1, shutting down
+    2026/12/06 18:30:01 [notice] 1#1: signal 15 (SIGTERM) received, exiting
+    2026/12/06 18:30:01 [notice] 1#1: signal 3 (SIGQUIT) received, shutting down
+
+(" from PID" follows "received" when the sender is in the container's PID namespace;
+the runtime's stop signal comes from outside it.)
 
 It tells which signal the runtime really sent: a `lifecycle.stopSignal` that the
 runtime ignores still gives SIGTERM. nginx stamps whole seconds, in the container's
-local time (UTC in the images here), so the time is to the second.
+local time: read as UTC, which the nginx example's image (graceproof.workloads.sidecar's
+proxy) runs in, having no time zone set; so the time is to the second.
 """
 
 from __future__ import annotations

@@ -334,3 +334,15 @@ def test_a_kept_stop_signal_goes_on_to_the_wait() -> None:
         mp.setattr("graceproof.workloads.sidecar.workload_available", wait_recorded)
         ProxiedApp(proxy_stop_signal="SIGQUIT").deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
     assert len(waited) == 1
+
+
+def test_stop_signals_are_kubernetes_names_not_the_hosts() -> None:
+    assert ProxiedApp(proxy_stop_signal="SIGIOT").proxy_stop_signal == "SIGIOT"
+    assert ProxiedApp(proxy_stop_signal="SIGRTMIN+3").proxy_stop_signal == "SIGRTMIN+3"
+    with pytest.raises(WorkloadSpecError, match="must name a signal"):
+        ProxiedApp(proxy_stop_signal="SIGINFO")  # macOS has it, Linux pods do not
+
+
+def test_a_stop_signal_on_a_native_sidecar_is_refused_naming_the_classic_proxy() -> None:
+    with pytest.raises(WorkloadSpecError, match="proxy='classic'"):
+        ProxiedApp(proxy="native", proxy_stop_signal="SIGQUIT")

@@ -28,7 +28,6 @@ proxy's exit against the app's; the kubelet's `Killing` event of each container
 from __future__ import annotations
 
 import re
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -133,8 +132,50 @@ def check_stop_signal_kept(created: Sequence[Any], server_version: str) -> None:
         )
 
 
-# The names lifecycle.stopSignal takes on Linux are the signals' own (SIGQUIT, ...).
-_SIGNAL_NAMES = frozenset(s.name for s in signal.Signals)
+# The names the API server accepts for lifecycle.stopSignal in a Linux pod (Kubernetes'
+# own list, pkg/apis/core/validation: not the host's signal module, which differs by OS).
+_SIGNAL_NAMES = frozenset(
+    [
+        "SIGABRT",
+        "SIGALRM",
+        "SIGBUS",
+        "SIGCHLD",
+        "SIGCLD",
+        "SIGCONT",
+        "SIGFPE",
+        "SIGHUP",
+        "SIGILL",
+        "SIGINT",
+        "SIGIO",
+        "SIGIOT",
+        "SIGKILL",
+        "SIGPIPE",
+        "SIGPOLL",
+        "SIGPROF",
+        "SIGPWR",
+        "SIGQUIT",
+        "SIGSEGV",
+        "SIGSTKFLT",
+        "SIGSTOP",
+        "SIGSYS",
+        "SIGTERM",
+        "SIGTRAP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGVTALRM",
+        "SIGWINCH",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGRTMIN",
+        "SIGRTMAX",
+    ]
+    + [f"SIGRTMIN+{i}" for i in range(1, 15)]
+    + [f"SIGRTMAX-{i}" for i in range(1, 15)]
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +219,13 @@ class ProxiedApp(Workload):
             raise WorkloadSpecError(
                 f"ProxiedApp.proxy_stop_signal must name a signal (SIGQUIT, SIGTERM, ...), "
                 f"not {self.proxy_stop_signal!r}"
+            )
+        if self.proxy_stop_signal is not None and self.proxy == "native":
+            # The timeline follows the logs of the main containers only, so the signal a
+            # native sidecar got would go unseen: what the proof is there to show.
+            raise WorkloadSpecError(
+                "ProxiedApp.proxy_stop_signal is for the classic proxy (proxy='classic'): "
+                "the signal a native sidecar receives is not followed in its log"
             )
         if self.node_port not in NODE_PORTS:
             raise WorkloadSpecError(
