@@ -325,7 +325,12 @@ EOF
 write_configs() { # write_configs NODES: what the whole cluster shares
   local i socks=()
   for i in $(seq 1 "$1"); do socks+=("$(node_sock "$i")"); done
-  cat >"$state/kube-proxy-config.yaml" <<EOF
+  # kube-proxy exits on any write to its config file ("content of the proxy server's
+  # configuration file was updated"): an `up` of a running cluster (each `make e2e`)
+  # rewrote it, and the NodePorts went silent for the rest of the run. So the file is
+  # written only when its content changes, and a running kube-proxy is then stopped
+  # first, to be started again below with the new one.
+  cat >"$state/kube-proxy-config.yaml.new" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $state/proxy.kubeconfig}
@@ -342,6 +347,12 @@ conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 EOF
+  if cmp -s "$state/kube-proxy-config.yaml.new" "$state/kube-proxy-config.yaml"; then
+    rm -f "$state/kube-proxy-config.yaml.new"
+  else
+    stop_pids kube-proxy
+    mv "$state/kube-proxy-config.yaml.new" "$state/kube-proxy-config.yaml"
+  fi
   cat >"$state/cluster.env" <<EOF
 # Written by hack/local-cluster.sh; read by graceproof's existing-cluster provider.
 CLUSTER_KIND=graceproof-local

@@ -44,10 +44,11 @@ def answers(
     *,
     host_header: str | None = None,
     expect: tuple[int, ...] = (200,),
+    timeout: float = 2.0,
 ) -> bool | None:
-    """True when the port answers with a status in `expect` (any below 400 when empty);
-    None otherwise: a probe for waiting.wait_for."""
-    status = get(port, path, host_header=host_header).status
+    """True when the port answers with a status in `expect` (any below 400 when empty)
+    within `timeout`; None otherwise: a probe for waiting.wait_for."""
+    status = get(port, path, timeout=timeout, host_header=host_header).status
     ok = status in expect if expect else 0 < status < 400
     return True if ok else None
 

@@ -71,3 +71,21 @@ def test_down_leaves_nothing_and_up_works_again() -> None:
     ready = [line for line in status.stdout.splitlines() if line.endswith(" Ready")]
     assert len(ready) == NODES, status.stdout
     print(f"local cluster of {NODES} node(s): down {down_s:.1f}s, up (warm) {up_s:.1f}s")
+
+
+def test_up_of_a_running_cluster_keeps_every_process() -> None:
+    # Each `make e2e` runs `up` on the running cluster: it must start nothing again and
+    # stop nothing. kube-proxy exits on any write to its config file; `up` rewrote it,
+    # and every NodePort went silent until the next `up` (seen: 60 s waits for a
+    # NodePort, then the next run passed).
+    pids_dir = STATE / "pids"
+    before = {p.name: p.read_text().strip() for p in pids_dir.glob("*.pid")}
+    assert "kube-proxy.pid" in before, before
+    up = _run("up", "--nodes", str(NODES))
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert "starting" not in up.stderr, up.stderr
+    time.sleep(3)  # kube-proxy's file watch reacts within a moment
+    after = {p.name: p.read_text().strip() for p in pids_dir.glob("*.pid")}
+    assert after == before
+    for name, pid in after.items():
+        assert Path(f"/proc/{pid}").exists(), f"{name} ({pid}) exited after `up`"

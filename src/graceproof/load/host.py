@@ -47,6 +47,9 @@ class OnHost(Placement):
                 load.path,
                 host_header=load.host_header,
                 expect=load.expect_status,
+                # As long as the load gives each request: a slow path (/slow?seconds=3)
+                # answers, later than a probe's usual 2 s.
+                timeout=max(2.0, load.timeout_s),
             )
             # Ready pods are not yet a served NodePort: kube-proxy syncs a moment later;
             # a port that every ready pod still refuses after that is the input's fault.
