@@ -1,16 +1,20 @@
-"""`graceproof explain` on the nginx example under delete-one-by-one, K = 3: the preStop
+"""`graceproof explain` on the nginx example under delete-one-by-one, K = 2: the preStop
 hook is what keeps the requests, the readiness probe's effect is reported with its
 interval, whatever it is, and the search for the shortest preStop sleep that holds
 ends with one that held and one a second shorter that failed.
 
-Only those two protections are taken away (--protection), to keep the run near six
-minutes: 3 variants (as written, without the hook, without the probe) x 3 runs of
-about 25 s each (the example's proof on the 2-core CI machine: ~12-16 s of phases and
-the namespace around them), then the search between 0 and the example's 5 s: the
-lag's proposal and the halves after it, usually 2 sleeps x 3 runs. The grace-period
-variant would add 3 runs, and with the probe both showing nothing, their pair 3 more.
-The pair is skipped anyway once the hook shows its effect (pairs only join
-protections that show none).
+Only those two protections are taken away (--protection), and K is 2 (the CLI's
+default is 3), to keep CI short: 3 variants (as written, without the hook, without
+the probe) x 2 runs of about 25-35 s each (the example's proof on the 2-core CI
+machine: ~12-16 s of phases and the namespace around them), then the search between
+0 and the example's 5 s: the lag's proposal and the halves after it, usually 3
+sleeps x 2 runs, about 12 runs in all. The pair (hook and probe together) is skipped
+once the hook shows its effect (pairs only join protections that show none).
+
+The time budget is a ceiling far above the plan (CI machines differ: a CI run took
+35 s per run where this machine takes 23 s, and a budget of 600 s cut the search
+short), so the search always ends; how long it took is printed, not asserted (a speed
+target belongs in a benchmark).
 """
 
 from __future__ import annotations
@@ -40,14 +44,14 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
     code = main(
         ["explain", "-f", str(NGINX), "--kubeconfig", str(cluster.kubeconfig),
          *nginx_image_args, "--report-dir", str(reports), "--disruption", "delete-one-by-one",
-         "--runs", "3", "--protection", "prestop-hook", "--protection", "readiness-probe",
-         "--time-budget", "600", "-o", "json"]
+         "--runs", "2", "--protection", "prestop-hook", "--protection", "readiness-probe",
+         "--time-budget", "1800", "-o", "json"]
     )  # fmt: skip
     captured = capsys.readouterr()
     print(captured.err)  # the plan, the progress per run and the table
     assert code == 0, captured.err
     doc = json.loads(captured.out)
-    assert doc["runs"] == 3 and doc["disruption"] == "delete-one-by-one"
+    assert doc["runs"] == 2 and doc["disruption"] == "delete-one-by-one"
     rows = {r["protection"]: r for r in doc["rows"]}
     assert set(rows) == {"prestop-hook", "readiness-probe"}, rows
 
@@ -68,20 +72,21 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
 
     # The sleep search: between 0 s (the hook removed, which failed) and the example's
     # own 5 s (which held), it ends with a sleep that held and one a second shorter that
-    # failed, each over 3 runs; the lag the runs as written measured beside them.
+    # failed, each over 2 runs; the lag the runs as written measured beside them.
     search = doc["sleep_search"]
     print(search["text"])
     assert search["own_s"] == 5
+    assert search["complete"], search  # never cut short by the budget
     assert 0 <= search["failing_s"] == search["holding_s"] - 1 < search["holding_s"] <= 5, search
     tried = {t["sleep_s"]: t for t in search["tried"]}
-    assert tried[search["holding_s"]]["holds"] and tried[search["holding_s"]]["runs"] == 3
+    assert tried[search["holding_s"]]["holds"] and tried[search["holding_s"]]["runs"] == 2
     failing = tried[search["failing_s"]]
     assert not failing["holds"] and failing["failed_in_windows"] > 0, failing
     assert search["recommended_s"] >= search["holding_s"]
-    # The grace the runs as written needed, from their timelines: 3 runs x 3 pods.
+    # The grace the runs as written needed, from their timelines: 2 runs x 3 pods.
     grace = doc["grace"]
     print(grace["text"])
-    assert grace["terminations"] == 9 and grace["killed"] == 0, grace
+    assert grace["terminations"] == 6 and grace["killed"] == 0, grace
     assert grace["own_s"] == 30 and 5 < grace["least_s"] <= 30, grace
     # Drawn beside the report: failures against the sleep, the lag marked.
     assert (reports / doc["sleep_picture"]).read_bytes().startswith(b"\x89PNG")
@@ -91,7 +96,7 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
     # Every run's result is in the report folder under a name of its own, informative:
     # the table judges, so a green explanation shows no failed row.
     results = load_results(reports)
-    runs = 9 + 3 * len(searched)
+    runs = 6 + 2 * len(searched)
     assert len(results) == runs == len(doc["results"])
     assert len({r.file_stem for r in results}) == runs
     assert {r.verdict.expected for r in results} == {"informative"}
@@ -104,9 +109,7 @@ def test_explain_finds_the_hook_keeps_the_requests_of_the_nginx_example(
     summary = (reports / "summary.md").read_text(encoding="utf-8")
     assert "## Which settings keep the requests" in summary
     assert "**FAIL**" not in summary
-    # The plan stayed near its estimate: the total time of the run, for the closing note.
-    print(f"explain took {doc['elapsed_s']} s")
-    assert doc["elapsed_s"] < 600, doc["elapsed_s"]
+    print(f"explain took {doc['elapsed_s']} s")  # for the closing note, not a target
 
 
 def test_explain_reports_what_the_pdb_does_under_a_drain(
@@ -119,12 +122,13 @@ def test_explain_reports_what_the_pdb_does_under_a_drain(
     the node holding most of its replicas, K = 3: its effect is reported with its
     interval, whatever it is. With the budget the drain evicts one pod at a time, each
     next once a replacement serves; without it, every pod of the node at once. 2
-    variants x 3 runs; no sleep search (the hook is not taken away)."""
+    variants x 2 runs (K = 2 to keep CI short); no sleep search (the hook is not
+    taken away)."""
     reports = tmp_path / "reports"
     code = main(
         ["explain", "-f", str(NGINX), "--kubeconfig", str(cluster.kubeconfig),
          *nginx_image_args, "--report-dir", str(reports), "--disruption", "drain-node",
-         "--runs", "3", "--protection", "pdb", "--time-budget", "600", "-o", "json"]
+         "--runs", "2", "--protection", "pdb", "--time-budget", "1800", "-o", "json"]
     )  # fmt: skip
     captured = capsys.readouterr()
     print(captured.err)
@@ -141,7 +145,7 @@ def test_explain_reports_what_the_pdb_does_under_a_drain(
     assert pdb["p"] is not None
     assert "the preStop hook was not taken away" in doc["sleep_search"]["note"]
     results = load_results(reports)
-    assert len(results) == 6 == len(doc["results"])
+    assert len(results) == 4 == len(doc["results"])
     assert {r.variant for r in results} == {
         "files-deployment-web",
         "files-deployment-web-without-pdb",
