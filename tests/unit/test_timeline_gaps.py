@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import calendar
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import pytest
 import urllib3.exceptions
@@ -119,6 +120,50 @@ def test_a_watch_cut_twice_then_back_gives_one_gap_and_keeps_recording() -> None
     assert [e.t for e in rec.of(GAP_KIND)] == [gap.start]
     # Each call after the cut resumed from the last resourceVersion seen.
     assert [c["resource_version"] for c in script.calls[:4]] == [None, "10", "10", "10"]
+
+
+class _BlockingWatch:
+    """A watch call with nothing to say: it blocks, as an idle API server's does until
+    the call's timeout, until stop() shuts its socket (the client's stop does), and
+    then fails as a shut socket does."""
+
+    made: ClassVar[list[_BlockingWatch]] = []
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.stopped = threading.Event()
+        _BlockingWatch.made.append(self)
+
+    def stream(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        self.entered.set()
+        if not self.stopped.wait(timeout=30):
+            return  # ended by its own timeout: the test fails on `stopped` below
+        raise RESET
+        yield  # a generator, as the client's stream is
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_stop_ends_a_waiting_watch_call_at_once_with_no_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stop() does not wait for an idle watch call to time out (up to 2 s after every
+    proof): it stops the call, and the error of its shut socket is no outage."""
+    monkeypatch.setattr(timeline.watch, "Watch", _BlockingWatch)
+    _BlockingWatch.made.clear()
+    core = SimpleNamespace(list_namespaced_pod=None, list_namespaced_event=None)
+    kube = SimpleNamespace(core=core)
+    rec = TimelineRecorder(cast(Kube, kube), "ns").start()
+    for _ in range(100):
+        if len(_BlockingWatch.made) == 2 and all(w.entered.is_set() for w in _BlockingWatch.made):
+            break
+        threading.Event().wait(0.05)
+    rec.stop()
+    assert len(_BlockingWatch.made) == 2  # pods and events, each stopped by stop()
+    assert all(w.stopped.is_set() for w in _BlockingWatch.made)
+    assert not any(t.is_alive() for t in rec._threads)
+    assert rec.gaps == [] and rec.errors == []
 
 
 @pytest.mark.usefixtures("fast_retries")
