@@ -16,6 +16,7 @@ export NODES
 K8S_VERSION ?= 1.34## Kubernetes minor for kind (1.34..1.37; the plugin pins its node image)
 CLUSTER_NAME ?= graceproof## name of the kind cluster
 KIND_NODE_IMAGE ?=## kind node image instead of the pinned one (with hack/docker.sh's engine: hack/kind-node-image.sh's)
+KUBE_PROXY_MODE ?=## kube-proxy mode of the kind cluster: iptables (kind's default) or nftables; with PROVIDER=local, checked
 E2E_TESTS ?= tests/e2e## what e2e/e2e-kind/e2e-local run (a folder, a file, a test id)
 REPORT_DIR ?= reports## where the e2e proofs write their reports
 ARTIFACTS_DIR ?= artifacts## logs, events and timelines kept from the runs
@@ -42,7 +43,8 @@ SHELL_SCRIPTS := $(wildcard hack/*.sh hack/kind-images/iptables-wrapper examples
 CLEAN_NAMESPACES_CMD ?= $(VENV)/bin/graceproof clean --all --kubeconfig $(LOCAL_KUBECONFIG)
 
 # pytest options per provider; the plugin documents each --gp-* option.
-GP_COMMON_OPTS = --gp-report-dir $(REPORT_DIR) --gp-artifacts $(ARTIFACTS_DIR) --gp-image $(WORKLOAD_IMAGE)
+GP_COMMON_OPTS = --gp-report-dir $(REPORT_DIR) --gp-artifacts $(ARTIFACTS_DIR) --gp-image $(WORKLOAD_IMAGE) \
+	$(if $(KUBE_PROXY_MODE),--gp-kube-proxy-mode $(KUBE_PROXY_MODE))
 GP_KIND_OPTS = --gp-provider kind --gp-k8s-version $(K8S_VERSION) --gp-cluster-name $(CLUSTER_NAME) $(GP_COMMON_OPTS)
 GP_LOCAL_OPTS = --gp-provider existing --gp-kubeconfig $(LOCAL_KUBECONFIG) $(GP_COMMON_OPTS)
 

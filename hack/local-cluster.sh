@@ -499,6 +499,10 @@ up() {
   # The apiserver's kubelet client needs this binding, or exec and logs fail.
   kubectl_ create clusterrolebinding graceproof-apiserver-kubelet --clusterrole=system:kubelet-api-admin \
     --user=kube-apiserver-kubelet-client --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
+  # kube-proxy's own config file, where kubeadm clusters (kind) keep theirs: each
+  # result records kube-proxy's mode from it (graceproof.proxy_mode).
+  kubectl_ -n kube-system create configmap kube-proxy --from-file=config.conf="$state/kube-proxy-config.yaml" \
+    --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
 
   start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$state/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$state/controller-manager.kubeconfig" --authorization-kubeconfig="$state/controller-manager.kubeconfig" \

@@ -52,8 +52,8 @@ from graceproof.explain import (
 from graceproof.ingress import ThroughIngress
 from graceproof.kube import Kube, api_message
 from graceproof.load import LoadSettings
-from graceproof.measurement import ClusterInfo
 from graceproof.namespaces import test_namespace
+from graceproof.providers.base import cluster_info
 from graceproof.report import write_explanation_report
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario, run_scenario
@@ -180,7 +180,7 @@ def _explain(args: argparse.Namespace, options: Options, plan: ExplainPlan) -> E
     out_dir: Path = args.report_dir
     with cluster_of(options) as provider, Kube.from_kubeconfig(provider.kubeconfig) as kube:
         load_images(provider, args)
-        cluster = ClusterInfo(provider.kind, provider.name, kube.server_version())
+        cluster = cluster_info(provider, kube)
 
         def run_one(scenario: Scenario) -> ScenarioResult:
             # A namespace per run, deleted before the next: K runs of five variants

@@ -49,9 +49,9 @@ from graceproof.load import LoadSettings
 from graceproof.namespaces import reap_run_namespaces
 from graceproof.plan import plan_of
 from graceproof.providers import ClusterProvider
+from graceproof.providers.base import cluster_info
 from graceproof.proving import ProofOutcome, outcome_json, prove_with_control
 from graceproof.report import write_report
-from graceproof.result import ClusterInfo
 from graceproof.workloads.manifests import ManifestWorkload
 
 __all__ = ["add_parser", "run"]
@@ -107,7 +107,7 @@ def _prove(
         _reaped(provider, kube, options.run_id),
     ):
         load_images(provider, args)
-        cluster = ClusterInfo(provider.kind, provider.name, kube.server_version())
+        cluster = cluster_info(provider, kube)
         outcome = prove_with_control(
             kube,
             workload,

@@ -25,6 +25,7 @@ from graceproof.providers.kind_release import (
     KIND_NODE_IMAGES,
     KIND_RELEASE,
 )
+from graceproof.proxy_mode import check_mode_name
 
 if TYPE_CHECKING:
     from graceproof.kubeconfig import KubeconfigSource
@@ -85,6 +86,11 @@ OPTION_SPECS: tuple[OptionSpec, ...] = (
                "kind node image to create the cluster from instead of the pinned one of "
                "--gp-k8s-version (kind only), e.g. one built without a registry by "
                "hack/kind-node-image.sh.", metavar="IMAGE"),
+    OptionSpec("gp_kube_proxy_mode", "--gp-kube-proxy-mode", "GRACEPROOF_KUBE_PROXY_MODE",
+               "kube-proxy's mode: a kind cluster is created in it (networking.kubeProxyMode "
+               "over kind-config.yaml's); any cluster must run it, or the session stops "
+               "naming the mode it runs. Default: the cluster's own.",
+               metavar="{iptables,nftables,ipvs}"),
     OptionSpec("gp_keep_cluster", "--gp-keep-cluster", "GRACEPROOF_KEEP_CLUSTER",
                "keep the kind cluster after the session (kind only).", is_bool=True),
     OptionSpec("gp_keep_failed", "--gp-keep-failed", "GRACEPROOF_KEEP_FAILED",
@@ -130,6 +136,8 @@ class Options:
     kubeconfig_source: KubeconfigSource | None = None
     # Attempts of a negative control that reproduced nothing (graceproof.controls).
     control_attempts: int = CONTROL_ATTEMPTS
+    # kube-proxy's mode asked for (graceproof.proxy_mode); None: the cluster's own.
+    kube_proxy_mode: str | None = None
 
     @property
     def node_image(self) -> str:
@@ -277,6 +285,11 @@ def build_options(
             "must be a DNS-1123 label",
         ),
         control_attempts=_check_attempts(raw.get("gp_control_attempts")),
+        kube_proxy_mode=(
+            None
+            if raw.get("gp_kube_proxy_mode") is None
+            else check_mode_name(str(raw["gp_kube_proxy_mode"]))
+        ),
     )
     if not raw:
         # No graceproof option at all: another suite in an environment graceproof is

@@ -24,7 +24,7 @@ def test_all_options_are_in_one_graceproof_group(run_inner: Any) -> None:
     for spec in OPTION_SPECS:
         assert spec.flag in group, spec.flag
         assert spec.env in " ".join(group.split()), spec.env
-    assert len(OPTION_SPECS) == 13
+    assert len(OPTION_SPECS) == 14
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,14 @@ from graceproof.started import Started
 
 if TYPE_CHECKING:
     from graceproof.config import Options
+    from graceproof.kube import Kube
+    from graceproof.measurement import ClusterInfo
 
 __all__ = [
     "ClusterProvider",
     "Runner",
     "Which",
+    "cluster_info",
     "require_tools",
     "run_command",
     "write_private",
@@ -128,3 +131,14 @@ class ClusterProvider(Started):
     def stop_after(self, failed: bool) -> None:
         # The same whether the block or the start failed: stop() keeps what is kept.
         self.stop()
+
+
+def cluster_info(provider: ClusterProvider, kube: Kube) -> ClusterInfo:
+    """What each result says of the cluster it ran on: the provider, the cluster's
+    name, its Kubernetes version and kube-proxy's mode, as the API server tells."""
+    from graceproof.measurement import ClusterInfo
+    from graceproof.proxy_mode import read_proxy_mode
+
+    return ClusterInfo(
+        provider.kind, provider.name, kube.server_version(), proxy_mode=read_proxy_mode(kube)
+    )

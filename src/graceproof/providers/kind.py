@@ -37,6 +37,7 @@ from graceproof.providers.kind_checks import (
     explain_create_failure,
     kind_config_nodes,
     node_image_present,
+    with_proxy_mode,
 )
 from graceproof.providers.kind_release import (
     DEFAULT_K8S_VERSION,
@@ -241,6 +242,7 @@ class KindProvider(ClusterProvider):
             config_file=find_repo_file(KIND_CONFIG, root),
             state_dir=state_dir,
             keep=options.keep_cluster,
+            proxy_mode=options.kube_proxy_mode,
         )
 
     def __init__(
@@ -252,6 +254,7 @@ class KindProvider(ClusterProvider):
         state_dir: Path,
         keep: bool = False,
         node_image_given: bool = False,
+        proxy_mode: str | None = None,
         runner: Runner = run_command,
         which: Which = shutil.which,
         ready_check: ReadyCheck = wait_until_ready,
@@ -261,7 +264,9 @@ class KindProvider(ClusterProvider):
         self.node_image_given = node_image_given
         self.config_file = config_file
         self.keep = keep
+        self.proxy_mode = proxy_mode
         self._kubeconfig = state_dir / f"kind-{name}.kubeconfig"
+        self._state_dir = state_dir
         self._runner = runner
         self._which = which
         self._ready_check = ready_check
@@ -286,10 +291,18 @@ class KindProvider(ClusterProvider):
                 "no kind-config.yaml found: the kind cluster gets no NodePort mappings to "
                 "127.0.0.1, so load from the host cannot reach it"
             )
+        config_file = self.config_file
+        if self.proxy_mode is not None:
+            # kind's own field; a reused cluster keeps its mode, which the session
+            # checks against the one asked for (graceproof.proxy_mode).
+            config_file = with_proxy_mode(
+                config_file, self.proxy_mode, self._state_dir / f"kind-{self.name}.config.yaml"
+            )
+            log.info("kind cluster %s: kube-proxy in %s mode", self.name, self.proxy_mode)
         self._manager = _KindManager(
             cluster_name=self.name,
             kubeconfig=self._kubeconfig,
-            config_file=self.config_file,
+            config_file=config_file,
             node_image=self.node_image,
             node_image_given=self.node_image_given,
             runner=self._runner,

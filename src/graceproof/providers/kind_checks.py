@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from graceproof.errors import CommandFailedError, KindSetupError
+from graceproof.errors import CommandFailedError, KindSetupError, OptionError
 from graceproof.providers.base import Runner
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "missing_capabilities",
     "node_image_present",
     "port_mappings",
+    "with_proxy_mode",
 ]
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,29 @@ def kind_config_nodes(config_file: Path) -> list[dict[str, Any]]:
     """The `nodes` of a kind config (none listed: kind makes one control plane)."""
     config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
     return list(config.get("nodes") or [])
+
+
+def with_proxy_mode(config_file: Path | None, mode: str, out: Path) -> Path:
+    """`config_file` with kube-proxy's mode set (`networking.kubeProxyMode`, kind's own
+    field), written to `out`; kind's default cluster when there is no file. Everything
+    else of the user's config stays as written."""
+    config: dict[str, Any] = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4"}
+    if config_file is not None:
+        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise OptionError(f"{config_file} is not a kind config (a YAML mapping)")
+        config = loaded
+    networking = config.get("networking") or {}
+    if not isinstance(networking, dict):
+        raise OptionError(f"{config_file}: networking must be a mapping")
+    config["networking"] = {**networking, "kubeProxyMode": mode}
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out.write_text(
+        f"# {config_file or 'kind defaults'} with kube-proxy in {mode} mode "
+        "(--gp-kube-proxy-mode), written by graceproof\n" + yaml.safe_dump(config, sort_keys=False),
+        encoding="utf-8",
+    )
+    return out
 
 
 def port_mappings(config_file: Path) -> Iterator[PortMapping]:

@@ -40,6 +40,7 @@ def junit_properties(result: ScenarioResult) -> list[tuple[str, str]]:
         ("graceproof.connection", result.connection),
         ("graceproof.cluster", f"{result.cluster.provider}/{result.cluster.name}"),
         ("graceproof.kubernetes_version", result.cluster.kubernetes_version),
+        ("graceproof.proxy_mode", result.cluster.proxy_mode or "unknown"),
         ("graceproof.requests", str(c.total)),
         ("graceproof.failed", str(c.failed)),
         ("graceproof.in_windows", str(c.in_windows)),

@@ -167,9 +167,7 @@ def render_markdown(
         lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
     lines += ["", "<details><summary>Verdicts</summary>", ""]
     for r in results:
-        cluster = (
-            f"{r.cluster.provider} {r.cluster.name}, Kubernetes {r.cluster.kubernetes_version}"
-        )
+        cluster = r.cluster.describe()
         lag = f"; {r.propagation.describe()}" if r.propagation and r.propagation.lags else ""
         kind = describe_summary(r.connection, r.traffic)
         traffic = f"; {kind}" if kind else ""
