@@ -49,7 +49,7 @@ from graceproof.explain import (
     protections_named,
     run_plan,
 )
-from graceproof.ingress import ThroughIngress
+from graceproof.ingress import GatewayController, ThroughIngress, check_crds
 from graceproof.kube import Kube, api_message
 from graceproof.load import LoadSettings
 from graceproof.namespaces import test_namespace
@@ -180,6 +180,11 @@ def _explain(args: argparse.Namespace, options: Options, plan: ExplainPlan) -> E
     out_dir: Path = args.report_dir
     with cluster_of(options) as provider, Kube.from_kubeconfig(provider.kubeconfig) as kube:
         load_images(provider, args)
+        workload = plan.scenario.workload
+        if isinstance(workload, ThroughIngress) and isinstance(
+            workload.controller, GatewayController
+        ):
+            check_crds(kube)  # before the first run deploys anything
         cluster = cluster_info(provider, kube)
 
         def run_one(scenario: Scenario) -> ScenarioResult:

@@ -44,6 +44,7 @@ from graceproof.errors import (
     WorkloadSpecError,
     WorkloadStartError,
 )
+from graceproof.ingress import GatewayApiMissingError, GatewayController, check_crds
 from graceproof.kube import Kube, api_message
 from graceproof.load import LoadSettings
 from graceproof.namespaces import reap_run_namespaces
@@ -70,6 +71,7 @@ BAD_INPUT_AT_DEPLOY = (
     WorkloadStartError,
     ManifestRejectedError,
     TargetUnreachableError,
+    GatewayApiMissingError,  # the cluster's input: install the CRDs, as it says
 )
 
 log = logging.getLogger("graceproof")
@@ -107,6 +109,9 @@ def _prove(
         _reaped(provider, kube, options.run_id),
     ):
         load_images(provider, args)
+        controller = ingress_of(args)
+        if isinstance(controller, GatewayController):
+            check_crds(kube)  # before anything is deployed
         cluster = cluster_info(provider, kube)
         outcome = prove_with_control(
             kube,
@@ -118,7 +123,7 @@ def _prove(
             out_dir=args.report_dir,
             control=not args.no_control,
             budget=budget_of(args),
-            ingress=ingress_of(args),
+            ingress=controller,
             placement=placement_of(args),
             count_retryable=args.retryable_count == "yes",
             wait_deleted=False,  # _reaped waits, once the verdict is out

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from graceproof.disruptions import DISRUPTIONS
-from graceproof.ingress import CONTROLLERS
+from graceproof.ingress import CONTROLLERS, GATEWAYS
 from graceproof.load import HTTP_METHODS, LoadSettings
 from graceproof.placement import OFFICIAL_LOCUST_IMAGE, PLACEMENTS
 from graceproof.providers.kind_release import (
@@ -217,6 +217,24 @@ def _path_args(load: argparse._ArgumentGroup) -> None:
         type=_node_port,
         default=30089,
         help="node port the controller takes traffic on (default 30089)",
+    )
+    load.add_argument(
+        "--gateway",
+        choices=sorted(GATEWAYS),
+        help="load through this Gateway API controller instead (a Gateway and an "
+        "HTTPRoute in place of an Ingress; the cluster needs Gateway API's CRDs), "
+        "installed in the test namespace; not with --ingress",
+    )
+    load.add_argument(
+        "--gateway-image",
+        metavar="REF",
+        help="the Gateway controller's image (default: as --ingress-image's)",
+    )
+    load.add_argument(
+        "--gateway-node-port",
+        type=_node_port,
+        default=30089,
+        help="node port the Gateway controller takes traffic on (default 30089)",
     )
     load.add_argument(
         "--load-from",

@@ -23,7 +23,13 @@ from graceproof.budget import Budget
 from graceproof.cli_options import existing_options, kind_options
 from graceproof.config import Options
 from graceproof.errors import OptionError
-from graceproof.ingress import CONTROLLERS, IngressController, controller_named
+from graceproof.ingress import (
+    CONTROLLERS,
+    GATEWAYS,
+    IngressController,
+    controller_named,
+    gateway_named,
+)
 from graceproof.placement import OFFICIAL_LOCUST_IMAGE, InCluster, OnHost, Placement
 from graceproof.providers import ClusterProvider, make_provider
 from graceproof.sources import HelmChart, Kustomization, ManifestFiles, ManifestSource
@@ -91,29 +97,44 @@ def placement_of(args: argparse.Namespace) -> Placement:
         if args.load_image != OFFICIAL_LOCUST_IMAGE or args.load_workers != 2:
             raise OptionError("--load-workers and --load-image go with --load-from cluster")
         return OnHost()
-    if args.ingress:
-        raise OptionError(
-            "--ingress goes with --load-from host: a load from the cluster enters the "
-            "Service's ClusterIP and would bypass the controller"
-        )
+    for flag, value in (("--ingress", args.ingress), ("--gateway", args.gateway)):
+        if value:
+            raise OptionError(
+                f"{flag} goes with --load-from host: a load from the cluster enters the "
+                "Service's ClusterIP and would bypass the controller"
+            )
     return InCluster(workers=args.load_workers, image=args.load_image)
 
 
 def ingress_of(args: argparse.Namespace) -> IngressController | None:
-    """The controller --ingress names, with its image: --ingress-image, else the tag
-    of an --image-archive that carries its unpinned image (a cluster that pulls
-    nothing, like the local one), else its release pinned by digest."""
-    if args.ingress is None:
-        if args.ingress_image:
-            raise OptionError("--ingress-image goes with --ingress")
-        return None
-    cls = CONTROLLERS[args.ingress]
-    image = args.ingress_image
-    if image is None:
-        unpinned = cls.release_image.partition("@")[0]
-        imported = {t for archive in args.image_archive for t in archive_tags(archive)}
-        image = unpinned if unpinned in imported else cls.release_image
-    return controller_named(args.ingress, image=image, node_port=args.ingress_node_port)
+    """The controller in the load's path: the one --ingress names, or the Gateway API
+    controller --gateway names (never both), with its image: --ingress-image (or
+    --gateway-image), else the tag of an --image-archive that carries its unpinned
+    image (a cluster that pulls nothing, like the local one), else its release pinned
+    by digest."""
+    if args.ingress_image and args.ingress is None:
+        raise OptionError("--ingress-image goes with --ingress")
+    if args.gateway_image and args.gateway is None:
+        raise OptionError("--gateway-image goes with --gateway")
+    if args.ingress is not None and args.gateway is not None:
+        raise OptionError(
+            "--ingress and --gateway both name a controller in the load's path: choose one"
+        )
+    if args.ingress is not None:
+        image = args.ingress_image or _release_image(CONTROLLERS[args.ingress], args)
+        return controller_named(args.ingress, image=image, node_port=args.ingress_node_port)
+    if args.gateway is not None:
+        image = args.gateway_image or _release_image(GATEWAYS[args.gateway], args)
+        return gateway_named(args.gateway, image=image, node_port=args.gateway_node_port)
+    return None
+
+
+def _release_image(cls: type[IngressController], args: argparse.Namespace) -> str:
+    """The controller's unpinned image when an --image-archive carries it, else its
+    release pinned by digest."""
+    unpinned = cls.release_image.partition("@")[0]
+    imported = {t for archive in args.image_archive for t in archive_tags(archive)}
+    return unpinned if unpinned in imported else cls.release_image
 
 
 def archive_tags(path: Path) -> list[str]:

@@ -117,6 +117,16 @@ class Kube:
         """policy/v1: PodDisruptionBudgets (evictions are a pod subresource, in core)."""
         return k8s.PolicyV1Api(self.api_client)
 
+    @property
+    def extensions(self) -> Any:
+        """apiextensions.k8s.io/v1: CustomResourceDefinitions."""
+        return k8s.ApiextensionsV1Api(self.api_client)
+
+    @property
+    def custom(self) -> Any:
+        """Objects of custom resources (Gateway API's), which `apply` cannot create."""
+        return k8s.CustomObjectsApi(self.api_client)
+
     def _version(self, timeout: float | None = None) -> Any:
         # `timeout` bounds each connection attempt, so an unreachable server fails fast.
         return k8s.VersionApi(self.api_client).get_code(_request_timeout=timeout)

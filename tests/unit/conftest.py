@@ -22,12 +22,20 @@ def _seams_as_found() -> Iterator[None]:
     from graceproof.controllers import KINDS
     from graceproof.disruptions import DISRUPTIONS
     from graceproof.hooks import HOOKS
-    from graceproof.ingress import CONTROLLERS
+    from graceproof.ingress import CONTROLLERS, GATEWAYS
     from graceproof.placement import PLACEMENTS
     from graceproof.traffic import TRAFFIC_KINDS
 
     with contextlib.ExitStack() as stack:
-        for registry in (KINDS, DISRUPTIONS, HOOKS, CONTROLLERS, PLACEMENTS, TRAFFIC_KINDS):
+        for registry in (
+            KINDS,
+            DISRUPTIONS,
+            HOOKS,
+            CONTROLLERS,
+            GATEWAYS,
+            PLACEMENTS,
+            TRAFFIC_KINDS,
+        ):
             stack.enter_context(registry.scratch())
         yield
 

@@ -36,6 +36,12 @@ class IngressController(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._register()
+
+    @classmethod
+    def _register(cls) -> None:
+        """Put the class into its seam's registry: CONTROLLERS (the CLI's --ingress), by
+        `kind`. Gateway API controllers go into GATEWAYS instead (graceproof.ingress.gateway)."""
         CONTROLLERS.register_class(cls, "kind")
 
     @abstractmethod

@@ -45,7 +45,7 @@ LOCAL_API = "https://127.0.0.1:6443"
 INGRESS_CLASS = "graceproof-traefik"
 
 
-def _rules() -> list[dict[str, Any]]:
+def _ingress_rules() -> list[dict[str, Any]]:
     """The rules of Traefik's ClusterRole that its Ingress provider uses."""
     read = ["get", "list", "watch"]
     return [
@@ -88,11 +88,17 @@ class Traefik(IngressController):
 
     def args(self, namespace: str, host_network: bool) -> list[str]:
         web, ping = self.ports(host_network)
-        args = [
+        return [
             f"--entryPoints.web.address=$(POD_IP):{web}",
             f"--entryPoints.traefik.address=$(POD_IP):{ping}",
             "--ping=true",
             "--log.level=INFO",
+            *self.provider_args(namespace, host_network),
+        ]
+
+    def provider_args(self, namespace: str, host_network: bool) -> list[str]:
+        """The flags of the provider Traefik reads its routes from: here its Ingress one."""
+        args = [
             "--providers.kubernetesingress=true",
             f"--providers.kubernetesingress.namespaces={namespace}",
             # Only Ingresses of this class (an annotation, which a cluster's default
@@ -107,6 +113,10 @@ class Traefik(IngressController):
             args.append(f"--providers.kubernetesingress.endpoint={LOCAL_API}")
         return args
 
+    def rules(self) -> list[dict[str, Any]]:
+        """The RBAC rules of its Role in the test namespace."""
+        return _ingress_rules()
+
     def manifests(self, namespace: str, host_network: bool) -> list[dict[str, Any]]:
         labels = {"app.kubernetes.io/name": NAME}
         web, _ = self.ports(host_network)
@@ -116,7 +126,7 @@ class Traefik(IngressController):
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
                 "metadata": {"name": NAME},
-                "rules": _rules(),
+                "rules": self.rules(),
             },
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
