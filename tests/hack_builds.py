@@ -75,6 +75,10 @@ EXAMPLE_NGINX = HackBuild(
     ("examples/nginx/image.sh", "--no-import"),
     "the nginx example's image",
 )
+# Not an image: a YAML file of CRDs, which every cluster needs (kind's too).
+GATEWAY_API_CRDS = HackBuild(
+    "GRACEPROOF_GATEWAY_API_CRDS", ("hack/gateway-api.sh",), "Gateway API's CRDs"
+)
 HELM = HackBuild("GRACEPROOF_HELM", ("hack/tools.sh", "helm"), "helm")
 
 

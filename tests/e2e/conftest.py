@@ -9,9 +9,38 @@ from typing import Any
 
 import pytest
 
+from graceproof.ingress import TRAEFIK_IMAGE, check_crds, install_crds
+from graceproof.ingress.gateway_crds import missing_crds
+from graceproof.ingress.traefik import TRAEFIK_DIGEST
 from graceproof.kube import Kube
+from graceproof.providers import ClusterProvider
+from hack_builds import GATEWAY_API_CRDS, TRAEFIK, builds_archives
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def traefik_image(cluster: ClusterProvider, request: pytest.FixtureRequest) -> str:
+    """Traefik built from the Go module proxy and loaded from its archive (hack/ingress.sh,
+    run when the first test needs it: the local cluster, and kind on hack/docker.sh's
+    engine), else the official release pinned by digest, which kind's nodes pull. The
+    same image serves the Ingress and the Gateway proofs."""
+    if builds_archives(cluster, TRAEFIK):
+        cluster.load_image(TRAEFIK_IMAGE, Path(TRAEFIK.path(request)))
+        return TRAEFIK_IMAGE
+    return f"{TRAEFIK_IMAGE}@{TRAEFIK_DIGEST}"
+
+
+@pytest.fixture(scope="session")
+def gateway_api_crds(kube: Kube, request: pytest.FixtureRequest) -> None:
+    """Gateway API's standard-channel CRDs in the cluster: those missing are created
+    from hack/gateway-api.sh's file (made from the pinned release's Go module when the
+    first test needs it, or GRACEPROOF_GATEWAY_API_CRDS), which the log says. They stay:
+    they are the cluster's, like its images. A cluster with another release's CRDs
+    fails here, naming what is missing."""
+    if missing_crds(kube):
+        install_crds(kube, Path(GATEWAY_API_CRDS.path(request)))
+    check_crds(kube)
 
 
 @pytest.fixture

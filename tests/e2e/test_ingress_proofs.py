@@ -18,30 +18,17 @@ import pytest
 
 from graceproof.cli import main
 from graceproof.hooks import SleepHook
-from graceproof.ingress import TRAEFIK_IMAGE, ThroughIngress, Traefik
-from graceproof.ingress.traefik import TRAEFIK_DIGEST
+from graceproof.ingress import ThroughIngress, Traefik
 from graceproof.providers import ClusterProvider
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
 from graceproof.workloads import SampleApp
-from hack_builds import TRAEFIK, builds_archives
 
 Prove = Callable[[Scenario], ScenarioResult]
 
 pytestmark = pytest.mark.e2e
 
 NGINX = Path(__file__).resolve().parents[2] / "examples" / "nginx"
-
-
-@pytest.fixture(scope="session")
-def traefik_image(cluster: ClusterProvider, request: pytest.FixtureRequest) -> str:
-    """Traefik built from the Go module proxy and loaded from its archive (hack/ingress.sh,
-    run when the first test needs it: the local cluster, and kind on hack/docker.sh's
-    engine), else the official release pinned by digest, which kind's nodes pull."""
-    if builds_archives(cluster, TRAEFIK):
-        cluster.load_image(TRAEFIK_IMAGE, Path(TRAEFIK.path(request)))
-        return TRAEFIK_IMAGE
-    return f"{TRAEFIK_IMAGE}@{TRAEFIK_DIGEST}"
 
 
 def _report(result: ScenarioResult) -> str:
