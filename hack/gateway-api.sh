@@ -18,6 +18,11 @@ if [[ ! -s $out ]]; then
   command -v go >/dev/null || gp_die "the Go toolchain is needed to fetch Gateway API $GATEWAY_API_VERSION's CRDs (go not on PATH)"
   export GOTOOLCHAIN=local
   unset GOFLAGS
+  # The release Traefik was built against, or its Gateway provider may read fields
+  # these CRDs lack (or the reverse): checked here, where the module is at hand.
+  gomod=$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  wanted=$(sed -n 's/^[[:space:]]*sigs\.k8s\.io\/gateway-api \(v[^ ]*\).*/\1/p' "$gomod")
+  [[ $wanted == "$GATEWAY_API_VERSION" ]] || gp_die "traefik $TRAEFIK_VERSION's go.mod requires sigs.k8s.io/gateway-api ${wanted:-(none)}, but versions.env pins GATEWAY_API_VERSION=$GATEWAY_API_VERSION: pin the one traefik requires"
   mod=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [[ -d $mod/config/crd/standard ]] || gp_die "go mod download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION gave no config/crd/standard"
   mkdir -p "${out%/*}"
