@@ -27,6 +27,7 @@ if [[ ! -s $out ]]; then
   [[ -d $mod/config/crd/standard ]] || gp_die "go mod download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION gave no config/crd/standard"
   mkdir -p "${out%/*}"
   partial=$out.$$.partial
+  trap 'rm -f "$partial"' EXIT
   {
     echo "# Gateway API $GATEWAY_API_VERSION, standard channel: config/crd/standard of the Go module"
     echo "# sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION, joined by graceproof's hack/gateway-api.sh."

@@ -179,12 +179,12 @@ def _explain(args: argparse.Namespace, options: Options, plan: ExplainPlan) -> E
     run_id = options.run_id
     out_dir: Path = args.report_dir
     with cluster_of(options) as provider, Kube.from_kubeconfig(provider.kubeconfig) as kube:
-        load_images(provider, args)
         workload = plan.scenario.workload
         if isinstance(workload, ThroughIngress) and isinstance(
             workload.controller, GatewayController
         ):
-            check_crds(kube)  # before the first run deploys anything
+            check_crds(kube)  # before anything is loaded or deployed
+        load_images(provider, args)
         cluster = cluster_info(provider, kube)
 
         def run_one(scenario: Scenario) -> ScenarioResult:

@@ -108,10 +108,10 @@ def _prove(
         Kube.from_kubeconfig(provider.kubeconfig) as kube,
         _reaped(provider, kube, options.run_id),
     ):
-        load_images(provider, args)
         controller = ingress_of(args)
         if isinstance(controller, GatewayController):
-            check_crds(kube)  # before anything is deployed
+            check_crds(kube)  # before anything is loaded or deployed
+        load_images(provider, args)
         cluster = cluster_info(provider, kube)
         outcome = prove_with_control(
             kube,

@@ -68,10 +68,15 @@ def read_proxy_mode(kube: Kube) -> str | None:
     try:
         cm = kube.core.read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT)
     except ApiException as exc:
-        if exc.status in (401, 403, 404):
-            log.info("kube-proxy's mode is unknown: no readable ConfigMap %s/%s", *CONFIGMAP)
-            return None
-        raise
+        why = {403: "forbidden", 401: "unauthorized", 404: "absent"}.get(exc.status or 0)
+        if why is None:  # an API server in trouble: the proof will say so itself
+            log.warning("kube-proxy's mode is unknown: reading %s/%s failed: %s", *CONFIGMAP, exc)
+        else:
+            log.info("kube-proxy's mode is unknown: the ConfigMap %s/%s is %s", *CONFIGMAP, why)
+        return None
+    except Exception as exc:  # a timeout, a lost connection: a fact not recorded
+        log.warning("kube-proxy's mode is unknown: reading %s/%s failed: %s", *CONFIGMAP, exc)
+        return None
     text = (cm.data or {}).get(CONFIG_KEY)
     return None if text is None else mode_of_config(text)
 

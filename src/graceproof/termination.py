@@ -98,11 +98,25 @@ def observe_termination(
         if during is not None:
             during(trace)
         pod_gone(kube.core, namespace, name).wait(timeout=gone_timeout)
-        time.sleep(0.5)  # let the last watch events (endpoint removal) arrive
+        # The poll saw the pod gone; the watch's own events of it (and of its endpoint)
+        # come a moment later, and stop() ends the watch at once: wait for them.
+        last = ["pod_gone", *(["endpoint_removed"] if svc_name is not None else [])]
+        _wait_events(rec, name, last)
     if rec.errors:
         raise TimelineError(rec.errors)
     trace.events = rec.events()
     return trace
+
+
+def _wait_events(rec: TimelineRecorder, pod: str, kinds: list[str], timeout: float = 15) -> None:
+    from graceproof.waiting import wait_for
+
+    wait_for(
+        lambda: True if all(rec.of(k, pod) for k in kinds) else None,
+        what=f"the timeline's {' and '.join(kinds)} of {pod}",
+        timeout=timeout,
+        interval=0.05,
+    )
 
 
 def _wait_endpoint_ready(rec: TimelineRecorder, pod: str, timeout: float = 30) -> None:

@@ -119,7 +119,7 @@ def test_explain_reports_what_the_pdb_does_under_a_drain(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The nginx example's PodDisruptionBudget (minAvailable 2 of 3) under drain-node of
-    the node holding most of its replicas, K = 3: its effect is reported with its
+    the node holding most of its replicas, K = 2: its effect is reported with its
     interval, whatever it is. With the budget the drain evicts one pod at a time, each
     next once a replacement serves; without it, every pod of the node at once. 2
     variants x 2 runs (K = 2 to keep CI short); no sleep search (the hook is not

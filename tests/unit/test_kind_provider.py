@@ -449,9 +449,12 @@ def test_make_provider_builds_existing_from_the_kubeconfig(tmp_path: Path) -> No
 def test_a_kube_proxy_mode_creates_the_cluster_from_the_config_with_that_mode(
     make: Any, fake_runner: Any, tmp_path: Path
 ) -> None:
-    make(proxy_mode="nftables").start()
+    provider = make(proxy_mode="nftables")
+    provider.start()
     create = kind_calls(fake_runner)[1]
     config = Path(create[create.index("--config") + 1])
     assert config.parent == tmp_path / "state" and config != make.config_file
     written = config.read_text()
     assert "kubeProxyMode: nftables" in written and "name: other" in written
+    provider.stop()
+    assert not config.exists()  # nothing left in the run's folder

@@ -62,9 +62,11 @@ def test_a_cluster_that_does_not_say_leaves_the_mode_unknown(status: int) -> Non
     assert read_proxy_mode(_kube(V1ConfigMap(data={}))) is None
 
 
-def test_another_api_error_is_not_taken_for_an_unknown_mode() -> None:
-    with pytest.raises(ApiException):
-        read_proxy_mode(_kube(ApiException(status=500)))
+def test_an_api_error_leaves_the_mode_unknown_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert read_proxy_mode(_kube(ApiException(status=500))) is None
+    assert "reading kube-system/kube-proxy failed" in caplog.text
 
 
 def test_a_cluster_in_another_mode_is_refused_naming_both_and_the_fix() -> None:

@@ -74,7 +74,11 @@ class GatewayApiMissingError(GraceproofError):
             f"the standard channel of Gateway API {GATEWAY_API_VERSION}: `kubectl apply "
             f"--server-side -f $(hack/gateway-api.sh)` from a graceproof checkout (made from "
             f"the release's Go module), or `kubectl apply --server-side -f "
-            f"{STANDARD_INSTALL_URL}`"
+            f"{STANDARD_INSTALL_URL}`, with kubectl's --kubeconfig/--context pointing at the "
+            "cluster graceproof proves on. A kind cluster that graceproof creates for the "
+            "run has none, and is deleted at the end: create it with kind yourself "
+            "(kind create cluster --config kind-config.yaml), apply them, and prove with "
+            "--kubeconfig"
         )
 
 

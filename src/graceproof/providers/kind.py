@@ -266,7 +266,8 @@ class KindProvider(ClusterProvider):
         self.keep = keep
         self.proxy_mode = proxy_mode
         self._kubeconfig = state_dir / f"kind-{name}.kubeconfig"
-        self._state_dir = state_dir
+        # The kind config with --gp-kube-proxy-mode's mode, written by start().
+        self._derived_config = state_dir / f"kind-{name}.config.yaml"
         self._runner = runner
         self._which = which
         self._ready_check = ready_check
@@ -295,10 +296,8 @@ class KindProvider(ClusterProvider):
         if self.proxy_mode is not None:
             # kind's own field; a reused cluster keeps its mode, which the session
             # checks against the one asked for (graceproof.proxy_mode).
-            config_file = with_proxy_mode(
-                config_file, self.proxy_mode, self._state_dir / f"kind-{self.name}.config.yaml"
-            )
-            log.info("kind cluster %s: kube-proxy in %s mode", self.name, self.proxy_mode)
+            config_file = with_proxy_mode(config_file, self.proxy_mode, self._derived_config)
+
         self._manager = _KindManager(
             cluster_name=self.name,
             kubeconfig=self._kubeconfig,
@@ -334,3 +333,4 @@ class KindProvider(ClusterProvider):
                     manager.delete()
         finally:
             self._kubeconfig.unlink(missing_ok=True)
+            self._derived_config.unlink(missing_ok=True)  # --gp-kube-proxy-mode's
