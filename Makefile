@@ -127,6 +127,7 @@ e2e-kind: venv
 	  node='$(KIND_NODE_IMAGE)'; node=$${node:-$$(hack/kind-node-image.sh)}; \
 	  archive=$$(hack/images.sh --no-import); load=$$(hack/images.sh --no-import --print load); \
 	  export GRACEPROOF_LOAD_ARCHIVE=$$load GRACEPROOF_BUILD_ARCHIVES=1; \
+	  [ -n '$(KIND_NODE_IMAGE)' ] || export GRACEPROOF_EXPECT_NODE_SHUTDOWN=1; \
 	  set -- --gp-node-image "$$node" --gp-image-archive "$$archive"; \
 	else \
 	  $(DOCKER_BUILD_IMAGES); set -- $(if $(KIND_NODE_IMAGE),--gp-node-image '$(KIND_NODE_IMAGE)'); \

@@ -49,8 +49,12 @@ for v in KIND_VERSION KIND_CONTAINERD_VERSION KIND_RUNC_VERSION KIND_CRICTL_VERS
 done
 cache=$(gp_cache_dir)
 cni_plugins=(ipam/host-local main/loopback main/ptp meta/portmap)
-# Debian's packages of kind's list (its clean-install line), plus socat.
-packages=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz
+# Debian's packages of kind's list (its clean-install line), plus socat, and dbus: kind's
+# images have no D-Bus system bus, so their kubelets cannot start graceful node shutdown
+# ("Failed to start node shutdown manager ... dial unix /var/run/dbus/system_bus_socket:
+# connect: no such file or directory"); with dbus, logind runs (D-Bus activated) and the
+# kubelet takes its inhibitor lock (graceproof.disruptions.node_shutdown).
+packages=dbus,systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz
 packages+=,fuse-overlayfs,nfs-common,open-iscsi,e2fsprogs,bash,ca-certificates,curl,jq,procps,socat
 
 # ---- Docker ------------------------------------------------------------------------

@@ -39,6 +39,9 @@ EVENT_KINDS = (
     "pod_ready",  # Ready condition became True
     "pod_deleted",  # deletionTimestamp set (the start of termination)
     "pod_gone",  # pod object removed from the API
+    # DisruptionTarget condition True (detail: reason, message): how a pod no one deletes
+    # starts terminating (the kubelet's, at a node's graceful shutdown)
+    "pod_disrupted",
     "endpoint_not_ready",  # EndpointSlice endpoint of the pod: ready=False
     "endpoint_removed",  # endpoint of the pod no longer in any slice
     "endpoint_ready",  # endpoint became ready

@@ -35,6 +35,7 @@ class _PodState:
     node: str | None = None  # spec.nodeName once scheduled
     ready: bool = False
     deleted: bool = False
+    disrupted: bool = False  # a DisruptionTarget condition seen
     terminated: set[tuple[str, int]] = field(default_factory=set)  # (container, restarts)
     started: set[tuple[str, int]] = field(default_factory=set)  # (container, restarts)
 
@@ -44,7 +45,9 @@ class PodTracker:
 
     A watch repeats unchanged states and may deliver them late, so each fact is reported
     once per pod: its creation, its node (pod_scheduled, detail node), the deletion
-    request, each container termination (per restart count); pod_ready on each change
+    request, its DisruptionTarget condition (pod_disrupted: how a pod that no one deletes,
+    such as one the kubelet ends at a node's shutdown, starts terminating), each
+    container termination (per restart count); pod_ready on each change
     of Ready to True; pod_gone on each DELETED, after a pod_deleted when no earlier
     event showed the deletion of a pod removed with grace 0 (a force delete).
     """
@@ -80,6 +83,8 @@ class PodTracker:
                 "deletion_timestamp": str(pod.metadata.deletion_timestamp),
             }
             out.append(TimelineEvent(now, "pod_deleted", name, detail))
+        if not st.disrupted:
+            out.extend(_disrupted(name, st, pod, now))
         for cs in pod.status.container_statuses or []:
             out.extend(_start(name, st, cs, now))
             out.extend(_terminations(name, st, cs, now))
@@ -87,6 +92,19 @@ class PodTracker:
             out.extend(_start(name, st, cs, now, sidecar=True))
             out.extend(_terminations(name, st, cs, now, sidecar=True))
         return out
+
+
+def _disrupted(name: str, st: _PodState, pod: Any, now: float) -> list[TimelineEvent]:
+    """pod_disrupted when the pod's DisruptionTarget condition turns True: who is taking
+    it down and why (reason TerminationByKubelet and the message "Pod was terminated in
+    response to imminent node shutdown." for a graceful node shutdown, which deletes no
+    pod; EvictionByEvictionAPI, PreemptionByScheduler, DeletionByTaintManager...)."""
+    for c in pod.status.conditions or []:
+        if c.type == "DisruptionTarget" and c.status == "True":
+            st.disrupted = True
+            detail = {"reason": c.reason, "message": c.message, "pod_reason": pod.status.reason}
+            return [TimelineEvent(now, "pod_disrupted", name, detail)]
+    return []
 
 
 def _sidecar_statuses(pod: Any) -> list[Any]:

@@ -4,7 +4,12 @@ The termination window of a pod is where the race between endpoint removal and
 process shutdown can hurt a client:
 
   start: the pod's `pod_deleted` event (deletionTimestamp set; endpoint removal and
-         the preStop hook / SIGTERM begin together from here);
+         the preStop hook / SIGTERM begin together from here), or its `pod_disrupted`
+         (a DisruptionTarget condition) when that came first, or graceproof's own
+         `shutdown_announced` for it (a disruption event): a pod the kubelet ends at its
+         node's graceful shutdown is never deleted, and the kubelet tells the API
+         nothing (condition, phase, readiness) until the pod has ended (measured on kind
+         1.34), so the announcement is its only true start;
   end:   the first sign, after the deletion, that the pod's process is gone:
          `app_exit` (the app's own log), `container_terminated` or `pod_gone`;
          plus `tail_s` (default 3 s). The tail is there because the typical
@@ -25,8 +30,18 @@ from collections.abc import Iterable, Sequence
 
 from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
 
-__all__ = ["DEFAULT_TAIL_S", "END_KINDS", "in_any_window", "termination_windows"]
+__all__ = [
+    "DEFAULT_TAIL_S",
+    "END_KINDS",
+    "START_ACTIONS",
+    "START_KINDS",
+    "in_any_window",
+    "termination_windows",
+]
 
+START_KINDS = ("pod_deleted", "pod_disrupted")
+# Disruption actions that start a pod's termination without a deletion (detail action).
+START_ACTIONS = ("shutdown_announced",)
 END_KINDS = ("app_exit", "container_terminated", "pod_gone")
 DEFAULT_TAIL_S = 3.0
 
@@ -37,7 +52,8 @@ def termination_windows(
     tail_s: float = DEFAULT_TAIL_S,
     until: float | None = None,
 ) -> list[TerminationWindow]:
-    """One window per deleted pod, from its deletion to its process exit plus tail_s."""
+    """One window per deleted (or disrupted) pod, from its deletion to its process exit
+    plus tail_s."""
     ordered = sorted(events, key=lambda e: e.t)
     deleted: dict[str, float] = {}
     ended: dict[str, float] = {}
@@ -46,7 +62,10 @@ def termination_windows(
         if event.pod is None:
             continue
         last_seen[event.pod] = event.t
-        if event.kind == "pod_deleted" and event.pod not in deleted:
+        starts = event.kind in START_KINDS or (
+            event.kind == "disruption" and event.detail.get("action") in START_ACTIONS
+        )
+        if starts and event.pod not in deleted:
             deleted[event.pod] = event.t
         elif (
             event.kind in END_KINDS

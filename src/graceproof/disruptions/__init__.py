@@ -13,6 +13,7 @@ from graceproof.disruptions.delete import DeleteOneByOne
 from graceproof.disruptions.drain import DrainNode
 from graceproof.disruptions.evict import Evict
 from graceproof.disruptions.grace import DeleteWithGrace
+from graceproof.disruptions.node_shutdown import NodeShutdown
 from graceproof.disruptions.rolling import RollingUpdate
 from graceproof.disruptions.rollout import RolloutRestart
 from graceproof.disruptions.scale import ScaleDown
@@ -25,6 +26,7 @@ __all__ = [
     "DisruptionContext",
     "DrainNode",
     "Evict",
+    "NodeShutdown",
     "RollingUpdate",
     "RolloutRestart",
     "ScaleDown",

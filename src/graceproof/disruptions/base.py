@@ -45,7 +45,9 @@ def serving_pods(kube: Kube, namespace: str, target: Target) -> list[Any]:
 
 
 def wait_all_gone(kube: Kube, namespace: str, names: Collection[str], *, timeout: float) -> None:
-    """Wait until none of the named pods exists any more (their termination finished)."""
+    """Wait until none of the named pods runs any more (their termination finished): each
+    is gone, or kept in phase Failed or Succeeded (the kubelet keeps a pod it ended
+    without a deletion, at a node's graceful shutdown)."""
     left: list[str] = []
 
     def probe() -> bool | None:
@@ -54,6 +56,8 @@ def wait_all_gone(kube: Kube, namespace: str, names: Collection[str], *, timeout
             for p in kube.core.list_namespaced_pod(
                 namespace, _request_timeout=REQUEST_TIMEOUT
             ).items
+            if p.metadata.deletion_timestamp is not None
+            or (p.status is None or p.status.phase not in ("Failed", "Succeeded"))
         }
         left[:] = sorted(set(names) & pods)
         return True if not left else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,8 +10,8 @@ from typing import Any, ClassVar
 
 from graceproof.disruptions.base import Disruption, DisruptionContext, wait_all_gone
 from graceproof.disruptions.eviction import check_retry, evict_pod
+from graceproof.disruptions.node_choice import check_holds_pods, choose_node, target_pods_on
 from graceproof.errors import WorkloadSpecError
-from graceproof.owners import target_pods
 from graceproof.waiting import REQUEST_TIMEOUT
 
 __all__ = ["DrainNode", "cordoned"]
@@ -64,13 +63,13 @@ class DrainNode(Disruption):
     def run(self, ctx: DisruptionContext) -> None:
         serving = ctx.serving()
         nodes = ctx.kube.core.list_node(_request_timeout=REQUEST_TIMEOUT).items
-        node = self._node(ctx, serving, nodes)
+        node = choose_node(self.kind, self.node, ctx, serving, nodes)
         name = node.metadata.name
-        _check_holds_pods(ctx, name)  # before the cordon: a wrong node changes nothing
+        check_holds_pods(self.kind, ctx, name)  # before the cordon: a wrong node changes nothing
         with cordoned(ctx, node):
             # Listed again now that nothing new can land on the node (kubectl drain
             # lists after the cordon too): a pod bound since the check is drained as well.
-            pods = _target_pods_on(ctx, name)
+            pods = target_pods_on(ctx, name)
             hint = _hint(name, nodes)
             for pod in pods:
                 evict_pod(
@@ -93,61 +92,7 @@ class DrainNode(Disruption):
         """The node it will drain, as `run` chooses it now (the named one, else the one
         holding most serving pods)."""
         nodes = ctx.kube.core.list_node(_request_timeout=REQUEST_TIMEOUT).items
-        return (self._node(ctx, ctx.serving(), nodes).metadata.name,)
-
-    def _node(self, ctx: DisruptionContext, serving: list[Any], nodes: list[Any]) -> Any:
-        """The V1Node to drain: the one named, else the one with most serving pods."""
-        by_name = {n.metadata.name: n for n in nodes}
-        known = ", ".join(sorted(by_name)) or "none"
-        if self.node is not None:
-            if self.node not in by_name:
-                raise WorkloadSpecError(
-                    f"drain-node: node {self.node!r} does not exist; the cluster's nodes: "
-                    f"{known}. Set node to one of them, or to None to drain the node "
-                    f"holding most pods of {ctx.target.ref}"
-                )
-            return by_name[self.node]
-        counts = Counter(p.spec.node_name for p in serving if p.spec and p.spec.node_name)
-        if not counts:
-            raise WorkloadSpecError(
-                f"drain-node: {ctx.target.ref} has no serving pod on any node, so there is "
-                "no node to drain; check that its pods are Ready"
-            )
-        # Most pods first; ties by name, so the same cluster state drains the same node.
-        name = min(counts, key=lambda n: (-counts[n], n))
-        if name not in by_name:
-            raise WorkloadSpecError(
-                f"drain-node: node {name!r}, which holds most serving pods of "
-                f"{ctx.target.ref}, is gone from the cluster (its nodes: {known}); its pods "
-                "will be rescheduled: rerun once they are, or set node to one of the nodes"
-            )
-        return by_name[name]
-
-
-def _target_pods_on(ctx: DisruptionContext, node: str) -> list[Any]:
-    """The target's pods on `node` that are not terminating yet, ready or not (kubectl
-    drain evicts every pod of the node; one already terminating needs no eviction)."""
-    return [
-        p
-        for p in _target_pods(ctx)
-        if p.spec is not None and p.spec.node_name == node and p.metadata.deletion_timestamp is None
-    ]
-
-
-def _target_pods(ctx: DisruptionContext) -> list[Any]:
-    return target_pods(ctx.kube, ctx.namespace, ctx.target)
-
-
-def _check_holds_pods(ctx: DisruptionContext, node: str) -> None:
-    """WorkloadSpecError unless `node` holds a pod of the target to evict."""
-    if _target_pods_on(ctx, node):
-        return
-    where = Counter(p.spec.node_name for p in _target_pods(ctx) if p.spec is not None)
-    found = ", ".join(f"{n} ({c})" for n, c in sorted(where.items(), key=str)) or "none"
-    raise WorkloadSpecError(
-        f"drain-node: node {node!r} holds no pod of {ctx.target.ref}, so draining it "
-        f"terminates nothing; its pods are on: {found}. Choose one of those nodes"
-    )
+        return (choose_node(self.kind, self.node, ctx, ctx.serving(), nodes).metadata.name,)
 
 
 def _longest_grace(ctx: DisruptionContext, pods: list[Any]) -> float:

@@ -28,6 +28,7 @@ GAP_COLOR = "#e6ab02"
 # kind -> (label, color, line style, width); drawn in this order.
 MARKERS: dict[str, tuple[str, str, LineStyleType, float]] = {
     "pod_deleted": ("pod deleted", "black", "-", 1.6),
+    "pod_disrupted": ("pod disrupted (DisruptionTarget)", "#444444", "-", 1.6),
     "endpoint_not_ready": ("endpoint not ready", "#ff7f0e", "--", 1.2),
     "hook_start": ("preStop hook start", "#2ca02c", "-.", 1.2),
     "hook_end": ("preStop hook end", "#1b5e20", ":", 1.6),
@@ -39,6 +40,8 @@ MARKERS: dict[str, tuple[str, str, LineStyleType, float]] = {
 NODE_ACTIONS: dict[str, tuple[str, str, LineStyleType, float]] = {
     "cordon": ("cordon", "#17becf", "-", 2.4),
     "uncordon": ("uncordon", "#17becf", ":", 2.4),
+    "prepare_for_shutdown": ("node shutdown announced", "#e377c2", "-", 2.4),
+    "shutdown_cancelled": ("node shutdown cancelled", "#e377c2", ":", 2.4),
 }
 # Eviction attempts by HTTP answer -> (label, color, marker); other answers in grey.
 EVICTIONS: dict[int, tuple[str, str, str]] = {

@@ -49,6 +49,7 @@ UNIVERSAL_SIGNALS = frozenset(
         "pod_ready",
         "pod_deleted",
         "pod_gone",
+        "pod_disrupted",
         "endpoint_ready",
         "endpoint_not_ready",
         "endpoint_removed",
