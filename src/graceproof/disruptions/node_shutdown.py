@@ -171,6 +171,26 @@ def _wait_pods_ended(ctx: DisruptionContext, uids: set[str], timeout: float) -> 
     )
 
 
+def _delete_failed_daemon_pods(ctx: DisruptionContext, node: str) -> None:
+    """Delete the node's DaemonSet pods that the shutdown left Failed (killed, or
+    rejected while it lasted): the DaemonSet controller deletes a failed pod itself only
+    after a backoff that doubles with each failure on the node (measured: after three
+    shutdowns kube-proxy and kindnet stayed Failed for minutes), and then recreates it
+    at once. Only the pods of this node, of a DaemonSet, and Failed."""
+    pods = ctx.kube.core.list_pod_for_all_namespaces(
+        field_selector=f"spec.nodeName={node},status.phase=Failed",
+        _request_timeout=REQUEST_TIMEOUT,
+    ).items
+    for pod in pods:
+        owners = pod.metadata.owner_references or []
+        if not any(o.kind == "DaemonSet" for o in owners):
+            continue
+        name, namespace = pod.metadata.name, pod.metadata.namespace
+        log.info("deleting the failed DaemonSet pod %s/%s of node %s", namespace, name, node)
+        ctx.kube.core.delete_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        ctx.record.act("failed_daemon_pod_deleted", node=node, daemon_pod=f"{namespace}/{name}")
+
+
 def _daemonsets_ready(ctx: DisruptionContext, timeout: float) -> None:
     """Wait until every DaemonSet is ready again: the shutdown killed the node's critical
     pods too (kube-proxy, the CNI's), and the kubelet rejected their replacements
@@ -305,4 +325,5 @@ def _restore(
             timeout=timeout,
             transient=(CommandFailedError,),
         )
+    _delete_failed_daemon_pods(ctx, node)
     _daemonsets_ready(ctx, timeout)
