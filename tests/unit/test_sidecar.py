@@ -419,8 +419,9 @@ def test_the_outbound_calls_are_a_timeline_kind_the_workload_declares() -> None:
 class ServiceIPKube(RecordingKube):
     """Gives each Service it creates a ClusterIP, as the API server does."""
 
-    def __init__(self) -> None:
+    def __init__(self, cluster_ip: str = "10.96.0.42") -> None:
         super().__init__("v1.34.4")
+        self.cluster_ip = cluster_ip
         self.calls: list[list[str]] = []
 
     def apply(self, docs: list[dict[str, Any]], namespace: str) -> list[Any]:
@@ -428,8 +429,18 @@ class ServiceIPKube(RecordingKube):
         created = super().apply(docs, namespace)
         for obj in created:
             if obj.kind == "Service":
-                obj.spec = SimpleNamespace(cluster_ip="10.96.0.42")
+                obj.spec = SimpleNamespace(cluster_ip=self.cluster_ip)
         return created
+
+
+def deploy_unwaited(workload: ProxiedApp, kube: RecordingKube) -> None:
+    """deploy() up to the wait for the pods, which passes at once."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            "graceproof.workloads.sidecar.workload_available",
+            lambda *a: SimpleNamespace(wait=lambda timeout: None),
+        )
+        workload.deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("proxy", ["classic", "native"])
@@ -437,27 +448,22 @@ def test_outbound_creates_the_service_first_and_passes_to_its_cluster_ip(proxy: 
     # The local cluster has no cluster DNS: nginx gets the address, known once the
     # Service exists, and needs no resolver.
     kube = ServiceIPKube()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            "graceproof.workloads.sidecar.workload_available",
-            lambda *a: SimpleNamespace(wait=lambda timeout: None),
-        )
-        workload = ProxiedApp(SleepHook(5), proxy=proxy, outbound=True)  # type: ignore[arg-type]
-        workload.deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
+    deploy_unwaited(ProxiedApp(SleepHook(5), proxy=proxy, outbound=True), kube)  # type: ignore[arg-type]
     assert kube.calls == [["Service"], ["ConfigMap", "Deployment"]]
     conf = conf_of(kube.applied)
     assert f"proxy_pass http://10.96.0.42:{PROXY_PORT};" in conf
     assert "http://web:" not in conf
 
 
+def test_an_ipv6_cluster_ip_is_bracketed_in_the_egress() -> None:
+    kube = ServiceIPKube("fd00:10:96::a")
+    deploy_unwaited(ProxiedApp(outbound=True), kube)
+    assert f"proxy_pass http://[fd00:10:96::a]:{PROXY_PORT};" in conf_of(kube.applied)
+
+
 def test_without_outbound_everything_is_created_in_one_go() -> None:
     kube = ServiceIPKube()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            "graceproof.workloads.sidecar.workload_available",
-            lambda *a: SimpleNamespace(wait=lambda timeout: None),
-        )
-        ProxiedApp(SleepHook(5)).deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
+    deploy_unwaited(ProxiedApp(SleepHook(5)), kube)
     assert kube.calls == [["ConfigMap", "Deployment", "Service"]]
 
 

@@ -304,7 +304,9 @@ class ProxiedApp(Workload):
             return ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
         services = [d for d in self.manifests(ctx.image) if d["kind"] == "Service"]
         created = ctx.kube.apply(services, ctx.namespace)
-        upstream = f"{created[0].spec.cluster_ip}:{PROXY_PORT}"
+        ip = str(created[0].spec.cluster_ip)
+        host = f"[{ip}]" if ":" in ip else ip  # an IPv6 cluster's address, as a URL has it
+        upstream = f"{host}:{PROXY_PORT}"
         rest = [d for d in self.manifests(ctx.image, upstream) if d["kind"] != "Service"]
         return [*created, *ctx.kube.apply(rest, ctx.namespace)]
 
