@@ -22,9 +22,10 @@ still sends SIGTERM, which nginx's own log shows (the timeline's `container_sign
 With `outbound=True` the proxy also carries the app's outbound calls, the other
 direction a mesh's sidecar carries: the app calls the workload's own Service through
 the proxy's egress (127.0.0.1:15001) every 0.2 s from its start to its exit, and logs
-each call, which the timeline keeps (`outbound_call`). A classic proxy stops with the
-app's SIGTERM, so the calls the app still makes in its preStop hook and its drain fail;
-a native sidecar is still there. `outbound_after_deletion` counts them per pod.
+each call, which the timeline keeps (`outbound_call`). A classic proxy gets its SIGTERM
+at the deletion, as the app's hook only begins, so the calls the app still makes in
+its hook and its drain fail; a native sidecar is still there. `outbound_after_deletion`
+counts them per pod.
 
 The manifests are in sidecar_manifests.py. The timeline records each container's end,
 the native sidecar's included (graceproof.timeline_trackers), so a result shows the
