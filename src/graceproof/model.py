@@ -49,6 +49,8 @@ EVENT_KINDS = (
     "hook_end",  # preStop hook finished
     "sigterm",  # the app received SIGTERM (from the app's log)
     "app_exit",  # the app exited (from the app's log)
+    # one outbound call of the app (its OUTBOUND_URL; detail: ok, status, ms, error)
+    "outbound_call",
     # a container's process logged a signal it received (nginx's notice; detail:
     # container, signal, number; graceproof.log_signals)
     "container_signal",

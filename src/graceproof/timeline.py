@@ -9,7 +9,8 @@ resolution, the watch is sub-second. Sources:
 - EndpointSlices of the service: ready / serving / terminating per pod, removal;
 - Events of the namespace (Killing, FailedPreStopHook, ...);
 - the app's own log lines (JSON with "event" and "t"): SIGTERM, exit, hook start and
-  end (the exec hook writes to the app's stdout), heartbeats while shutting down.
+  end (the exec hook writes to the app's stdout), heartbeats while shutting down, its
+  outbound calls (one line each, when it makes them).
 
 What each watch event means is decided by the trackers (graceproof.timeline_trackers);
 TimelineRecorder only runs the watches and records what the trackers return.
@@ -56,6 +57,7 @@ _APP_EVENTS = {
     "exit": "app_exit",
     "hook_start": "hook_start",
     "hook_end": "hook_end",
+    "outbound": "outbound_call",
 }
 _WATCH_SECONDS = 2  # each watch call returns this often, so stop() is prompt
 # A watch call that connects but then hears nothing (not even its end after

@@ -7,7 +7,11 @@ example's image) in front of the sample app, the Service on nginx's port
 - the proxy as a native sidecar (an init container with restartPolicy Always) is
   stopped only after the app has exited: no request fails;
 - a classic proxy with a preStop sleep of its own: what that buys is measured, not
-  judged (informative).
+  judged (informative);
+- the other direction (outbound=True): the app calls its own Service through the
+  proxy's egress every 0.2 s until it exits. Behind a classic proxy its calls during its
+  preStop sleep fail (the proxy stopped at the deletion); behind a native sidecar none
+  does.
 
 The timeline shows each proxy's end against the app's: first for the classic proxy,
 last for the native sidecar.
@@ -23,7 +27,12 @@ from graceproof.hooks import SleepHook
 from graceproof.model import TimelineEvent
 from graceproof.result import ScenarioResult
 from graceproof.scenario import Scenario
-from graceproof.workloads.sidecar import ProxiedApp
+from graceproof.workloads.sidecar import (
+    OUTBOUND_EVENT,
+    OutboundCalls,
+    ProxiedApp,
+    outbound_after_deletion,
+)
 
 Prove = Callable[[Scenario], ScenarioResult]
 
@@ -137,3 +146,57 @@ def test_a_classic_proxy_with_its_own_sleep_is_measured(prove: Prove, nginx_imag
         # the kubelet's clock, whole seconds: a second's slack).
         ended = float(proxy.detail["finished_at"]) - deleted[pod]
         assert ended >= SLEEP_S - 1.0, f"{pod}: the proxy's sleep did not hold ({ended:.1f} s)"
+
+
+def _outbound(result: ScenarioResult) -> dict[str, OutboundCalls]:
+    """Per deleted pod, its app's outbound calls from its deletion on; prints them, with
+    why they failed, for the README. Asserts that each pod's calls went through before
+    its deletion: a broken egress would fail them all and prove nothing."""
+    deleted = {w.pod: w.start for w in result.windows}
+    counts = {p: c for p, c in outbound_after_deletion(result.timeline).items() if p in deleted}
+    calls = [e for e in result.timeline if e.kind == OUTBOUND_EVENT and e.pod in deleted]
+    for pod, c in sorted(counts.items()):
+        mine = [e for e in calls if e.pod == pod]
+        ok_before = sum(1 for e in mine if e.t < deleted[pod] and e.detail.get("ok") is True)
+        failures = sorted(
+            (e for e in mine if e.t >= deleted[pod] and not e.detail.get("ok")), key=lambda e: e.t
+        )
+        span = (
+            f" from {failures[0].t - deleted[pod]:.2f} to {failures[-1].t - deleted[pod]:.2f} s "
+            f"({sorted({str(e.detail.get('error')) for e in failures})})"
+            if failures
+            else ""
+        )
+        print(
+            f"  {pod}: outbound {c.failed} of {c.made} failed after deletion{span}; "
+            f"{ok_before} ok before"
+        )
+        assert ok_before > 0, f"{pod}: no outbound call went through before its deletion"
+    assert counts, f"{result.scenario_id}: no deleted pod in the timeline"
+    return counts
+
+
+def test_a_classic_proxy_fails_the_apps_outbound_calls_while_it_terminates(
+    prove: Prove, nginx_image: None
+) -> None:
+    workload = ProxiedApp(SleepHook(SLEEP_S), proxy="classic", outbound=True, node_port=30086)
+    result = prove(Scenario(workload))
+    _report(result)
+    counts = _outbound(result)
+    assert result.verdict.passed, result.verdict.message
+    made = sum(c.made for c in counts.values())
+    failed = sum(c.failed for c in counts.values())
+    assert made > 0, "the apps made no outbound call after their deletion"
+    assert failed > 0, f"the classic proxy carried all {made} outbound calls: proves nothing"
+
+
+def test_a_native_sidecar_carries_the_apps_outbound_calls_until_it_exits(
+    prove: Prove, nginx_image: None
+) -> None:
+    workload = ProxiedApp(SleepHook(SLEEP_S), proxy="native", outbound=True, node_port=30087)
+    result = prove(Scenario(workload))
+    _report(result)
+    counts = _outbound(result)
+    assert result.verdict.passed, result.verdict.message
+    assert sum(c.made for c in counts.values()) > 0, "no outbound call after a deletion"
+    assert all(c.failed == 0 for c in counts.values()), counts

@@ -329,3 +329,56 @@ def test_app_registers_at_start_and_deregisters_in_its_prestop_hook(start_app: A
         ("deregister", "web-3"),
     ]
     assert events[1]["t"] <= app.wait_event("hook_end")["t"]
+
+
+# outbound calls (OUTBOUND_URL) ----------------------------------------------------------
+def _outbound(lines: list[dict[str, Any]], start: float, end: float) -> list[dict[str, Any]]:
+    return [x for x in lines if x["event"] == "outbound" and start <= x["t"] <= end]
+
+
+def test_outbound_calls_go_on_through_the_hook_and_the_drain_until_the_exit(
+    start_app: Any,
+) -> None:
+    upstream = start_app(POD_NAME="up-0")
+    app = start_app(
+        SHUTDOWN_MODE="drain",
+        DRAIN_DELAY="0.6",  # still draining, serving unready, for 0.6 s after SIGTERM
+        OUTBOUND_URL=f"http://127.0.0.1:{upstream.port}/",
+        OUTBOUND_INTERVAL="0.05",
+    )
+    first = app.wait_event("outbound")
+    assert (first["ok"], first["status"], first["pod"]) == (True, 200, "web-0")
+    assert "error" not in first and first["ms"] >= 0
+    assert app.get("/prestop?sleep=0.4")[0] == 200  # as a preStop httpGet hook would
+    hook = (app.wait_event("hook_start")["t"], app.wait_event("hook_end")["t"])
+    assert app.terminate_and_wait() == 0
+    exit_line = app.wait_event("exit")
+    sigterm = app.wait_event("sigterm")
+    assert _outbound(app.lines, *hook), "no outbound call while the hook ran"
+    after = _outbound(app.lines, sigterm["t"], exit_line["t"])
+    assert len(after) >= 5, "the calls stopped at SIGTERM, not at the exit"
+    assert all(x["ok"] for x in after)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "error"),
+    [("/status?code=502", 502, "http"), (None, 0, "ConnectionRefusedError")],
+    ids=["an-error-answer", "nothing-listens"],
+)
+def test_a_failed_outbound_call_is_logged_with_its_status_and_why(
+    start_app: Any, path: str | None, status: int, error: str
+) -> None:
+    if path is None:  # a port nothing listens on: the proxy that stopped
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    else:
+        url = f"http://127.0.0.1:{start_app(POD_NAME='up-0').port}{path}"
+    line = start_app(OUTBOUND_URL=url, OUTBOUND_INTERVAL="0.05").wait_event("outbound")
+    assert (line["ok"], line["status"], line["error"]) == (False, status, error)
+
+
+def test_an_outbound_interval_outside_its_range_is_refused() -> None:
+    server_module = load_server_module()
+    with pytest.raises(SystemExit, match="OUTBOUND_INTERVAL must be in"):
+        server_module.App({"OUTBOUND_INTERVAL": "0"})

@@ -1,12 +1,20 @@
 """The sample app behind nginx in its own pod (graceproof.workloads.sidecar): its
-manifests, what each variant expects, and the refusal of a cluster too old for native
-sidecars, all without a cluster (the Kube below is a stand-in that records calls)."""
+manifests, what each variant expects, the refusal of a cluster too old for native
+sidecars, and the app's outbound calls through the proxy's egress, all without a
+cluster (the Kube below is a stand-in that records calls; nginx runs on this host)."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,15 +23,24 @@ import pytest
 
 from graceproof.config import read_env_file
 from graceproof.hooks import NoHook, SleepHook
+from graceproof.model import EVENT_KINDS, TimelineEvent
 from graceproof.scenario import Scenario
 from graceproof.workloads import DeployContext, WorkloadSpecError
 from graceproof.workloads.sidecar import (
+    OUTBOUND_EVENT,
     NativeSidecarsUnsupportedError,
+    OutboundCalls,
     ProxiedApp,
     StopSignalDroppedError,
     check_native_sidecars,
+    outbound_after_deletion,
 )
-from graceproof.workloads.sidecar_manifests import PROXY_IMAGE, PROXY_PORT, nginx_conf
+from graceproof.workloads.sidecar_manifests import (
+    EGRESS_PORT,
+    PROXY_IMAGE,
+    PROXY_PORT,
+    nginx_conf,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,16 +91,21 @@ def test_the_config_map_holds_an_nginx_conf_passing_to_the_app_on_loopback() -> 
     assert (mount["mountPath"], mount["subPath"]) == ("/etc/nginx/nginx.conf", "nginx.conf")
 
 
-# A developer's machine without nginx skips this; CI installs it (hack/local-cluster.sh
+# A developer's machine without nginx skips these; CI installs it (hack/local-cluster.sh
 # deps) and never skips: a skip there would count for nothing and hide a broken conf.
-@pytest.mark.skipif(
+needs_nginx = pytest.mark.skipif(
     shutil.which("nginx") is None and os.environ.get("CI", "") in ("", "0", "false"),
     reason="nginx is not installed here (hack/local-cluster.sh deps installs it)",
 )
-def test_nginx_accepts_the_rendered_conf(tmp_path: Path) -> None:
+
+
+@needs_nginx
+@pytest.mark.parametrize("egress", [None, "10.96.0.10:8000"], ids=["inbound", "with-egress"])
+def test_nginx_accepts_the_rendered_conf(tmp_path: Path, egress: str | None) -> None:
     assert shutil.which("nginx"), "CI needs nginx for this test: hack/local-cluster.sh deps"
     conf = tmp_path / "nginx.conf"
-    conf.write_text(nginx_conf().replace("/run/nginx.pid", str(tmp_path / "nginx.pid")))
+    text = nginx_conf(egress_upstream=egress)
+    conf.write_text(text.replace("/run/nginx.pid", str(tmp_path / "nginx.pid")))
     done = subprocess.run(
         ["nginx", "-t", "-c", str(conf), "-g", "daemon off;"],
         capture_output=True,
@@ -346,3 +368,205 @@ def test_stop_signals_are_kubernetes_names_not_the_hosts() -> None:
 def test_a_stop_signal_on_a_native_sidecar_is_refused_naming_the_classic_proxy() -> None:
     with pytest.raises(WorkloadSpecError, match="proxy='classic'"):
         ProxiedApp(proxy="native", proxy_stop_signal="SIGQUIT")
+
+
+# outbound calls through the proxy's egress ----------------------------------------------
+def app_env(workload: ProxiedApp) -> dict[str, Any]:
+    app = pod_spec(workload)["containers"][0]
+    assert app["name"] == "app"
+    return {e["name"]: e.get("value") for e in app["env"]}
+
+
+def conf_of(objects: list[dict[str, Any]]) -> str:
+    conf: str = by_kind(objects)["ConfigMap"]["data"]["nginx.conf"]
+    return conf
+
+
+@pytest.mark.parametrize("proxy", ["classic", "native"])
+def test_outbound_points_the_app_at_the_egress_and_the_egress_at_the_service(
+    proxy: str,
+) -> None:
+    workload = ProxiedApp(SleepHook(5), proxy=proxy, outbound=True)  # type: ignore[arg-type]
+    env = app_env(workload)
+    assert env["OUTBOUND_URL"] == f"http://127.0.0.1:{EGRESS_PORT}/"
+    assert env["OUTBOUND_INTERVAL"] == "0.2"
+    conf = conf_of(workload.manifests("img"))
+    assert f"listen 127.0.0.1:{EGRESS_PORT};" in conf  # loopback: the pod's own app only
+    # Without a cluster: the Service's name (deploy() gives its ClusterIP instead).
+    assert f"proxy_pass http://web:{PROXY_PORT};" in conf
+    assert f"listen {PROXY_PORT};" in conf  # the inbound proxy stays as it was
+
+
+def test_without_outbound_the_app_calls_nothing_and_nginx_has_no_egress() -> None:
+    workload = ProxiedApp(SleepHook(5), proxy="classic")
+    assert "OUTBOUND_URL" not in app_env(workload)
+    assert str(EGRESS_PORT) not in conf_of(workload.manifests("img"))
+
+
+def test_outbound_names_itself_in_the_label_and_the_id() -> None:
+    plain, outbound = ProxiedApp(SleepHook(5)), ProxiedApp(SleepHook(5), outbound=True)
+    assert outbound.label == "prestop-sleep-behind-classic-proxy-outbound"
+    assert outbound.expected == plain.expected == "errors"  # the verdict is the inbound one
+    assert Scenario(outbound).scenario_id != Scenario(plain).scenario_id
+    assert "outbound" not in Scenario(plain).scenario_id
+
+
+def test_the_outbound_calls_are_a_timeline_kind_the_workload_declares() -> None:
+    assert OUTBOUND_EVENT in EVENT_KINDS
+    assert OUTBOUND_EVENT in ProxiedApp.signals
+
+
+class ServiceIPKube(RecordingKube):
+    """Gives each Service it creates a ClusterIP, as the API server does."""
+
+    def __init__(self, cluster_ip: str = "10.96.0.42") -> None:
+        super().__init__("v1.34.4")
+        self.cluster_ip = cluster_ip
+        self.calls: list[list[str]] = []
+
+    def apply(self, docs: list[dict[str, Any]], namespace: str) -> list[Any]:
+        self.calls.append([d["kind"] for d in docs])
+        created = super().apply(docs, namespace)
+        for obj in created:
+            if obj.kind == "Service":
+                obj.spec = SimpleNamespace(cluster_ip=self.cluster_ip)
+        return created
+
+
+def deploy_unwaited(workload: ProxiedApp, kube: RecordingKube) -> None:
+    """deploy() up to the wait for the pods, which passes at once."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            "graceproof.workloads.sidecar.workload_available",
+            lambda *a: SimpleNamespace(wait=lambda timeout: None),
+        )
+        workload.deploy(DeployContext(kube, "ns", "img"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("proxy", ["classic", "native"])
+def test_outbound_creates_the_service_first_and_passes_to_its_cluster_ip(proxy: str) -> None:
+    # The local cluster has no cluster DNS: nginx gets the address, known once the
+    # Service exists, and needs no resolver.
+    kube = ServiceIPKube()
+    deploy_unwaited(ProxiedApp(SleepHook(5), proxy=proxy, outbound=True), kube)  # type: ignore[arg-type]
+    assert kube.calls == [["Service"], ["ConfigMap", "Deployment"]]
+    conf = conf_of(kube.applied)
+    assert f"proxy_pass http://10.96.0.42:{PROXY_PORT};" in conf
+    assert "http://web:" not in conf
+
+
+def test_an_ipv6_cluster_ip_is_bracketed_in_the_egress() -> None:
+    kube = ServiceIPKube("fd00:10:96::a")
+    deploy_unwaited(ProxiedApp(outbound=True), kube)
+    assert f"proxy_pass http://[fd00:10:96::a]:{PROXY_PORT};" in conf_of(kube.applied)
+
+
+def test_without_outbound_everything_is_created_in_one_go() -> None:
+    kube = ServiceIPKube()
+    deploy_unwaited(ProxiedApp(SleepHook(5)), kube)
+    assert kube.calls == [["ConfigMap", "Deployment", "Service"]]
+
+
+def _call(t: float, pod: str, ok: bool) -> TimelineEvent:
+    return TimelineEvent(t, OUTBOUND_EVENT, pod, {"ok": ok, "status": 200 if ok else 0})
+
+
+def test_outbound_calls_are_counted_per_pod_from_its_deletion_on() -> None:
+    timeline = [
+        _call(1.0, "web-a", False),  # before its deletion (its proxy starting): not counted
+        _call(2.0, "web-a", True),
+        TimelineEvent(3.0, "pod_deleted", "web-a"),
+        _call(3.0, "web-a", True),  # at the deletion itself: counted
+        _call(3.2, "web-a", False),
+        _call(3.4, "web-a", False),
+        _call(3.3, "web-b", False),  # web-b was not deleted then
+        TimelineEvent(9.0, "pod_deleted", "web-b"),
+        _call(9.2, "web-b", True),
+        TimelineEvent(9.5, "pod_deleted", "web-a"),  # a second sight: the first counts
+        TimelineEvent(10.0, "pod_deleted", "web-c"),  # deleted before any call
+        TimelineEvent(3.1, "sigterm", "web-a"),
+    ]
+    assert outbound_after_deletion(reversed(timeline)) == {
+        "web-a": OutboundCalls(made=3, failed=2),
+        "web-b": OutboundCalls(made=1, failed=0),
+        "web-c": OutboundCalls(made=0, failed=0),
+    }
+
+
+def test_an_outbound_call_without_an_ok_counts_as_failed() -> None:
+    timeline = [
+        TimelineEvent(1.0, "pod_deleted", "web-a"),
+        TimelineEvent(1.1, OUTBOUND_EVENT, "web-a", {"status": 0}),
+    ]
+    assert outbound_after_deletion(timeline) == {"web-a": OutboundCalls(1, 1)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _get(url: str) -> int:
+    # No proxy from the environment: the call must go to the egress itself.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=2) as response:
+        status: int = response.status
+        return status
+
+
+@needs_nginx
+def test_the_egress_carries_calls_until_nginx_gets_sigterm_then_refuses_them(
+    tmp_path: Path,
+) -> None:
+    # What a classic proxy does to the app's calls in its preStop hook: nginx's fast
+    # shutdown closes the egress's listener, and the next call is refused.
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    egress = _free_port()
+    conf = tmp_path / "nginx.conf"
+    text = nginx_conf(
+        listen=_free_port(),
+        egress_upstream=f"127.0.0.1:{upstream.server_address[1]}",
+        egress_listen=egress,
+    )
+    conf.write_text(text.replace("/run/nginx.pid", str(tmp_path / "nginx.pid")))
+    nginx = subprocess.Popen(
+        ["nginx", "-e", "stderr", "-c", str(conf), "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{egress}/"
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # until nginx listens, for at most 10 s
+            try:
+                assert _get(url) == 200
+                break
+            except urllib.error.URLError as exc:
+                if nginx.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the egress never answered: {exc}") from exc
+                time.sleep(0.05)
+        nginx.send_signal(signal.SIGTERM)
+        assert nginx.wait(timeout=10) == 0
+        with pytest.raises(urllib.error.URLError) as caught:
+            _get(url)
+        assert isinstance(caught.value.reason, ConnectionRefusedError)
+    finally:
+        if nginx.poll() is None:
+            nginx.kill()
+        nginx.wait(timeout=10)
+        upstream.shutdown()
+        upstream.server_close()

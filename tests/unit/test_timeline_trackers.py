@@ -727,3 +727,24 @@ def test_a_deletion_already_seen_is_not_reported_again_when_the_kubelet_removes_
     tracker.apply("MODIFIED", pod(deleted=at(40), grace=30), NOW + 1)
     # The kubelet removes a gracefully ended pod with grace 0.
     assert kinds(tracker.apply("DELETED", pod(deleted=at(40), grace=0), NOW + 5)) == ["pod_gone"]
+
+
+def test_the_apps_outbound_calls_are_recorded_at_their_own_time_with_their_result() -> None:
+    # One line per call (workloads/app/app_outbound.py); the pod is the app's own name.
+    rec, _ = _recorder_fed([])
+    ok = b'{"event": "outbound", "t": 5.25, "pod": "web-1", "ok": true, "status": 200, "ms": 2.1}'
+    failed = (
+        b'{"event": "outbound", "t": 5.5, "pod": "web-1", "ok": false, "status": 0, '
+        b'"ms": 0.4, "error": "ConnectionRefusedError"}'
+    )
+    for line in (ok, failed, ok):  # the last: a replay after a cut, not a third call
+        rec._app_line("web-1", "app", line)
+    assert [(e.t, e.kind, e.pod, e.detail) for e in rec.events()] == [
+        (5.25, "outbound_call", "web-1", {"ok": True, "status": 200, "ms": 2.1}),
+        (
+            5.5,
+            "outbound_call",
+            "web-1",
+            {"ok": False, "status": 0, "ms": 0.4, "error": "ConnectionRefusedError"},
+        ),
+    ]

@@ -113,6 +113,11 @@ class App:
         self.sse_interval = float(env.get("SSE_INTERVAL", "0.1"))
         if not 0 < self.sse_interval <= MAX_SLEEP_SECONDS:
             raise SystemExit(f"SSE_INTERVAL must be in (0, {MAX_SLEEP_SECONDS}] seconds")
+        # Optional: call this URL every OUTBOUND_INTERVAL s until exit (app_outbound.py).
+        self.outbound_url = env.get("OUTBOUND_URL", "")
+        self.outbound_interval = float(env.get("OUTBOUND_INTERVAL", "0.2"))
+        if not 0 < self.outbound_interval <= MAX_SLEEP_SECONDS:
+            raise SystemExit(f"OUTBOUND_INTERVAL must be in (0, {MAX_SLEEP_SECONDS}] seconds")
         # The gRPC calls in flight, the WebSockets and SSE streams open, for the drain.
         self.grpc_calls = OpenStreams()
         self.ws_connections = OpenStreams()

@@ -4,7 +4,7 @@
 This file is its entry point, the SIGTERM handling and the drain; beside it are its
 state and settings (app_state.py), its HTTP server for both roles (app_http.py), and its
 optional gRPC (app_grpc.py), WebSocket (app_websocket.py) and server-sent events
-(app_sse.py) servers.
+(app_sse.py) servers, and its optional outbound calls (app_outbound.py).
 
 Standard library only (its SSE server too), unless GRPC_PORT or WS_PORT is set: it runs
 on a bare Debian python3 and on python:3.12-slim, as PID 1 of its container (so SIGTERM
@@ -44,6 +44,10 @@ Environment:
   SSE_PORT        optional: also serve server-sent events on this port (0 picks a free
                   port, reported as sse_port in the start log)
   SSE_INTERVAL    seconds between two SSE ticks (default 0.1)
+  OUTBOUND_URL    optional: GET this URL every OUTBOUND_INTERVAL s from start until the
+                  process exits (through the preStop hook, SIGTERM and the drain), one
+                  `outbound` log line per call: ok, status, ms, error (app_outbound.py)
+  OUTBOUND_INTERVAL  seconds between two outbound calls (default 0.2)
   The optional servers listen before the HTTP server serves: a ready /healthz implies them.
 
 Endpoints (role app): GET / -> "ok <pod>"; GET /healthz; GET /slow?seconds=N;
@@ -72,6 +76,7 @@ A drain logs drain_start when answers begin to say `Connection: close` (after an
 DRAIN_DELAY), and grpc_drained, ws_closed and sse_closed (for the servers that run) before
 its exit line.
 A Ticks stream whose call ended early (cancelled, deadline, cut) logs ticks_stopped.
+With OUTBOUND_URL, each outbound call logs one `outbound` line (ok, status, ms, error).
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ from app_grpc import (
     start_grpc,
 )
 from app_http import Handler, Server
+from app_outbound import outbound_loop
 from app_sse import drain_sse, start_sse
 from app_state import DRAIN_REPORT_MARGIN_S, App, OpenStreams, log, optional_port
 from app_websocket import drain_ws, start_ws
@@ -234,6 +240,9 @@ def main() -> None:
         pid=os.getpid(),
         python=sys.version.split()[0],
     )
+    if app.outbound_url:
+        # A daemon: it calls until the process exits, whatever SIGTERM starts.
+        threading.Thread(target=outbound_loop, args=(app,), daemon=True).start()
     if app.role == "app":
         # The registry may start after the app: retry registration for ~30 s.
         threading.Thread(target=app.call_registry, args=("register", 30), daemon=True).start()

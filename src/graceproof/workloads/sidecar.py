@@ -19,6 +19,14 @@ graceful one, which finishes them. The API server drops the field while its gate
 off (an error here says so); a runtime that does not know the field (containerd 1.6)
 still sends SIGTERM, which nginx's own log shows (the timeline's `container_signal`).
 
+With `outbound=True` the proxy also carries the app's outbound calls, the other
+direction a mesh's sidecar carries: the app calls the workload's own Service through
+the proxy's egress (127.0.0.1:15001) every 0.2 s from its start to its exit, and logs
+each call, which the timeline keeps (`outbound_call`). A classic proxy gets its SIGTERM
+at the deletion, as the app's hook only begins, so the calls the app still makes in
+its hook and its drain fail; a native sidecar is still there. `outbound_after_deletion`
+counts them per pod.
+
 The manifests are in sidecar_manifests.py. The timeline records each container's end,
 the native sidecar's included (graceproof.timeline_trackers), so a result shows the
 proxy's exit against the app's; the kubelet's `Killing` event of each container
@@ -28,13 +36,13 @@ proxy's exit against the app's; the kubelet's `Killing` event of each container
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from graceproof.errors import GraceproofError, WorkloadSpecError
 from graceproof.hooks import PreStopHook, SleepHook
-from graceproof.model import Expected
+from graceproof.model import Expected, TimelineEvent
 from graceproof.parameters import NOT_IN_ID
 from graceproof.waiting import workload_available
 from graceproof.workloads.base import NODE_PORTS, UNIVERSAL_SIGNALS, DeployContext, Target, Workload
@@ -50,15 +58,21 @@ from graceproof.workloads.sidecar_manifests import (
 
 __all__ = [
     "NATIVE_SIDECARS_SINCE",
+    "OUTBOUND_EVENT",
     "PROXY_IMAGE",
     "PROXY_PORT",
     "NativeSidecarsUnsupportedError",
+    "OutboundCalls",
     "ProxiedApp",
     "StopSignalDroppedError",
     "check_native_sidecars",
     "check_sidecar_kept",
     "check_stop_signal_kept",
+    "outbound_after_deletion",
 ]
+
+# The timeline's kind for each outbound call the app logged (graceproof.timeline).
+OUTBOUND_EVENT = "outbound_call"
 
 # The SidecarContainers feature gate is beta and on by default from 1.29 (alpha, off,
 # in 1.28), GA in 1.33.
@@ -182,12 +196,14 @@ _SIGNAL_NAMES = frozenset(
 class ProxiedApp(Workload):
     """The sample app (with `hook`) behind nginx in the same pod, as a Deployment and a
     NodePort Service on the proxy's port. `proxy`: "classic" (a container beside the
-    app) or "native" (a sidecar); `proxy_sleep_s`: a preStop sleep of the proxy's own."""
+    app) or "native" (a sidecar); `proxy_sleep_s`: a preStop sleep of the proxy's own;
+    `outbound`: the app also calls the workload's Service through the proxy's egress."""
 
     hook: PreStopHook = field(default_factory=SleepHook)
     proxy: ProxyKind = "classic"
     proxy_sleep_s: int | None = None
     proxy_stop_signal: str | None = None
+    outbound: bool = False
     replicas: int = 2
     grace_seconds: int = 30
     shutdown_mode: ShutdownMode = "immediate"
@@ -198,8 +214,11 @@ class ProxiedApp(Workload):
     labels: Mapping[str, str] = field(default_factory=dict, metadata=NOT_IN_ID)
     ready_timeout_s: float = field(default=180.0, metadata=NOT_IN_ID)
 
-    # nginx logs each signal it receives (graceproof.log_signals).
-    signals: ClassVar[frozenset[str]] = UNIVERSAL_SIGNALS | APP_SIGNALS | {"container_signal"}
+    # nginx logs each signal it receives (graceproof.log_signals); the app, with
+    # `outbound`, each outbound call.
+    signals: ClassVar[frozenset[str]] = (
+        UNIVERSAL_SIGNALS | APP_SIGNALS | {"container_signal", OUTBOUND_EVENT}
+    )
     uses_session_image: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -237,11 +256,12 @@ class ProxiedApp(Workload):
     @property
     def label(self) -> str:
         """'prestop-sleep-behind-native-sidecar', '...-behind-classic-proxy[-sleeping]
-        [-sigquit]'."""
+        [-sigquit]', and '-outbound' when the app calls out through it."""
         where = "native-sidecar" if self.proxy == "native" else "classic-proxy"
         sleeping = "-sleeping" if self.proxy_sleep_s is not None else ""
         stop = f"-{self.proxy_stop_signal.lower()}" if self.proxy_stop_signal else ""
-        return f"{self.hook.name}-behind-{where}{sleeping}{stop}"
+        outbound = "-outbound" if self.outbound else ""
+        return f"{self.hook.name}-behind-{where}{sleeping}{stop}{outbound}"
 
     @property
     def expected(self) -> Expected:
@@ -254,7 +274,13 @@ class ProxiedApp(Workload):
         # of its own, what it buys is measured, not claimed.
         return "errors" if self.proxy_sleep_s is None else "informative"
 
-    def manifests(self, image: str) -> list[dict[str, Any]]:
+    def manifests(self, image: str, egress_upstream: str | None = None) -> list[dict[str, Any]]:
+        """With `outbound`, the egress passes to `egress_upstream`, by default the
+        Service's name (cluster DNS, resolved by nginx at its start); deploy() gives
+        the Service's ClusterIP instead, which needs no DNS (the local cluster has
+        none)."""
+        if self.outbound and egress_upstream is None:
+            egress_upstream = f"{self.name}:{PROXY_PORT}"
         return render(
             self.hook,
             name=self.name,
@@ -269,7 +295,21 @@ class ProxiedApp(Workload):
             node_port=self.node_port,
             variant=self.label,
             labels=self.labels,
+            egress_upstream=egress_upstream if self.outbound else None,
         )
+
+    def _apply(self, ctx: DeployContext) -> list[Any]:
+        """Create the manifests; with `outbound`, the Service first, and the rest with
+        its ClusterIP as the egress's upstream: nginx reads its conf once, at start."""
+        if not self.outbound:
+            return ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
+        services = [d for d in self.manifests(ctx.image) if d["kind"] == "Service"]
+        created = ctx.kube.apply(services, ctx.namespace)
+        ip = str(created[0].spec.cluster_ip)
+        host = f"[{ip}]" if ":" in ip else ip  # an IPv6 cluster's address, as a URL has it
+        upstream = f"{host}:{PROXY_PORT}"
+        rest = [d for d in self.manifests(ctx.image, upstream) if d["kind"] != "Service"]
+        return [*created, *ctx.kube.apply(rest, ctx.namespace)]
 
     def deploy(self, ctx: DeployContext) -> Target:
         version = ""
@@ -277,7 +317,7 @@ class ProxiedApp(Workload):
             version = ctx.kube.server_version()
         if self.proxy == "native":
             check_native_sidecars(version)  # before anything is created
-        created = ctx.kube.apply(self.manifests(ctx.image), ctx.namespace)
+        created = self._apply(ctx)
         if self.proxy == "native":
             check_sidecar_kept(created, version)
         if self.proxy_stop_signal is not None:
@@ -294,3 +334,27 @@ class ProxiedApp(Workload):
         )
         workload_available(ctx.kube, ctx.namespace, target).wait(self.ready_timeout_s)
         return target
+
+
+@dataclass(frozen=True)
+class OutboundCalls:
+    """The outbound calls a pod's app made from its deletion on, and how many failed."""
+
+    made: int
+    failed: int
+
+
+def outbound_after_deletion(timeline: Iterable[TimelineEvent]) -> dict[str, OutboundCalls]:
+    """Per deleted pod (its first `pod_deleted`), the outbound calls its app made from
+    then on and how many of them failed: those the proxy had to carry while the pod
+    terminated. A pod deleted before it made any call counts 0 of 0."""
+    events = sorted(timeline, key=lambda e: e.t)
+    deleted: dict[str, float] = {}
+    for e in events:
+        if e.kind == "pod_deleted" and e.pod is not None:
+            deleted.setdefault(e.pod, e.t)
+    calls: dict[str, list[bool]] = {pod: [] for pod in deleted}
+    for e in events:
+        if e.kind == OUTBOUND_EVENT and e.pod in calls and e.t >= deleted[e.pod]:
+            calls[e.pod].append(e.detail.get("ok") is True)
+    return {pod: OutboundCalls(len(oks), oks.count(False)) for pod, oks in calls.items()}

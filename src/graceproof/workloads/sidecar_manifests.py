@@ -7,6 +7,11 @@ container beside the app (the kubelet sends both SIGTERM at once) or as a native
 sidecar: an init container with `restartPolicy: Always` (KEP-753), which the kubelet
 stops only once the main containers have exited.
 
+With an egress upstream (`render(..., egress_upstream=...)`) the proxy also carries
+the app's outbound calls, as a mesh's sidecar does: nginx listens on
+127.0.0.1:EGRESS_PORT and passes to the upstream, and the app calls it every 0.2 s
+(its OUTBOUND_URL: workloads/app/app_outbound.py) until it exits.
+
 `render` gives the ConfigMap with the proxy's nginx.conf (`nginx_conf`), the
 Deployment and the Service; graceproof.workloads.sidecar is the `Workload` of it.
 """
@@ -27,6 +32,8 @@ from graceproof.workloads.sample_manifests import (
 )
 
 __all__ = [
+    "EGRESS_PORT",
+    "OUTBOUND_INTERVAL_S",
     "PROXY_CONTAINER",
     "PROXY_IMAGE",
     "PROXY_KINDS",
@@ -48,13 +55,40 @@ PROXY_IMAGE = "graceproof/example-nginx:1.0.0"
 PROXY_CONTAINER = "proxy"
 # Beside the app's 8080 and its gRPC and WebSocket ports (8081, 8082) in the same pod.
 PROXY_PORT = 8000
+# The egress listener, on loopback only: Istio's outbound port, free in the pod.
+EGRESS_PORT = 15001
+# The app's outbound calls: 5 a second, so a proxy gone for even a second fails some.
+OUTBOUND_INTERVAL_S = 0.2
 _CONF_VOLUME = "proxy-conf"
 _CONF_KEY = "nginx.conf"
 
 
-def nginx_conf(listen: int = PROXY_PORT, upstream_port: int = APP_PORT) -> str:
+def nginx_conf(
+    listen: int = PROXY_PORT,
+    upstream_port: int = APP_PORT,
+    *,
+    egress_upstream: str | None = None,
+    egress_listen: int = EGRESS_PORT,
+) -> str:
     """An nginx.conf that listens on `listen` and passes everything to 127.0.0.1:
-    `upstream_port`, for Debian's nginx (mounted over /etc/nginx/nginx.conf)."""
+    `upstream_port`, for Debian's nginx (mounted over /etc/nginx/nginx.conf). With
+    `egress_upstream` ("host:port"), also an egress for the app's outbound calls on
+    127.0.0.1:`egress_listen`, passing to it."""
+    egress = ""
+    if egress_upstream is not None:
+        # A name in proxy_pass is resolved once, when nginx starts (the Service must
+        # exist by then); an address needs no resolver at all.
+        egress = f"""
+    # The app's outbound calls (its OUTBOUND_URL), as a mesh's sidecar carries them:
+    # on loopback only, to the upstream Service.
+    server {{
+        listen 127.0.0.1:{egress_listen};
+        location / {{
+            proxy_pass http://{egress_upstream};
+            proxy_connect_timeout 1s;
+        }}
+    }}
+"""
     # No `daemon` directive: the image's command sets `daemon off;` already, and nginx
     # refuses a directive given twice.
     return f"""\
@@ -84,7 +118,7 @@ http {{
             proxy_connect_timeout 1s;
         }}
     }}
-}}
+{egress}}}
 """
 
 
@@ -134,10 +168,22 @@ def proxy_container(
     return spec
 
 
-def _app_container(hook: PreStopHook, image: str, grace_seconds: int, mode: ShutdownMode) -> Any:
+def _app_container(
+    hook: PreStopHook, image: str, grace_seconds: int, mode: ShutdownMode, outbound: bool
+) -> Any:
     # The app drains for at most what is left of the grace period after its hook.
     drain_timeout = max(1, grace_seconds - hook.holds_s - 2)
-    app = container(hook, image=image, shutdown_mode=mode, drain_timeout=drain_timeout)
+    env = (
+        {
+            "OUTBOUND_URL": f"http://127.0.0.1:{EGRESS_PORT}/",
+            "OUTBOUND_INTERVAL": str(OUTBOUND_INTERVAL_S),
+        }
+        if outbound
+        else None
+    )
+    app = container(
+        hook, image=image, shutdown_mode=mode, drain_timeout=drain_timeout, extra_env=env
+    )
     if not hook.writes_root_filesystem:
         # Pod Security "restricted" for the app on its own container: the pod's level
         # would take nginx's root away.
@@ -160,21 +206,23 @@ def render(
     node_port: int,
     variant: str = "",
     labels: Mapping[str, str] | None = None,
+    egress_upstream: str | None = None,
 ) -> list[dict[str, Any]]:
     """The proxy's ConfigMap, a Deployment of the app (with `hook`) and its proxy, and
-    a NodePort Service on the proxy's port. Checked by graceproof.workloads.sidecar."""
+    a NodePort Service on the proxy's port. Checked by graceproof.workloads.sidecar.
+    `egress_upstream` ("host:port"): the app calls it through the proxy's egress."""
     selector = {NAME_LABEL: name}
     all_labels = {**selector, **({VARIANT_LABEL: variant} if variant else {}), **(labels or {})}
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": f"{name}-proxy", "labels": dict(all_labels)},
-        "data": {_CONF_KEY: nginx_conf()},
+        "data": {_CONF_KEY: nginx_conf(egress_upstream=egress_upstream)},
     }
     nginx = proxy_container(
         image=proxy_image, kind=proxy, sleep_seconds=proxy_sleep_s, stop_signal=proxy_stop_signal
     )
-    app = _app_container(hook, image, grace_seconds, shutdown_mode)
+    app = _app_container(hook, image, grace_seconds, shutdown_mode, egress_upstream is not None)
     pod_spec: dict[str, Any] = {
         "terminationGracePeriodSeconds": grace_seconds,
         # The API server refuses a stopSignal in a pod that does not name its OS.
