@@ -16,7 +16,7 @@ export NODES
 K8S_VERSION ?= 1.34## Kubernetes minor for kind (1.34..1.37; the plugin pins its node image)
 CLUSTER_NAME ?= graceproof## name of the kind cluster
 KIND_NODE_IMAGE ?=## kind node image instead of the pinned one (with hack/docker.sh's engine: hack/kind-node-image.sh's)
-KUBE_PROXY_MODE ?=## kube-proxy mode of the kind cluster: iptables (kind's default) or nftables; with PROVIDER=local, checked
+KUBE_PROXY_MODE ?=## kube-proxy's mode: iptables (the default) or nftables, of the kind cluster or the local one (which then serves no NodePort on 127.0.0.1)
 E2E_TESTS ?= tests/e2e## what e2e/e2e-kind/e2e-local run (a folder, a file, a test id)
 REPORT_DIR ?= reports## where the e2e proofs write their reports
 ARTIFACTS_DIR ?= artifacts## logs, events and timelines kept from the runs
@@ -83,7 +83,7 @@ $(VENV_STAMP): pyproject.toml
 	touch $@
 
 local-cluster: ## bring up the local cluster of NODES nodes (hack/local-cluster.sh up)
-	hack/local-cluster.sh up --nodes $(NODES)
+	KUBE_PROXY_MODE='$(KUBE_PROXY_MODE)' hack/local-cluster.sh up --nodes $(NODES)
 
 local-cluster-down: ## stop the local cluster
 	hack/local-cluster.sh down

@@ -6,9 +6,11 @@
 #   hack/local-cluster.sh up [--nodes N]
 #                                  build if needed, start everything, import images,
 #                                  return when every node is Ready (idempotent; N from
-#                                  1 to 4, default $NODES or 1)
+#                                  1 to 4, default $NODES or 1); KUBE_PROXY_MODE=nftables
+#                                  runs kube-proxy in that mode (iptables by default)
 #   hack/local-cluster.sh down     stop every process started here (by pid), unmount,
-#                                  remove netns, the CNI bridge and iptables chains
+#                                  remove netns, the CNI bridge, iptables chains and
+#                                  kube-proxy's nftables tables
 #   hack/local-cluster.sh status   what runs
 #   hack/local-cluster.sh deps     install missing Debian packages
 #
@@ -323,7 +325,9 @@ EOF
 }
 
 write_configs() { # write_configs NODES: what the whole cluster shares
-  local i socks=()
+  local i socks=() proxy_mode=${KUBE_PROXY_MODE:-iptables}
+  [[ $proxy_mode == iptables || $proxy_mode == nftables ]] \
+    || gp_die "KUBE_PROXY_MODE must be iptables or nftables (kube-proxy's modes on Linux), not '$proxy_mode'"
   for i in $(seq 1 "$1"); do socks+=("$(node_sock "$i")"); done
   # kube-proxy exits on any write to its config file ("content of the proxy server's
   # configuration file was updated"): an `up` of a running cluster (each `make e2e`)
@@ -334,8 +338,12 @@ write_configs() { # write_configs NODES: what the whole cluster shares
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $state/proxy.kubeconfig}
-# iptables mode: the nftables mode does not serve NodePorts on 127.0.0.1.
-mode: iptables
+# KUBE_PROXY_MODE (iptables by default): in nftables mode kube-proxy serves no NodePort
+# on 127.0.0.1 ("localhost NodePorts are not supported"), where the host's load enters,
+# so only a load from inside the cluster reaches the Services then
+# (tests/e2e/test_proxy_modes.py runs its proofs that way). kube-proxy removes the other
+# mode's rules when it starts.
+mode: $proxy_mode
 hostnameOverride: $node
 # Every node's pods: the nodes share this host's network namespace, so this one
 # kube-proxy programs the Services for all of them.
@@ -622,6 +630,11 @@ flush_chains() {
       done
     done
   done
+  # kube-proxy's own tables in nftables mode (KUBE_PROXY_MODE=nftables).
+  if command -v nft >/dev/null; then
+    nft delete table ip kube-proxy 2>/dev/null || true
+    nft delete table ip6 kube-proxy 2>/dev/null || true
+  fi
 }
 
 status() {
