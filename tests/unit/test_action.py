@@ -147,7 +147,7 @@ def test_every_output_comes_from_the_proof_step() -> None:
 def test_the_disruption_input_names_every_disruption_the_cli_accepts() -> None:
     description = _description("disruption")
     assert set(_prove_choices()["disruption"]) == set(DISRUPTIONS)
-    assert len(DISRUPTIONS) == 7
+    assert len(DISRUPTIONS) == 8
     for name in DISRUPTIONS:
         assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", description), name
 

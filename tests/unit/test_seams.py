@@ -19,6 +19,7 @@ from graceproof.disruptions import (
     DisruptionContext,
     DrainNode,
     Evict,
+    NodeShutdown,
     RollingUpdate,
     RolloutRestart,
     ScaleDown,
@@ -205,6 +206,7 @@ def test_disruptions_are_named_in_one_registry() -> None:
         "evict": Evict,
         "rolling-update": RollingUpdate,
         "delete-grace": DeleteWithGrace,
+        "node-shutdown": NodeShutdown,
     } == DISRUPTIONS
     assert disruption_named("scale-down") == ScaleDown(to=1)
     with pytest.raises(WorkloadSpecError, match="unknown disruption 'drain'"):
