@@ -5,17 +5,20 @@ process shutdown can hurt a client:
 
   start: the pod's `pod_deleted` event (deletionTimestamp set; endpoint removal and
          the preStop hook / SIGTERM begin together from here), or its `pod_disrupted`
-         (a DisruptionTarget condition) when that came first, or graceproof's own
-         `shutdown_announced` for it (a disruption event): a pod the kubelet ends at its
-         node's graceful shutdown is never deleted, and the kubelet tells the API
-         nothing (condition, phase, readiness) until the pod has ended (measured on kind
-         1.34), so the announcement is its only true start;
+         (a DisruptionTarget condition) when that came first, or a disruption event
+         whose detail says STARTS_TERMINATION (node-shutdown's `shutdown_announced`):
+         a pod the kubelet ends at its node's graceful shutdown is never deleted, and
+         the kubelet tells the API nothing (condition, phase, readiness) until the pod
+         has ended (measured on kind 1.34), so the announcement is its only true start;
   end:   the first sign, after the deletion, that the pod's process is gone:
          `app_exit` (the app's own log), `container_terminated` or `pod_gone`;
          plus `tail_s` (default 3 s). The tail is there because the typical
          negative-control failure happens *after* the process exited: kube-proxy
          still routes new connections to the dead pod for ~1-3 s, and those are
          refused. Without the tail those errors would fall outside every window.
+         A pod never deleted begins to leave its endpoints only once it has ended, so
+         its end is the later of that sign and its endpoint's first change
+         (`endpoint_not_ready` or `endpoint_removed`), plus `tail_s`.
 
 A pod that was deleted but has no end event in the timeline keeps its window open
 until `until` (the end of the load), or its last event.
@@ -33,15 +36,17 @@ from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
 __all__ = [
     "DEFAULT_TAIL_S",
     "END_KINDS",
-    "START_ACTIONS",
+    "STARTS_TERMINATION",
     "START_KINDS",
     "in_any_window",
     "termination_windows",
 ]
 
 START_KINDS = ("pod_deleted", "pod_disrupted")
-# Disruption actions that start a pod's termination without a deletion (detail action).
-START_ACTIONS = ("shutdown_announced",)
+# The detail key of a disruption action that starts its pod's termination without a
+# deletion (a disruption says so when it records the action, graceproof.action_log).
+STARTS_TERMINATION = "starts_termination"
+ENDPOINT_LEFT = ("endpoint_not_ready", "endpoint_removed")
 END_KINDS = ("app_exit", "container_terminated", "pod_gone")
 DEFAULT_TAIL_S = 3.0
 
@@ -55,29 +60,35 @@ def termination_windows(
     """One window per deleted (or disrupted) pod, from its deletion to its process exit
     plus tail_s."""
     ordered = sorted(events, key=lambda e: e.t)
-    deleted: dict[str, float] = {}
+    started: dict[str, float] = {}
     ended: dict[str, float] = {}
+    left: dict[str, float] = {}  # the endpoint's first change after the start
+    deleted: set[str] = set()
     last_seen: dict[str, float] = {}
     for event in ordered:
         if event.pod is None:
             continue
-        last_seen[event.pod] = event.t
+        pod = event.pod
+        last_seen[pod] = event.t
+        if event.kind == "pod_deleted":
+            deleted.add(pod)
         starts = event.kind in START_KINDS or (
-            event.kind == "disruption" and event.detail.get("action") in START_ACTIONS
+            event.kind == "disruption" and bool(event.detail.get(STARTS_TERMINATION))
         )
-        if starts and event.pod not in deleted:
-            deleted[event.pod] = event.t
-        elif (
-            event.kind in END_KINDS
-            and event.pod in deleted
-            and event.pod not in ended
-            and event.t >= deleted[event.pod]
-        ):
-            ended[event.pod] = event.t
+        if starts and pod not in started:
+            started[pod] = event.t
+        elif pod in started and event.t >= started[pod]:
+            if event.kind in END_KINDS and pod not in ended:
+                ended[pod] = event.t
+            elif event.kind in ENDPOINT_LEFT and pod not in left:
+                left[pod] = event.t
     windows = []
-    for pod, start in deleted.items():
+    for pod, start in started.items():
         if pod in ended:
-            end = ended[pod] + tail_s
+            end = ended[pod]
+            if pod not in deleted and pod in left:
+                end = max(end, left[pod])
+            end += tail_s
         else:
             end = max(start, until if until is not None else last_seen[pod])
         windows.append(TerminationWindow(pod=pod, start=start, end=end))

@@ -12,10 +12,12 @@ from typing import Any, cast
 import pytest
 from kubernetes.client import V1ObjectMeta, V1Pod, V1PodCondition, V1PodStatus
 
+from graceproof.action_log import DisruptionRecord
 from graceproof.disruptions import DISRUPTIONS, NodeShutdown
 from graceproof.disruptions.base import wait_all_gone
 from graceproof.disruptions.node_shutdown import (
     NodeShutdownUnavailableError,
+    _Shutdown,
     check_node,
     kubelet_holds_lock,
 )
@@ -24,7 +26,7 @@ from graceproof.kube import Kube
 from graceproof.model import TimelineEvent
 from graceproof.node_shell import KindNodeShell, NodeShellUnavailableError, node_shell_for
 from graceproof.timeline_trackers import PodTracker
-from graceproof.windows import termination_windows
+from graceproof.windows import STARTS_TERMINATION, termination_windows
 
 KUBELET_LOCK = [
     "shutdown",
@@ -207,12 +209,114 @@ def test_a_pod_kept_in_a_terminal_phase_has_finished_but_a_deleted_one_has_not()
 
 
 def test_a_pod_whose_node_announced_its_shutdown_has_its_window_from_the_announcement() -> None:
+    announced = {"action": "shutdown_announced", STARTS_TERMINATION: True}
     events = [
-        TimelineEvent(10.0, "disruption", "web-1", {"action": "shutdown_announced"}),
+        TimelineEvent(10.0, "disruption", "web-1", announced),
         TimelineEvent(10.0, "disruption", None, {"action": "prepare_for_shutdown"}),
         TimelineEvent(15.5, "pod_disrupted", "web-1", {"reason": "TerminationByKubelet"}),
         TimelineEvent(15.5, "container_terminated", "web-1"),
+        TimelineEvent(15.6, "endpoint_removed", "web-1"),
+        # An action without the marker starts nothing (a deletion's window starts at
+        # the watch's pod_deleted).
         TimelineEvent(12.0, "disruption", "web-2", {"action": "delete"}),
     ]
     (window,) = termination_windows(events, tail_s=3.0)
-    assert (window.pod, window.start, window.end) == ("web-1", 10.0, 18.5)
+    # It ends at its endpoint's removal, which came after its end, plus the tail.
+    assert (window.pod, window.start, window.end) == ("web-1", 10.0, 18.6)
+
+
+def test_a_deleted_pods_window_still_ends_at_its_exit_whatever_its_endpoint_does() -> None:
+    events = [
+        TimelineEvent(10.0, "pod_deleted", "web-1"),
+        TimelineEvent(12.0, "container_terminated", "web-1"),
+        TimelineEvent(14.0, "endpoint_removed", "web-1"),
+    ]
+    (window,) = termination_windows(events, tail_s=3.0)
+    assert (window.start, window.end) == (10.0, 15.0)
+
+
+class NodeShell:
+    """A kind node's shell: busctl answers from the lock state, systemctl restarts."""
+
+    node = "gp-worker"
+
+    def __init__(self, lock_after_cancel: bool) -> None:
+        self.lock_after_cancel = lock_after_cancel
+        self.cancelled = False
+        self.ran: list[str] = []
+
+    def run(self, argv: Sequence[str], timeout: float = 30.0) -> str:
+        self.ran.append(" ".join(argv))
+        if "emit" in argv:
+            self.cancelled = argv[-1] == "false"
+            return ""
+        if "restart" in argv:
+            self.lock_after_cancel = True
+            return ""
+        held = not self.cancelled or self.lock_after_cancel
+        return listed(KUBELET_LOCK) if held else listed()
+
+
+def shutdown_ctx(ready: list[bool]) -> Any:
+    """A DisruptionContext whose node reads Ready in the order given (the last repeats),
+    with no DaemonSet and no pod."""
+    states = iter(ready)
+    last = [ready[0]]
+
+    def read_node(name: str, **kw: Any) -> Any:
+        last[0] = next(states, last[0])
+        cond = SimpleNamespace(type="Ready", status=str(last[0]), reason="r", message="m")
+        return SimpleNamespace(status=SimpleNamespace(conditions=[cond]))
+
+    empty = SimpleNamespace(items=[])
+    core = SimpleNamespace(read_node=read_node, list_pod_for_all_namespaces=lambda **kw: empty)
+    apps = SimpleNamespace(list_daemon_set_for_all_namespaces=lambda **kw: empty)
+    return SimpleNamespace(
+        kube=SimpleNamespace(core=core, apps=apps),
+        record=DisruptionRecord(kind="node-shutdown", started=0.0),
+    )
+
+
+def test_a_failed_proof_still_cancels_the_shutdown_and_restarts_a_kubelet_that_lost_its_lock() -> (
+    None
+):
+    shell = NodeShell(lock_after_cancel=False)
+    ctx = shutdown_ctx([True, False, False, True])
+    shutdown = _Shutdown(ctx, shell, "gp-worker", delay=1.0, timeout=2.0, daemonsets=set())
+    with pytest.raises(RuntimeError, match="mid-proof"), shutdown.announced(["web-1"]):
+        raise RuntimeError("mid-proof")
+    actions = [a["action"] for a in ctx.record.actions]
+    # NotReady awaited before the cancel (never seen in the block), then the restart.
+    assert actions == [
+        "prepare_for_shutdown",
+        "shutdown_announced",
+        "node_not_ready",
+        "shutdown_cancelled",
+        "node_ready",
+        "kubelet_restarted",
+    ]
+    assert ctx.record.actions[1][STARTS_TERMINATION] is True
+    assert any(r.endswith("PrepareForShutdown b true") for r in shell.ran)
+    assert any(r.endswith("PrepareForShutdown b false") for r in shell.ran)
+
+
+def test_a_kubelet_that_kept_its_lock_is_not_restarted() -> None:
+    shell = NodeShell(lock_after_cancel=True)
+    ctx = shutdown_ctx([False, True])
+    shutdown = _Shutdown(ctx, shell, "gp-worker", delay=1.0, timeout=2.0, daemonsets=set())
+    with shutdown.announced([]):
+        shutdown.wait_not_ready()
+    assert "kubelet_restarted" not in [a["action"] for a in ctx.record.actions]
+    assert not any("restart" in r for r in shell.ran)
+
+
+def test_a_failed_restore_says_how_to_restore_by_hand() -> None:
+    shell = NodeShell(lock_after_cancel=True)
+    ctx = shutdown_ctx([False, False])  # never Ready again
+    shutdown = _Shutdown(ctx, shell, "gp-worker", delay=0.1, timeout=0.1, daemonsets=set())
+    with pytest.raises(RuntimeError) as err, shutdown.announced(["web-1"]):
+        shutdown.wait_not_ready()
+        raise RuntimeError("mid-proof")
+    notes = " ".join(getattr(err.value, "__notes__", []))
+    assert "restoring node gp-worker failed as well" in notes
+    assert "PrepareForShutdown b false" in notes and "systemctl restart kubelet" in notes

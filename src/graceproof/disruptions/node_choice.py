@@ -54,8 +54,9 @@ def choose_node(
 
 
 def target_pods_on(ctx: DisruptionContext, node: str) -> list[Any]:
-    """The target's pods on `node` that are not terminating yet, ready or not (kubectl
-    drain evicts every pod of the node; one already terminating needs no eviction)."""
+    """The target's pods on `node` that are not terminating yet, ready or not: a node
+    disruption acts on every pod of the node (as kubectl drain evicts them all), and
+    one already terminating needs nothing more."""
     return [
         p
         for p in target_pods(ctx.kube, ctx.namespace, ctx.target)

@@ -39,11 +39,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from kubernetes.client.exceptions import ApiException
+
 from graceproof.disruptions.base import Disruption, DisruptionContext
 from graceproof.disruptions.node_choice import check_holds_pods, choose_node, target_pods_on
-from graceproof.errors import CommandFailedError, GraceproofError, WorkloadSpecError
+from graceproof.errors import CommandFailedError, GraceproofError, WaitTimeout, WorkloadSpecError
 from graceproof.node_shell import NodeShell, node_shell_for
 from graceproof.waiting import REQUEST_TIMEOUT, wait_for
+from graceproof.windows import STARTS_TERMINATION
 
 __all__ = [
     "KUBELET_CONFIG_FIX",
@@ -59,13 +62,15 @@ LOGIND = ("org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.
 KUBELET_CONFIG_FIX = (
     "set the kubelet's shutdownGracePeriod, e.g. in kind-config.yaml: kubeadmConfigPatches: "
     '["kind: KubeletConfiguration\\nshutdownGracePeriod: 30s\\n'
-    "shutdownGracePeriodCriticalPods: 10s\"] (graceproof's kind-config.yaml has it)"
+    "shutdownGracePeriodCriticalPods: 10s\"] (graceproof's kind-config.yaml has it), then "
+    "create the kind cluster again: kubeadm applies these patches only at creation"
 )
 DBUS_FIX = (
     "kind's node images (kindest/node) have no D-Bus, so their kubelets never start "
     "graceful node shutdown (the kubelet's log: 'Failed to start node shutdown manager'). "
     "Use a node image with the dbus package (hack/kind-node-image.sh makes one; on your "
-    "own: FROM kindest/node@..., RUN apt-get update && apt-get install -y dbus)"
+    "own: FROM kindest/node@..., RUN apt-get update && apt-get install -y dbus), and "
+    "create the kind cluster again from it"
 )
 
 
@@ -171,12 +176,28 @@ def _wait_pods_ended(ctx: DisruptionContext, uids: set[str], timeout: float) -> 
     )
 
 
+def _ready_daemonsets(ctx: DisruptionContext) -> tuple[set[str], list[str]]:
+    """The DaemonSets (namespace/name) with every pod ready, and the others described."""
+    sets = ctx.kube.apps.list_daemon_set_for_all_namespaces(_request_timeout=REQUEST_TIMEOUT).items
+    ready: set[str] = set()
+    late: list[str] = []
+    for d in sets:
+        key = f"{d.metadata.namespace}/{d.metadata.name}"
+        have, want = d.status.number_ready or 0, d.status.desired_number_scheduled or 0
+        if have >= want:
+            ready.add(key)
+        else:
+            late.append(f"{key} {have}/{want}")
+    return ready, late
+
+
 def _delete_failed_daemon_pods(ctx: DisruptionContext, node: str) -> None:
     """Delete the node's DaemonSet pods that the shutdown left Failed (killed, or
     rejected while it lasted): the DaemonSet controller deletes a failed pod itself only
     after a backoff that doubles with each failure on the node (measured: after three
     shutdowns kube-proxy and kindnet stayed Failed for minutes), and then recreates it
-    at once. Only the pods of this node, of a DaemonSet, and Failed."""
+    at once. Only the pods of this node, of a DaemonSet, and Failed; one the controller
+    deleted first (404) is left to it."""
     pods = ctx.kube.core.list_pod_for_all_namespaces(
         field_selector=f"spec.nodeName={node},status.phase=Failed",
         _request_timeout=REQUEST_TIMEOUT,
@@ -187,34 +208,13 @@ def _delete_failed_daemon_pods(ctx: DisruptionContext, node: str) -> None:
             continue
         name, namespace = pod.metadata.name, pod.metadata.namespace
         log.info("deleting the failed DaemonSet pod %s/%s of node %s", namespace, name, node)
-        ctx.kube.core.delete_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        try:
+            ctx.kube.core.delete_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            continue
         ctx.record.act("failed_daemon_pod_deleted", node=node, daemon_pod=f"{namespace}/{name}")
-
-
-def _daemonsets_ready(ctx: DisruptionContext, timeout: float) -> None:
-    """Wait until every DaemonSet is ready again: the shutdown killed the node's critical
-    pods too (kube-proxy, the CNI's), and the kubelet rejected their replacements
-    while it was shutting down."""
-    late: list[str] = []
-
-    def probe() -> bool | None:
-        sets = ctx.kube.apps.list_daemon_set_for_all_namespaces(
-            _request_timeout=REQUEST_TIMEOUT
-        ).items
-        late[:] = [
-            f"{d.metadata.namespace}/{d.metadata.name} {d.status.number_ready or 0}/"
-            f"{d.status.desired_number_scheduled or 0}"
-            for d in sets
-            if (d.status.number_ready or 0) < (d.status.desired_number_scheduled or 0)
-        ]
-        return True if not late else None
-
-    wait_for(
-        probe,
-        what="every DaemonSet ready again after the node's shutdown",
-        timeout=timeout,
-        describe=lambda: f"not ready: {', '.join(late)}",
-    )
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,9 @@ class NodeShutdown(Disruption):
     ended the pods of that node, then cancel the shutdown and wait until the node is
     Ready with its kubelet's lock and every DaemonSet ready again (so the next proof
     finds the cluster as it was). `node=None` shuts down the node holding most serving
-    pods of the target. `timeout_s` bounds each wait on its own."""
+    pods of the target. `timeout_s` bounds each wait on its own, except the node's
+    NotReady (30 s: the kubelet posts it at once) and the pods' end (logind's inhibit
+    delay + timeout_s)."""
 
     kind: ClassVar[str] = "node-shutdown"
     node: str | None = None
@@ -251,8 +253,11 @@ class NodeShutdown(Disruption):
         delay = check_node(shell, name)
         pods = target_pods_on(ctx, name)
         uids = {p.metadata.uid for p in pods}
-        with _announced(ctx, shell, name, [p.metadata.name for p in pods], delay, self.timeout_s):
-            _wait_node(ctx, name, ready=False, timeout=30)
+        # Those the restore waits for: one never ready before is not this run's to fix.
+        daemonsets, _ = _ready_daemonsets(ctx)
+        shutdown = _Shutdown(ctx, shell, name, delay, self.timeout_s, daemonsets)
+        with shutdown.announced([p.metadata.name for p in pods]):
+            shutdown.wait_not_ready()
             ctx.wait_serving(
                 len(serving),
                 uids,
@@ -261,69 +266,125 @@ class NodeShutdown(Disruption):
                 "another node; check that they fit there (kubectl get pods -o wide)",
             )
             ctx.record.act("replacements_ready", node=name)
-            _wait_pods_ended(ctx, uids, timeout=delay + 60)
+            _wait_pods_ended(ctx, uids, timeout=delay + self.timeout_s)
             ctx.record.act("pods_ended", node=name, pods=len(uids))
 
     def nodes_emptied(self, ctx: DisruptionContext) -> tuple[str, ...]:
-        return (self._node(ctx, ctx.serving()).metadata.name,)
+        """The node it will shut down; checked here, before any load starts, so a node
+        that cannot shut down gracefully stops the proof before it measures anything."""
+        node = self._node(ctx, ctx.serving())
+        check_node(node_shell_for(node), node.metadata.name)
+        return (node.metadata.name,)
 
     def _node(self, ctx: DisruptionContext, serving: list[Any]) -> Any:
         nodes = ctx.kube.core.list_node(_request_timeout=REQUEST_TIMEOUT).items
         return choose_node(self.kind, self.node, ctx, serving, nodes, verb="shut down")
 
 
-@contextmanager
-def _announced(
-    ctx: DisruptionContext,
-    shell: NodeShell,
-    node: str,
-    pods: list[str],
-    delay: float,
-    timeout: float,
-) -> Iterator[None]:
-    """The shutdown announced for the block, then cancelled and the node restored, also
-    when the block fails (its error keeps the lead)."""
-    log.info("announcing a shutdown to node %s (PrepareForShutdown over D-Bus)", node)
-    _emit(shell, True)
-    ctx.record.act("prepare_for_shutdown", node=node, inhibit_delay_s=delay)
-    for pod in pods:
-        # Each pod's termination window starts here (graceproof.windows): the kubelet
-        # tells the API nothing about it until it has ended.
-        ctx.record.act("shutdown_announced", pod=pod, node=node)
-    try:
-        yield
-    except BaseException as exc:
-        try:
-            _restore(ctx, shell, node, delay, timeout)
-        except Exception as err:
-            exc.add_note(
-                f"restoring node {node} failed as well ({err}): docker exec {shell.node} "
-                "busctl emit /org/freedesktop/login1 org.freedesktop.login1.Manager "
-                f"PrepareForShutdown b false; docker exec {shell.node} systemctl restart kubelet"
+@dataclass
+class _Shutdown:
+    """One node's announced shutdown, and its undoing."""
+
+    ctx: DisruptionContext
+    shell: NodeShell
+    node: str
+    delay: float  # logind's inhibit delay: the longest the kubelet holds the shutdown
+    timeout: float
+    daemonsets: set[str]  # the DaemonSets ready before: the restore waits for these
+    not_ready_seen: bool = False
+
+    def manual_fix(self) -> str:
+        return (
+            f"docker exec {self.shell.node} busctl emit /org/freedesktop/login1 "
+            f"org.freedesktop.login1.Manager PrepareForShutdown b false; docker exec "
+            f"{self.shell.node} systemctl restart kubelet"
+        )
+
+    @contextmanager
+    def announced(self, pods: list[str]) -> Iterator[None]:
+        """The shutdown announced for the block, then cancelled and the node restored,
+        also when the block fails or is interrupted (its error keeps the lead)."""
+        log.info("announcing a shutdown to node %s (PrepareForShutdown over D-Bus)", self.node)
+        # Recorded before the signal: the kubelet may act before busctl returns, and the
+        # pods' windows start here (graceproof.windows), as a deletion's do at the call.
+        self.ctx.record.act("prepare_for_shutdown", node=self.node, inhibit_delay_s=self.delay)
+        for pod in pods:
+            # The kubelet tells the API nothing about these pods until they have ended.
+            self.ctx.record.act(
+                "shutdown_announced", pod=pod, node=self.node, **{STARTS_TERMINATION: True}
             )
-        raise
-    _restore(ctx, shell, node, delay, timeout)
+        try:
+            _emit(self.shell, True)
+            yield
+        except BaseException as exc:
+            log.warning(
+                "restoring node %s (by hand, if this fails: %s)", self.node, self.manual_fix()
+            )
+            try:
+                self.restore()
+            except BaseException as err:
+                exc.add_note(
+                    f"restoring node {self.node} failed as well ({err!r}): {self.manual_fix()}"
+                )
+            raise
+        try:
+            self.restore()
+        except BaseException as exc:
+            exc.add_note(f"to restore node {self.node} by hand: {self.manual_fix()}")
+            raise
 
+    def wait_not_ready(self) -> None:
+        _wait_node(self.ctx, self.node, ready=False, timeout=30)
+        self.not_ready_seen = True
 
-def _restore(
-    ctx: DisruptionContext, shell: NodeShell, node: str, delay: float, timeout: float
-) -> None:
-    log.info("cancelling the shutdown of node %s", node)
-    _emit(shell, False)
-    ctx.record.act("shutdown_cancelled", node=node)
-    # The kubelet takes the cancel once it has ended the node's pods, within the delay.
-    _wait_node(ctx, node, ready=True, timeout=delay + timeout)
-    if not kubelet_holds_lock(_inhibitors(shell)):
-        log.info(
-            "the kubelet of node %s lost its inhibitor lock on the cancel: restarting it", node
-        )
-        shell.run(["systemctl", "restart", "kubelet"])
-        ctx.record.act("kubelet_restarted", node=node, why="inhibitor lock lost on the cancel")
+    def restore(self) -> None:
+        if not self.not_ready_seen:
+            # The kubelet handles the cancel only after the shutdown it was told of: until
+            # its node is NotReady it still holds its old lock, and a check now would pass
+            # before the cancel loses it.
+            try:
+                self.wait_not_ready()
+            except WaitTimeout:
+                log.warning("node %s never turned NotReady after the announcement", self.node)
+        log.info("cancelling the shutdown of node %s", self.node)
+        _emit(self.shell, False)
+        self.ctx.record.act("shutdown_cancelled", node=self.node)
+        # The kubelet takes the cancel once it has ended the node's pods, within the delay.
+        _wait_node(self.ctx, self.node, ready=True, timeout=self.delay + self.timeout)
+        if not kubelet_holds_lock(_inhibitors(self.shell)):
+            log.info(
+                "the kubelet of node %s lost its inhibitor lock on the cancel: restarting it",
+                self.node,
+            )
+            self.shell.run(["systemctl", "restart", "kubelet"])
+            self.ctx.record.act(
+                "kubelet_restarted", node=self.node, why="inhibitor lock lost on the cancel"
+            )
+            shell = self.shell
+            wait_for(
+                lambda: True if kubelet_holds_lock(_inhibitors(shell)) else None,
+                what=f"the kubelet of node {self.node} to take its inhibitor lock again",
+                timeout=self.timeout,
+                transient=(CommandFailedError,),
+            )
+        self.wait_daemonsets()
+
+    def wait_daemonsets(self) -> None:
+        """Until every DaemonSet that was ready before the shutdown is ready again, each
+        poll deleting the node's DaemonSet pods left Failed (a pod's Failed phase may be
+        posted after the first look)."""
+        late: list[str] = []
+
+        def probe() -> bool | None:
+            _delete_failed_daemon_pods(self.ctx, self.node)
+            ready, not_ready = _ready_daemonsets(self.ctx)
+            late[:] = [d for d in not_ready if d.split(" ")[0] in self.daemonsets]
+            return True if self.daemonsets <= ready else None
+
         wait_for(
-            lambda: True if kubelet_holds_lock(_inhibitors(shell)) else None,
-            what=f"the kubelet of node {node} to take its inhibitor lock again",
-            timeout=timeout,
-            transient=(CommandFailedError,),
+            probe,
+            what=f"the DaemonSets ready before node {self.node}'s shutdown to be ready again",
+            timeout=self.timeout,
+            interval=1.0,
+            describe=lambda: f"not ready: {', '.join(late) or 'none listed'}",
         )
-    _delete_failed_daemon_pods(ctx, node)
-    _daemonsets_ready(ctx, timeout)
