@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 from kubernetes.client.exceptions import ApiException
 
-from graceproof.disruptions.base import Disruption, DisruptionContext
+from graceproof.disruptions.base import Disruption, DisruptionContext, wait_all_gone
 from graceproof.disruptions.node_choice import check_holds_pods, choose_node, target_pods_on
 from graceproof.errors import CommandFailedError, GraceproofError, WaitTimeout, WorkloadSpecError
 from graceproof.node_shell import NodeShell, node_shell_for
@@ -153,29 +153,6 @@ def _wait_node(ctx: DisruptionContext, node: str, ready: bool, timeout: float) -
     )
 
 
-def _wait_pods_ended(ctx: DisruptionContext, uids: set[str], timeout: float) -> None:
-    """Wait until the pods of `uids` ended: phase Failed or Succeeded, or gone."""
-    left: list[str] = []
-
-    def probe() -> bool | None:
-        pods = ctx.kube.core.list_namespaced_pod(
-            ctx.namespace, _request_timeout=REQUEST_TIMEOUT
-        ).items
-        left[:] = [
-            f"{p.metadata.name} ({p.status.phase})"
-            for p in pods
-            if p.metadata.uid in uids and p.status.phase not in ("Failed", "Succeeded")
-        ]
-        return True if not left else None
-
-    wait_for(
-        probe,
-        what=f"the kubelet to end the {len(uids)} pod(s) of the shut-down node",
-        timeout=timeout,
-        describe=lambda: f"still running: {', '.join(left)}",
-    )
-
-
 def _ready_daemonsets(ctx: DisruptionContext) -> tuple[set[str], list[str]]:
     """The DaemonSets (namespace/name) with every pod ready, and the others described."""
     sets = ctx.kube.apps.list_daemon_set_for_all_namespaces(_request_timeout=REQUEST_TIMEOUT).items
@@ -253,10 +230,11 @@ class NodeShutdown(Disruption):
         delay = check_node(shell, name)
         pods = target_pods_on(ctx, name)
         uids = {p.metadata.uid for p in pods}
+        names = [p.metadata.name for p in pods]
         # Those the restore waits for: one never ready before is not this run's to fix.
         daemonsets, _ = _ready_daemonsets(ctx)
         shutdown = _Shutdown(ctx, shell, name, delay, self.timeout_s, daemonsets)
-        with shutdown.announced([p.metadata.name for p in pods]):
+        with shutdown.announced(names):
             shutdown.wait_not_ready()
             ctx.wait_serving(
                 len(serving),
@@ -266,7 +244,8 @@ class NodeShutdown(Disruption):
                 "another node; check that they fit there (kubectl get pods -o wide)",
             )
             ctx.record.act("replacements_ready", node=name)
-            _wait_pods_ended(ctx, uids, timeout=delay + self.timeout_s)
+            # Ended: phase Failed or Succeeded, kept in the API (no one deletes them).
+            wait_all_gone(ctx.kube, ctx.namespace, names, timeout=delay + self.timeout_s)
             ctx.record.act("pods_ended", node=name, pods=len(uids))
 
     def nodes_emptied(self, ctx: DisruptionContext) -> tuple[str, ...]:
