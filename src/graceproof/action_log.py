@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DisruptionRecord"]
+__all__ = ["STARTS_TERMINATION", "DisruptionRecord"]
+
+# The detail key of an action that starts its pod's termination without a deletion
+# (node-shutdown's `shutdown_announced`): graceproof.windows starts the pod's window
+# there, since nothing the API shows marks that start.
+STARTS_TERMINATION = "starts_termination"
 
 
 @dataclass

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from graceproof.action_log import STARTS_TERMINATION
 from graceproof.model import RequestRecord, TerminationWindow, TimelineEvent
 
 __all__ = [
@@ -43,9 +44,6 @@ __all__ = [
 ]
 
 START_KINDS = ("pod_deleted", "pod_disrupted")
-# The detail key of a disruption action that starts its pod's termination without a
-# deletion (a disruption says so when it records the action, graceproof.action_log).
-STARTS_TERMINATION = "starts_termination"
 ENDPOINT_LEFT = ("endpoint_not_ready", "endpoint_removed")
 END_KINDS = ("app_exit", "container_terminated", "pod_gone")
 DEFAULT_TAIL_S = 3.0

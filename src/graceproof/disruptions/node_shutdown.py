@@ -41,12 +41,12 @@ from typing import Any, ClassVar
 
 from kubernetes.client.exceptions import ApiException
 
+from graceproof.action_log import STARTS_TERMINATION
 from graceproof.disruptions.base import Disruption, DisruptionContext, wait_all_gone
 from graceproof.disruptions.node_choice import check_holds_pods, choose_node, target_pods_on
 from graceproof.errors import CommandFailedError, GraceproofError, WaitTimeout, WorkloadSpecError
 from graceproof.node_shell import NodeShell, node_shell_for
 from graceproof.waiting import REQUEST_TIMEOUT, wait_for
-from graceproof.windows import STARTS_TERMINATION
 
 __all__ = [
     "KUBELET_CONFIG_FIX",
