@@ -266,7 +266,15 @@ def shutdown_ctx(ready: list[bool]) -> Any:
     def read_node(name: str, **kw: Any) -> Any:
         last[0] = next(states, last[0])
         cond = SimpleNamespace(type="Ready", status=str(last[0]), reason="r", message="m")
-        return SimpleNamespace(status=SimpleNamespace(conditions=[cond]))
+        # Tainted while NotReady, as the node lifecycle controller does.
+        taints = (
+            []
+            if last[0]
+            else [SimpleNamespace(key="node.kubernetes.io/not-ready", effect="NoSchedule")]
+        )
+        return SimpleNamespace(
+            status=SimpleNamespace(conditions=[cond]), spec=SimpleNamespace(taints=taints)
+        )
 
     empty = SimpleNamespace(items=[])
     core = SimpleNamespace(read_node=read_node, list_pod_for_all_namespaces=lambda **kw: empty)
@@ -282,7 +290,9 @@ def test_a_failed_proof_still_cancels_the_shutdown_and_restarts_a_kubelet_that_l
 ):
     shell = NodeShell(lock_after_cancel=False)
     ctx = shutdown_ctx([True, False, False, True])
-    shutdown = _Shutdown(ctx, shell, "gp-worker", delay=1.0, timeout=2.0, daemonsets=set())
+    shutdown = _Shutdown(
+        ctx, shell, "gp-worker", delay=1.0, timeout=2.0, daemonsets=set(), taints=set()
+    )
     with pytest.raises(RuntimeError, match="mid-proof"), shutdown.announced(["web-1"]):
         raise RuntimeError("mid-proof")
     actions = [a["action"] for a in ctx.record.actions]
@@ -294,6 +304,7 @@ def test_a_failed_proof_still_cancels_the_shutdown_and_restarts_a_kubelet_that_l
         "shutdown_cancelled",
         "node_ready",
         "kubelet_restarted",
+        "node_untainted",
     ]
     assert ctx.record.actions[1][STARTS_TERMINATION] is True
     assert any(r.endswith("PrepareForShutdown b true") for r in shell.ran)
@@ -303,7 +314,9 @@ def test_a_failed_proof_still_cancels_the_shutdown_and_restarts_a_kubelet_that_l
 def test_a_kubelet_that_kept_its_lock_is_not_restarted() -> None:
     shell = NodeShell(lock_after_cancel=True)
     ctx = shutdown_ctx([False, True])
-    shutdown = _Shutdown(ctx, shell, "gp-worker", delay=1.0, timeout=2.0, daemonsets=set())
+    shutdown = _Shutdown(
+        ctx, shell, "gp-worker", delay=1.0, timeout=2.0, daemonsets=set(), taints=set()
+    )
     with shutdown.announced([]):
         shutdown.wait_not_ready()
     assert "kubelet_restarted" not in [a["action"] for a in ctx.record.actions]
@@ -313,7 +326,9 @@ def test_a_kubelet_that_kept_its_lock_is_not_restarted() -> None:
 def test_a_failed_restore_says_how_to_restore_by_hand() -> None:
     shell = NodeShell(lock_after_cancel=True)
     ctx = shutdown_ctx([False, False])  # never Ready again
-    shutdown = _Shutdown(ctx, shell, "gp-worker", delay=0.1, timeout=0.1, daemonsets=set())
+    shutdown = _Shutdown(
+        ctx, shell, "gp-worker", delay=0.1, timeout=0.1, daemonsets=set(), taints=set()
+    )
     with pytest.raises(RuntimeError) as err, shutdown.announced(["web-1"]):
         shutdown.wait_not_ready()
         raise RuntimeError("mid-proof")

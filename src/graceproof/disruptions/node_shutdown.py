@@ -153,6 +153,11 @@ def _wait_node(ctx: DisruptionContext, node: str, ready: bool, timeout: float) -
     )
 
 
+def _taints(node: Any) -> set[tuple[str, str]]:
+    taints = (node.spec.taints if node.spec is not None else None) or []
+    return {(str(t.key), str(t.effect)) for t in taints}
+
+
 def _ready_daemonsets(ctx: DisruptionContext) -> tuple[set[str], list[str]]:
     """The DaemonSets (namespace/name) with every pod ready, and the others described."""
     sets = ctx.kube.apps.list_daemon_set_for_all_namespaces(_request_timeout=REQUEST_TIMEOUT).items
@@ -233,7 +238,7 @@ class NodeShutdown(Disruption):
         names = [p.metadata.name for p in pods]
         # Those the restore waits for: one never ready before is not this run's to fix.
         daemonsets, _ = _ready_daemonsets(ctx)
-        shutdown = _Shutdown(ctx, shell, name, delay, self.timeout_s, daemonsets)
+        shutdown = _Shutdown(ctx, shell, name, delay, self.timeout_s, daemonsets, _taints(node))
         with shutdown.announced(names):
             shutdown.wait_not_ready()
             ctx.wait_serving(
@@ -270,6 +275,7 @@ class _Shutdown:
     delay: float  # logind's inhibit delay: the longest the kubelet holds the shutdown
     timeout: float
     daemonsets: set[str]  # the DaemonSets ready before: the restore waits for these
+    taints: set[tuple[str, str]]  # the node's taints before (key, effect)
     not_ready_seen: bool = False
 
     def manual_fix(self) -> str:
@@ -346,7 +352,29 @@ class _Shutdown:
                 timeout=self.timeout,
                 transient=(CommandFailedError,),
             )
+        self.wait_untainted()
         self.wait_daemonsets()
+
+    def wait_untainted(self) -> None:
+        """Until the node has no taint it did not have before: the node lifecycle
+        controller taints a NotReady node (node.kubernetes.io/not-ready, NoSchedule and
+        NoExecute) and lifts that only some seconds after it is Ready again; until then
+        nothing new is scheduled there (measured: the next proof found one schedulable
+        worker)."""
+        extra: list[str] = []
+
+        def probe() -> bool | None:
+            node = self.ctx.kube.core.read_node(self.node, _request_timeout=REQUEST_TIMEOUT)
+            extra[:] = [f"{k}:{e}" for k, e in sorted(_taints(node) - self.taints)]
+            return True if not extra else None
+
+        wait_for(
+            probe,
+            what=f"node {self.node}'s taints of the shutdown to be lifted",
+            timeout=self.timeout,
+            describe=lambda: f"still tainted: {', '.join(extra)}",
+        )
+        self.ctx.record.act("node_untainted", node=self.node)
 
     def wait_daemonsets(self) -> None:
         """Until every DaemonSet that was ready before the shutdown is ready again, each
