@@ -206,9 +206,9 @@ class NodeShutdown(Disruption):
     ended the pods of that node, then cancel the shutdown and wait until the node is
     Ready with its kubelet's lock, without the shutdown's taints, and every DaemonSet
     ready again (so the next proof finds the cluster as it was). `node=None` shuts
-    down the node holding most serving pods of the target. `timeout_s` bounds each wait on its own, except the node's
-    NotReady (30 s: the kubelet posts it at once) and the pods' end (logind's inhibit
-    delay + timeout_s)."""
+    down the node holding most serving pods of the target. `timeout_s` bounds each
+    wait on its own, except the node's NotReady (30 s: the kubelet posts it at once)
+    and the pods' end (logind's inhibit delay + timeout_s)."""
 
     kind: ClassVar[str] = "node-shutdown"
     node: str | None = None
